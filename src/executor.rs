@@ -1,0 +1,859 @@
+//! `Executor` and `LocalExecutor`: run queues, sleeping runners, `tick`/`run`.
+//!
+//! Both executors share one [`State`]:
+//! - `queue`: the run queue, unbounded, or bounded for [`Executor::with_capacity`];
+//! - `overflow`: only for bounded executors, takes what `spawn` adds past the capacity;
+//! - `event`: runners with nothing to do sleep on it; every `schedule` notifies one;
+//! - `active`: a waker per live task, so dropping the executor can wake and drop every future.
+//!
+//! A task's life: `spawn` inserts its waker in `active` and pushes its `Runnable`; a runner pops
+//! and runs it; a wake pushes it again; when its future completes or is dropped, a guard wrapped
+//! around the future removes it from `active`. Dropping the executor closes the queue (later
+//! pushes drop the `Runnable`, and with it the future), wakes every active task, drains the
+//! queue, and waits for futures dropped concurrently by wakers on other threads.
+
+use alloc::vec::Vec;
+use core::fmt;
+use core::future::Future;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+
+use async_task::{Builder, Runnable};
+use concurrent_queue::{ConcurrentQueue, PushError};
+use event_listener::{Event, EventListener};
+use slab::Slab;
+
+use crate::sync::{Arc, AtomicPtr, Mutex, Ordering};
+use crate::task::Task;
+
+/// How many runnables a runner runs before it lets its own future and other work in.
+const BATCH: usize = 64;
+
+/// The error of [`Executor::try_spawn`] and [`LocalExecutor::try_spawn`]: the executor was
+/// created with [`Executor::with_capacity`] and that many tasks are alive.
+///
+/// The future is handed back untouched, so nothing is lost.
+///
+/// # Examples
+///
+/// ```
+/// let ex = ambi::Executor::with_capacity(1);
+/// let _first = ex.try_spawn(async {}).unwrap();
+/// let err = ex.try_spawn(async { 7 }).unwrap_err();
+/// assert_eq!(err.capacity(), 1);
+/// let fut = err.into_inner(); // the future, to retry later
+/// # drop(fut);
+/// ```
+pub struct SpawnError<F> {
+    future: F,
+    capacity: usize,
+}
+
+impl<F> SpawnError<F> {
+    /// Returns the future that could not be spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = ambi::Executor::with_capacity(0);
+    /// let fut = ex.try_spawn(async { 1 }).unwrap_err().into_inner();
+    /// assert_eq!(ambi::block_on(fut), 1);
+    /// ```
+    pub fn into_inner(self) -> F {
+        self.future
+    }
+
+    /// Returns the capacity of the executor that refused the future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = ambi::Executor::with_capacity(0);
+    /// assert_eq!(ex.try_spawn(async {}).unwrap_err().capacity(), 0);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+impl<F> fmt::Debug for SpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpawnError").field("capacity", &self.capacity).finish_non_exhaustive()
+    }
+}
+
+impl<F> fmt::Display for SpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "executor is full: {} tasks alive, its capacity", self.capacity)
+    }
+}
+
+impl<F> core::error::Error for SpawnError<F> {}
+
+/// The state shared by an executor, its tasks' schedule closures and its runners.
+pub(crate) struct State {
+    queue: ConcurrentQueue<Runnable>,
+    overflow: Option<ConcurrentQueue<Runnable>>,
+    capacity: Option<usize>,
+    event: Event,
+    active: Mutex<Slab<Waker>>,
+}
+
+impl State {
+    fn new(capacity: Option<usize>) -> Self {
+        Self {
+            queue: match capacity {
+                // A bounded queue of capacity 0 cannot be built; such an executor never holds a task.
+                Some(n) => ConcurrentQueue::bounded(n.max(1)),
+                None => ConcurrentQueue::unbounded(),
+            },
+            overflow: capacity.map(|_| ConcurrentQueue::unbounded()),
+            capacity,
+            event: Event::new(),
+            active: Mutex::new(Slab::new()),
+        }
+    }
+
+    /// Pushes a runnable and wakes one sleeping runner.
+    fn schedule(&self, runnable: Runnable) {
+        match self.queue.push(runnable) {
+            Ok(()) => {}
+            Err(PushError::Full(runnable)) => match &self.overflow {
+                // Only `spawn` past the capacity gets here; `try_spawn` never lets it happen.
+                Some(overflow) => {
+                    if let Err(err) = overflow.push(runnable) {
+                        drop(err.into_inner());
+                    }
+                }
+                None => drop(runnable),
+            },
+            // The executor is gone: dropping the runnable drops the future, which is exactly
+            // what dropping the executor promised.
+            Err(PushError::Closed(runnable)) => {
+                drop(runnable);
+                return;
+            }
+        }
+        self.event.notify(1);
+    }
+
+    /// Takes the next runnable, if any.
+    pub(crate) fn pop(&self) -> Option<Runnable> {
+        if let Ok(r) = self.queue.pop() {
+            return Some(r);
+        }
+        self.overflow.as_ref().and_then(|q| q.pop().ok())
+    }
+
+    fn has_work(&self) -> bool {
+        !self.queue.is_empty() || self.overflow.as_ref().is_some_and(|q| !q.is_empty())
+    }
+
+    pub(crate) fn listen(&self) -> EventListener {
+        self.event.listen()
+    }
+
+    /// Runs up to [`BATCH`] runnables; returns how many ran.
+    pub(crate) fn run_batch(&self) -> usize {
+        let mut ran = 0;
+        while ran < BATCH {
+            match self.pop() {
+                Some(runnable) => {
+                    // If more work is queued, let another sleeping runner take it while this one
+                    // is busy, instead of leaving it to this runner's next iteration.
+                    if ran == 0 && self.has_work() {
+                        self.event.notify(1);
+                    }
+                    runnable.run();
+                    ran += 1;
+                }
+                None => break,
+            }
+        }
+        ran
+    }
+
+    /// Spawns `future`.
+    ///
+    /// # Safety
+    ///
+    /// - If `future` is not `Send`, its `Runnable` must only run on the thread that spawned it
+    ///   (the `LocalExecutor` guarantees it by being `!Send`).
+    /// - If `future` is not `'static`, it must be dropped before anything it borrows: the
+    ///   executor's `Drop` drops every future still held, and the executor cannot outlive `'a`.
+    unsafe fn spawn<'a, T: 'a, F: Future<Output = T> + 'a>(
+        this: &Arc<Self>,
+        future: F,
+        bounded: bool,
+    ) -> Result<Task<T>, F> {
+        let (runnable, task) = match this.active.with(|active| {
+            if bounded && this.capacity.is_some_and(|cap| active.len() >= cap) {
+                return Err(future);
+            }
+            let entry = active.vacant_entry();
+            let index = entry.key();
+            let state = this.clone();
+            let future = RemoveOnDrop { future, state: state.clone(), index };
+            let schedule = move |runnable| state.schedule(runnable);
+            // SAFETY: forwarded from this function's contract; `schedule` is `Send + Sync +
+            // 'static` since it only holds an `Arc<State>`.
+            let builder = Builder::new();
+            // A panicking task must not take the runner down; its `Task` re-raises the panic.
+            #[cfg(feature = "std")]
+            let builder = builder.propagate_panic(true);
+            let (runnable, task) = unsafe { builder.spawn_unchecked(|()| future, schedule) };
+            entry.insert(runnable.waker());
+            Ok((runnable, task))
+        }) {
+            Ok(pair) => pair,
+            Err(future) => return Err(future),
+        };
+        // Scheduled outside the lock: scheduling into a closed queue drops the future, and the
+        // future's guard takes the lock.
+        runnable.schedule();
+        Ok(Task::new(task))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.active.with(|active| active.is_empty())
+    }
+
+    /// Wakes and drops every task; see the module documentation.
+    fn shut_down(&self) {
+        self.queue.close();
+        if let Some(overflow) = &self.overflow {
+            overflow.close();
+        }
+        let wakers: Vec<Waker> = self.active.with(|active| active.iter().map(|(_, w)| w.clone()).collect());
+        // Each wake either finds the queue closed and drops its future at once, or its runnable
+        // was queued earlier and is drained below.
+        for waker in wakers {
+            waker.wake();
+        }
+        while let Some(runnable) = self.pop() {
+            drop(runnable);
+        }
+        // A waker racing on another thread may be between marking its task scheduled and its
+        // (failing) push; wait until it has dropped the future.
+        while !self.is_empty() {
+            #[cfg(feature = "std")]
+            std::thread::yield_now();
+            #[cfg(not(feature = "std"))]
+            core::hint::spin_loop();
+        }
+    }
+}
+
+/// Wraps a task's future so that its slot in `active` is freed when the future is dropped.
+struct RemoveOnDrop<F> {
+    future: F,
+    state: Arc<State>,
+    index: usize,
+}
+
+impl<F> Drop for RemoveOnDrop<F> {
+    fn drop(&mut self) {
+        self.state.active.with(|active| active.try_remove(self.index));
+    }
+}
+
+impl<F: Future> Future for RemoveOnDrop<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `future` is structurally pinned: it is never moved out, and `RemoveOnDrop`'s
+        // `Drop` does not move it.
+        unsafe { self.map_unchecked_mut(|this| &mut this.future) }.poll(cx)
+    }
+}
+
+/// The lazily allocated state behind an executor, so that `new` can be `const`.
+struct Lazy {
+    /// # Invariant
+    /// Null, or a pointer from `Arc::into_raw` owning one strong count, freed only in `Drop`.
+    ptr: AtomicPtr<State>,
+}
+
+impl Lazy {
+    #[cfg(not(loom))]
+    const fn new() -> Self {
+        Self { ptr: AtomicPtr::new(core::ptr::null_mut()) }
+    }
+
+    #[cfg(loom)]
+    fn new() -> Self {
+        Self { ptr: AtomicPtr::new(core::ptr::null_mut()) }
+    }
+
+    fn with_state(state: State) -> Self {
+        let lazy = Self::new();
+        lazy.ptr.store(Arc::into_raw(Arc::new(state)).cast_mut(), Ordering::Release);
+        lazy
+    }
+
+    fn get(&self) -> &State {
+        let mut ptr = self.ptr.load(Ordering::Acquire);
+        if ptr.is_null() {
+            let fresh = Arc::into_raw(Arc::new(State::new(None))).cast_mut();
+            match self.ptr.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => ptr = fresh,
+                Err(winner) => {
+                    // SAFETY: `fresh` came from `Arc::into_raw` above and was never shared.
+                    drop(unsafe { Arc::from_raw(fresh) });
+                    ptr = winner;
+                }
+            }
+        }
+        // SAFETY: by the invariant, a non-null `ptr` is a live `Arc<State>` until `Drop`, which
+        // cannot run while `&self` is borrowed.
+        unsafe { &*ptr }
+    }
+
+    fn arc(&self) -> Arc<State> {
+        let ptr: *const State = self.get();
+        // SAFETY: `ptr` is the live `Arc` of the invariant; adding a count and taking it as a new
+        // `Arc` leaves the executor's own count untouched.
+        unsafe {
+            Arc::increment_strong_count(ptr);
+            Arc::from_raw(ptr)
+        }
+    }
+}
+
+impl Drop for Lazy {
+    fn drop(&mut self) {
+        let ptr = self.ptr.load(Ordering::Acquire);
+        if !ptr.is_null() {
+            // SAFETY: the invariant; this is the only place the executor's count is released.
+            let state = unsafe { Arc::from_raw(ptr) };
+            state.shut_down();
+        }
+    }
+}
+
+/// An async executor for `Send` tasks.
+///
+/// It has no threads of its own: whoever calls [`run`](Executor::run) (usually inside
+/// [`block_on`](crate::block_on), on as many threads as wanted) runs its tasks. Dropping it drops
+/// every future it still holds.
+///
+/// A task that calls `block_on` on a thread running this executor does not stall it: the nested
+/// `block_on` keeps running the executor's other tasks while it waits (its own future first), so
+/// waiting on a sibling task completes even with a single runner thread.
+///
+/// # Examples
+///
+/// ```
+/// use ambi::{block_on, Executor};
+///
+/// let ex = Executor::new();
+/// let task = ex.spawn(async { 1 + 2 });
+/// assert_eq!(block_on(ex.run(task)), 3);
+/// ```
+pub struct Executor<'a> {
+    state: Lazy,
+    /// Invariant in `'a`, like `async-executor`: tasks may borrow `'a` data.
+    _marker: PhantomData<core::cell::UnsafeCell<&'a ()>>,
+}
+
+// SAFETY: every task an `Executor` holds is `Send` (its `spawn` requires it), and `State` is
+// shared through `Arc` and atomics only.
+unsafe impl Send for Executor<'_> {}
+// SAFETY: as above; all of `&Executor`'s methods are safe to call from several threads.
+unsafe impl Sync for Executor<'_> {}
+
+#[cfg(feature = "std")]
+impl std::panic::UnwindSafe for Executor<'_> {}
+#[cfg(feature = "std")]
+impl std::panic::RefUnwindSafe for Executor<'_> {}
+
+impl fmt::Debug for Executor<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_state(&self.state, "Executor", f)
+    }
+}
+
+fn debug_state(state: &Lazy, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let ptr = state.ptr.load(Ordering::Acquire);
+    let mut d = f.debug_struct(name);
+    if !ptr.is_null() {
+        let s = state.get();
+        d.field("active", &s.active.with(|a| a.len())).field("queued", &s.queue.len());
+    }
+    d.finish()
+}
+
+impl Default for Executor<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> Executor<'a> {
+    /// Creates an executor with no limit on its number of tasks.
+    ///
+    /// `const`, so it can live in a `static`; nothing is allocated until first use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static EX: ambi::Executor<'static> = ambi::Executor::new();
+    /// assert!(EX.is_empty());
+    /// ```
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Self { state: Lazy::new(), _marker: PhantomData }
+    }
+
+    /// Creates an executor with no limit on its number of tasks.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Self { state: Lazy::new(), _marker: PhantomData }
+    }
+
+    /// Creates an executor that holds at most `capacity` live tasks at once.
+    ///
+    /// Its run queue is allocated up front, so waking a task never allocates (useful when wakers
+    /// run in interrupt handlers). [`try_spawn`](Executor::try_spawn) refuses a task past the
+    /// capacity; [`spawn`](Executor::spawn) never refuses, and past the capacity its tasks go to an
+    /// unbounded overflow queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = ambi::Executor::with_capacity(2);
+    /// let a = ex.try_spawn(async {}).unwrap();
+    /// let b = ex.try_spawn(async {}).unwrap();
+    /// assert!(ex.try_spawn(async {}).is_err());
+    /// # drop((a, b));
+    /// ```
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { state: Lazy::with_state(State::new(Some(capacity))), _marker: PhantomData }
+    }
+
+    /// Returns `true` if no task is alive on this executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = ambi::Executor::new();
+    /// assert!(ex.is_empty());
+    /// let task = ex.spawn(async {});
+    /// assert!(!ex.is_empty());
+    /// assert!(ex.try_tick());
+    /// assert!(ex.is_empty());
+    /// # drop(task);
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.state.get().is_empty()
+    }
+
+    /// Spawns a task onto the executor.
+    ///
+    /// Never fails for lack of room; see [`try_spawn`](Executor::try_spawn) for a bounded
+    /// executor that must refuse.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = ambi::Executor::new();
+    /// let task = ex.spawn(async { "hello" });
+    /// assert_eq!(ambi::block_on(ex.run(task)), "hello");
+    /// ```
+    pub fn spawn<T: Send + 'a>(&self, future: impl Future<Output = T> + Send + 'a) -> Task<T> {
+        let state = self.state.arc();
+        // SAFETY: the future is `Send`; `Executor<'a>` drops it before `'a` ends.
+        match unsafe { State::spawn(&state, future, false) } {
+            Ok(task) => task,
+            Err(_) => unreachable!("an unbounded spawn cannot be refused"),
+        }
+    }
+
+    /// Spawns a task, or returns it in an error if the executor is at its capacity.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] if the executor was made by [`with_capacity`](Executor::with_capacity)
+    /// and that many tasks are alive. An executor made by [`new`](Executor::new) never refuses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = ambi::Executor::with_capacity(1);
+    /// let task = ex.try_spawn(async { 1 }).unwrap();
+    /// assert!(ex.try_spawn(async { 2 }).is_err());
+    /// assert_eq!(ambi::block_on(ex.run(task)), 1);
+    /// assert!(ex.try_spawn(async { 3 }).is_ok()); // room again
+    /// ```
+    pub fn try_spawn<T: Send + 'a, F: Future<Output = T> + Send + 'a>(
+        &self,
+        future: F,
+    ) -> Result<Task<T>, SpawnError<F>> {
+        let state = self.state.arc();
+        try_spawn_on(&state, future)
+    }
+
+    /// Spawns many tasks at once, taking the executor's lock once per batch.
+    ///
+    /// The `Task`s go into `handles` in the order of `futures`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = ambi::Executor::new();
+    /// let mut tasks = Vec::new();
+    /// ex.spawn_many((0..4).map(|i| async move { i * 10 }), &mut tasks);
+    /// let sum: i32 = ambi::block_on(ex.run(async {
+    ///     let mut sum = 0;
+    ///     for t in tasks { sum += t.await; }
+    ///     sum
+    /// }));
+    /// assert_eq!(sum, 60);
+    /// ```
+    pub fn spawn_many<T: Send + 'a, F: Future<Output = T> + Send + 'a>(
+        &self,
+        futures: impl IntoIterator<Item = F>,
+        handles: &mut impl Extend<Task<F::Output>>,
+    ) {
+        let state = self.state.arc();
+        handles.extend(futures.into_iter().map(|future| {
+            // SAFETY: as in `spawn`.
+            match unsafe { State::spawn(&state, future, false) } {
+                Ok(task) => task,
+                Err(_) => unreachable!("an unbounded spawn cannot be refused"),
+            }
+        }));
+    }
+
+    /// Runs one queued task, if there is one; returns whether it did.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = ambi::Executor::new();
+    /// assert!(!ex.try_tick());
+    /// let task = ex.spawn(async { 1 });
+    /// assert!(ex.try_tick());
+    /// assert!(task.is_finished());
+    /// ```
+    pub fn try_tick(&self) -> bool {
+        try_tick(self.state.get())
+    }
+
+    /// Waits for a queued task and runs it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = ambi::Executor::new();
+    /// let task = ex.spawn(async { 1 });
+    /// ambi::block_on(ex.tick());
+    /// assert!(task.is_finished());
+    /// ```
+    pub async fn tick(&self) {
+        tick(self.state.get()).await
+    }
+
+    /// Runs the executor's tasks until `future` completes, and returns its output.
+    ///
+    /// Call it on as many threads as should run the tasks. `future` is polled first each time the
+    /// runner is woken, then up to a batch of tasks runs before it is polled again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = ambi::Executor::new();
+    /// let task = ex.spawn(async { 1 + 2 });
+    /// assert_eq!(ambi::block_on(ex.run(async { task.await * 2 })), 6);
+    /// ```
+    pub fn run<T>(&self, future: impl Future<Output = T>) -> impl Future<Output = T> {
+        Run::new(self.state.get(), future)
+    }
+
+    #[cfg(feature = "std")]
+    pub(crate) fn state(&self) -> &State {
+        self.state.get()
+    }
+}
+
+fn try_spawn_on<'a, T: 'a, F: Future<Output = T> + 'a>(
+    state: &Arc<State>,
+    future: F,
+) -> Result<Task<T>, SpawnError<F>> {
+    // SAFETY: forwarded from the callers, which uphold `State::spawn`'s contract.
+    unsafe { State::spawn(&state, future, true) }
+        .map_err(|future| SpawnError { future, capacity: state.capacity.unwrap_or(usize::MAX) })
+}
+
+fn try_tick(state: &State) -> bool {
+    match state.pop() {
+        Some(runnable) => {
+            runnable.run();
+            true
+        }
+        None => false,
+    }
+}
+
+async fn tick(state: &State) {
+    loop {
+        if try_tick(state) {
+            return;
+        }
+        let listener = state.listen();
+        if try_tick(state) {
+            return;
+        }
+        listener.await;
+    }
+}
+
+/// An async executor for tasks that are not `Send`, run on the thread that owns it.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use ambi::{block_on, LocalExecutor};
+///
+/// let local = LocalExecutor::new();
+/// let shared = Rc::new(5);
+/// let task = local.spawn({ let s = shared.clone(); async move { *s + 1 } });
+/// assert_eq!(block_on(local.run(task)), 6);
+/// ```
+///
+/// It cannot be sent to another thread:
+///
+/// ```compile_fail
+/// let local = ambi::LocalExecutor::new();
+/// std::thread::spawn(move || drop(local));
+/// ```
+pub struct LocalExecutor<'a> {
+    inner: Executor<'a>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for LocalExecutor<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_state(&self.inner.state, "LocalExecutor", f)
+    }
+}
+
+impl Default for LocalExecutor<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::panic::UnwindSafe for LocalExecutor<'_> {}
+#[cfg(feature = "std")]
+impl std::panic::RefUnwindSafe for LocalExecutor<'_> {}
+
+impl<'a> LocalExecutor<'a> {
+    /// Creates a local executor with no limit on its number of tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let local = ambi::LocalExecutor::new();
+    /// assert!(local.is_empty());
+    /// ```
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Self { inner: Executor::new(), _not_send: PhantomData }
+    }
+
+    /// Creates a local executor with no limit on its number of tasks.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Self { inner: Executor::new(), _not_send: PhantomData }
+    }
+
+    /// Creates a local executor that holds at most `capacity` live tasks; see
+    /// [`Executor::with_capacity`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let local = ambi::LocalExecutor::with_capacity(1);
+    /// let _t = local.try_spawn(async {}).unwrap();
+    /// assert!(local.try_spawn(async {}).is_err());
+    /// ```
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { inner: Executor::with_capacity(capacity), _not_send: PhantomData }
+    }
+
+    /// Returns `true` if no task is alive on this executor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let local = ambi::LocalExecutor::new();
+    /// let t = local.spawn(async {});
+    /// assert!(!local.is_empty());
+    /// drop(t);
+    /// local.try_tick(); // runs the cancelled task's clean-up
+    /// assert!(local.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// Spawns a task onto the executor; the future need not be `Send`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let local = ambi::LocalExecutor::new();
+    /// let rc = std::rc::Rc::new(1);
+    /// let task = local.spawn(async move { *rc });
+    /// assert_eq!(ambi::block_on(local.run(task)), 1);
+    /// ```
+    pub fn spawn<T: 'a>(&self, future: impl Future<Output = T> + 'a) -> Task<T> {
+        let state = self.inner.state.arc();
+        // SAFETY: `LocalExecutor` is `!Send` and `!Sync`, so its runnables only run on this
+        // thread; it drops every future before `'a` ends.
+        match unsafe { State::spawn(&state, future, false) } {
+            Ok(task) => task,
+            Err(_) => unreachable!("an unbounded spawn cannot be refused"),
+        }
+    }
+
+    /// Spawns a task, or returns it in an error if the executor is at its capacity.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] if the executor was made by [`with_capacity`](LocalExecutor::with_capacity)
+    /// and that many tasks are alive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let local = ambi::LocalExecutor::with_capacity(0);
+    /// assert!(local.try_spawn(async {}).is_err());
+    /// ```
+    pub fn try_spawn<T: 'a, F: Future<Output = T> + 'a>(&self, future: F) -> Result<Task<T>, SpawnError<F>> {
+        let state = self.inner.state.arc();
+        try_spawn_on(&state, future)
+    }
+
+    /// Spawns many tasks at once; see [`Executor::spawn_many`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let local = ambi::LocalExecutor::new();
+    /// let mut tasks = Vec::new();
+    /// local.spawn_many((0..3).map(|i| async move { i }), &mut tasks);
+    /// assert_eq!(tasks.len(), 3);
+    /// ```
+    pub fn spawn_many<T: 'a, F: Future<Output = T> + 'a>(
+        &self,
+        futures: impl IntoIterator<Item = F>,
+        handles: &mut impl Extend<Task<F::Output>>,
+    ) {
+        handles.extend(futures.into_iter().map(|f| self.spawn(f)));
+    }
+
+    /// Runs one queued task, if there is one; returns whether it did.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let local = ambi::LocalExecutor::new();
+    /// let t = local.spawn(async { 1 });
+    /// assert!(local.try_tick());
+    /// assert!(t.is_finished());
+    /// ```
+    pub fn try_tick(&self) -> bool {
+        self.inner.try_tick()
+    }
+
+    /// Waits for a queued task and runs it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let local = ambi::LocalExecutor::new();
+    /// let t = local.spawn(async { 1 });
+    /// ambi::block_on(local.tick());
+    /// assert!(t.is_finished());
+    /// ```
+    pub async fn tick(&self) {
+        self.inner.tick().await
+    }
+
+    /// Runs the executor's tasks until `future` completes; see [`Executor::run`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let local = ambi::LocalExecutor::new();
+    /// let t = local.spawn(async { 2 });
+    /// assert_eq!(ambi::block_on(local.run(async { t.await + 1 })), 3);
+    /// ```
+    pub fn run<T>(&self, future: impl Future<Output = T>) -> impl Future<Output = T> {
+        self.inner.run(future)
+    }
+}
+
+/// The future behind `run`: polls its own future, then runs a batch of tasks, then sleeps on the
+/// executor's event when there is nothing to do.
+pub(crate) struct Run<'s, F> {
+    state: &'s State,
+    future: F,
+    listener: Option<EventListener>,
+}
+
+impl<'s, F: Future> Run<'s, F> {
+    pub(crate) fn new(state: &'s State, future: F) -> Self {
+        Self { state, future, listener: None }
+    }
+}
+
+impl<F: Future> Future for Run<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `future` is structurally pinned (never moved); the other fields are not.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: see above.
+        let mut future = unsafe { Pin::new_unchecked(&mut this.future) };
+        let state = this.state;
+        let _running = crate::block_on::enter_executor(state);
+        loop {
+            if let Poll::Ready(out) = future.as_mut().poll(cx) {
+                return Poll::Ready(out);
+            }
+            if state.run_batch() > 0 {
+                this.listener = None;
+                // Give the own future and the caller a turn before the next batch.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            match &mut this.listener {
+                Some(listener) => match Pin::new(listener).poll(cx) {
+                    Poll::Ready(()) => this.listener = None,
+                    Poll::Pending => return Poll::Pending,
+                },
+                None => {
+                    // Listen, then look again: a task scheduled between the empty look and the
+                    // listen is seen by the second look, one scheduled after notifies the listener.
+                    let listener = this.listener.insert(state.listen());
+                    if !state.has_work() && Pin::new(listener).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.listener = None;
+                }
+            }
+        }
+    }
+}
+
+impl<F> fmt::Debug for Run<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run").finish_non_exhaustive()
+    }
+}

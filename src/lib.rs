@@ -1,0 +1,76 @@
+//! A small, self-contained async executor with a sync façade.
+//!
+//! Write an operation once as `async`; call it from synchronous code with [`block_on`] or
+//! [`Dual::wait`] (no runtime to set up, no `.await`), or from asynchronous code under any
+//! runtime with `.await`. The same core — [`Executor`], [`LocalExecutor`], [`Task`], [`Dual`],
+//! [`block_on`] — runs on `no_std` + `alloc`.
+//!
+//! `block_on` works in every context: on many threads at once, nested inside another `block_on`,
+//! inside an `ambi` task waiting on a sibling task (even with one worker thread), and inside
+//! another runtime's threads. A program that only calls `block_on` starts no thread.
+//!
+//! # Examples
+//!
+//! ```
+//! struct Service;
+//!
+//! impl Service {
+//!     ambi::dual! {
+//!         pub async fn double(&self, n: u64) -> u64 {
+//!             let task = ambi::spawn(async move { n * 2 });
+//!             task.await
+//!         }
+//!     }
+//! }
+//!
+//! let service = Service;
+//! assert_eq!(service.double(21).wait(), 42);                          // from sync code
+//! assert_eq!(ambi::block_on(async { service.double(4).await }), 8);  // from async code
+//! ```
+//!
+//! # Features
+//!
+//! - `std` (default): threads, parking, the global runtime ([`spawn`], [`Builder`]).
+//! - `alloc`: the `no_std` core alone; `block_on` idles through [`set_idle_hook`](crate#features).
+//! - `portable-atomic`: targets without compare-and-swap (Cortex-M0).
+//! - `critical-section`: microcontrollers whose wakers run in interrupt handlers.
+//!
+//! # Environment
+//!
+//! - `AMBI_THREADS`: worker threads of the global runtime (default: cores; `0`: tasks run inside
+//!   `block_on` calls).
+//! - `AMBI_MAX_BLOCKING_THREADS`: bound of the blocking pool.
+
+#![no_std]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    clippy::undocumented_unsafe_blocks,
+    unsafe_op_in_unsafe_fn,
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc
+)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod block_on;
+mod dual;
+mod executor;
+#[cfg(feature = "std")]
+mod global;
+mod park;
+mod sync;
+mod task;
+
+pub use crate::block_on::block_on;
+pub use crate::dual::{Dual, dual};
+pub use crate::executor::{Executor, LocalExecutor, SpawnError};
+#[cfg(feature = "std")]
+pub use crate::global::{Builder, BuilderError, spawn};
+#[cfg(not(feature = "std"))]
+pub use crate::park::set_idle_hook;
+pub use crate::task::{FallibleTask, Task};
+pub use futures_lite::future::yield_now;

@@ -1,0 +1,92 @@
+//! The one place atomics, `Arc`, `Mutex` and `UnsafeCell` come from.
+//!
+//! Normally these are `core`/`alloc`/`std` types (or `portable-atomic` on targets without
+//! compare-and-swap); under `cfg(loom)` they are loom's, so the model checker sees every
+//! synchronising operation of the crate's own protocols.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::Arc;
+
+#[cfg(all(not(loom), feature = "portable-atomic"))]
+#[allow(unused_imports)]
+pub(crate) use portable_atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+#[cfg(all(not(loom), feature = "portable-atomic"))]
+pub(crate) use portable_atomic_util::Arc;
+#[cfg(all(not(loom), feature = "portable-atomic"))]
+pub(crate) use portable_atomic_util::task::Wake;
+
+#[cfg(all(not(loom), not(feature = "portable-atomic")))]
+pub(crate) use alloc::sync::Arc;
+#[cfg(all(not(loom), not(feature = "portable-atomic")))]
+pub(crate) use alloc::task::Wake;
+#[cfg(all(not(loom), not(feature = "portable-atomic")))]
+#[allow(unused_imports)]
+pub(crate) use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+
+#[cfg(all(loom, not(feature = "portable-atomic")))]
+pub(crate) use alloc::task::Wake;
+
+/// A mutual-exclusion lock with a closure API, so the same code runs over `std::sync::Mutex`,
+/// loom's mutex, or a critical section on `no_std`.
+///
+/// A poisoned `std` mutex is entered anyway: every critical section in this crate leaves its data
+/// consistent before any code that could panic runs.
+#[derive(Debug)]
+pub(crate) struct Mutex<T> {
+    #[cfg(loom)]
+    inner: loom::sync::Mutex<T>,
+    #[cfg(all(not(loom), feature = "std"))]
+    inner: std::sync::Mutex<T>,
+    #[cfg(all(not(loom), not(feature = "std")))]
+    inner: critical_section::Mutex<core::cell::RefCell<T>>,
+}
+
+impl<T> Mutex<T> {
+    #[cfg(loom)]
+    pub(crate) fn new(value: T) -> Self {
+        Self { inner: loom::sync::Mutex::new(value) }
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) const fn new(value: T) -> Self {
+        Self {
+            #[cfg(all(not(loom), feature = "std"))]
+            inner: std::sync::Mutex::new(value),
+            #[cfg(all(not(loom), not(feature = "std")))]
+            inner: critical_section::Mutex::new(core::cell::RefCell::new(value)),
+        }
+    }
+
+    /// Runs `f` with the lock held. `f` must not lock the same mutex again.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        #[cfg(loom)]
+        {
+            f(&mut self.inner.lock().unwrap())
+        }
+        #[cfg(all(not(loom), feature = "std"))]
+        {
+            f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
+        }
+        #[cfg(all(not(loom), not(feature = "std")))]
+        {
+            critical_section::with(|cs| f(&mut self.inner.borrow_ref_mut(cs)))
+        }
+    }
+}
+
+/// Threads and parking: std's, or loom's under `cfg(loom)`.
+#[cfg(all(feature = "std", not(loom)))]
+pub(crate) mod thread {
+    pub(crate) use std::thread::{Thread, current, park, park_timeout};
+}
+#[cfg(loom)]
+pub(crate) mod thread {
+    pub(crate) use loom::thread::{Thread, current, park};
+
+    /// loom has no timed park; a model treats every timeout as "not yet".
+    pub(crate) fn park_timeout(_: std::time::Duration) {
+        park()
+    }
+}

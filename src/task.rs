@@ -1,0 +1,167 @@
+//! `Task<T>`: the handle to a spawned task.
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+/// A spawned task: await it for its output.
+///
+/// - Dropping a `Task` cancels it: its future is dropped (on the executor) and never polled again.
+///   Use [`detach`](Task::detach) to let it run to completion unobserved.
+/// - If the task's future panics (with `std`), the panic is caught on the executor, the executor
+///   and its other tasks keep running, and the panic resumes where the `Task` is awaited.
+///
+/// # Examples
+///
+/// ```
+/// let task = ambi::spawn(async { 6 * 7 });
+/// assert_eq!(ambi::block_on(task), 42);
+/// ```
+#[must_use = "dropping a Task cancels it; call .detach() to let it run"]
+pub struct Task<T>(async_task::Task<T>);
+
+impl<T> Task<T> {
+    pub(crate) fn new(task: async_task::Task<T>) -> Self {
+        Self(task)
+    }
+
+    /// Lets the task run to completion in the background; its output is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// ambi::spawn(async move { tx.send(1).unwrap() }).detach();
+    /// assert_eq!(rx.recv().unwrap(), 1);
+    /// ```
+    pub fn detach(self) {
+        self.0.detach()
+    }
+
+    /// Cancels the task and waits until its future is dropped.
+    ///
+    /// Returns the output if the task had already completed, `None` otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let task = ambi::spawn(futures_lite::future::pending::<()>());
+    /// assert_eq!(ambi::block_on(task.cancel()), None);
+    /// ```
+    pub async fn cancel(self) -> Option<T> {
+        self.0.cancel().await
+    }
+
+    /// Returns `true` if the task has completed or been cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = ambi::Executor::new();
+    /// let task = ex.spawn(async {});
+    /// assert!(!task.is_finished());
+    /// ex.try_tick();
+    /// assert!(task.is_finished());
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+
+    /// Converts into a task whose output is `None` instead of a panic when the task was
+    /// cancelled (for instance because its executor was dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = ambi::Executor::new();
+    /// let task = ex.spawn(async { 1 }).fallible();
+    /// drop(ex);
+    /// assert_eq!(ambi::block_on(task), None);
+    /// ```
+    pub fn fallible(self) -> FallibleTask<T> {
+        FallibleTask(self.0.fallible())
+    }
+}
+
+impl<T> Future for Task<T> {
+    type Output = T;
+
+    /// # Panics
+    ///
+    /// Resumes the task's own panic; panics with "Task polled after completion" if the task was
+    /// cancelled without an output (its executor was dropped).
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task").field("finished", &self.is_finished()).finish()
+    }
+}
+
+/// A [`Task`] whose output is `None` if it was cancelled; see [`Task::fallible`].
+///
+/// # Examples
+///
+/// ```
+/// let task = ambi::spawn(async { 1 }).fallible();
+/// assert_eq!(ambi::block_on(task), Some(1));
+/// ```
+#[must_use = "dropping a FallibleTask cancels it"]
+pub struct FallibleTask<T>(async_task::FallibleTask<T>);
+
+impl<T> FallibleTask<T> {
+    /// Lets the task run to completion in the background; see [`Task::detach`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ambi::spawn(async {}).fallible().detach();
+    /// ```
+    pub fn detach(self) {
+        self.0.detach()
+    }
+
+    /// Cancels the task and waits until its future is dropped; see [`Task::cancel`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = ambi::spawn(futures_lite::future::pending::<()>()).fallible();
+    /// assert_eq!(ambi::block_on(t.cancel()), None);
+    /// ```
+    pub async fn cancel(self) -> Option<T> {
+        self.0.cancel().await
+    }
+
+    /// Returns `true` if the task has completed or been cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = ambi::Executor::new();
+    /// let t = ex.spawn(async {}).fallible();
+    /// ex.try_tick();
+    /// assert!(t.is_finished());
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
+
+impl<T> Future for FallibleTask<T> {
+    type Output = Option<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for FallibleTask<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FallibleTask").field("finished", &self.is_finished()).finish()
+    }
+}
