@@ -1,0 +1,109 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Whether this process is a child started by [`in_child`].
+pub fn is_child() -> bool {
+    std::env::var_os("AMBI_TEST_CHILD").is_some()
+}
+
+/// Runs the test named `test` of this test binary in a child process with extra environment
+/// variables, and returns its combined output. Fails if the child fails, runs no test, or does not
+/// finish within 60 s (a hang is a failure, not a stalled CI).
+pub fn in_child(test: &str, env: &[(&str, &str)]) -> String {
+    let out = run_child(test, env);
+    assert!(out.0, "child `{test}` with {env:?} failed:\n{}", out.1);
+    assert!(out.1.contains("1 passed"), "child `{test}` ran no test:\n{}", out.1);
+    out.1
+}
+
+/// Like [`in_child`], but the child is expected to fail; returns its output.
+pub fn in_child_failing(test: &str, env: &[(&str, &str)]) -> String {
+    let out = run_child(test, env);
+    assert!(!out.0, "child `{test}` with {env:?} should have failed:\n{}", out.1);
+    out.1
+}
+
+fn run_child(test: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("AMBI_TEST_CHILD", "1")
+        .env_remove("AMBI_THREADS")
+        .env_remove("AMBI_MAX_BLOCKING_THREADS")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start child test process");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            return (status.success(), text);
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "child `{test}` with {env:?} hung for 60 s:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Names of this process's threads (from /proc, so it sees every thread, ours or not).
+pub fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .map(|s| s.trim_end().to_string())
+        .collect()
+}
+
+/// How many of this process's threads have a name starting with `prefix`.
+pub fn threads_named(prefix: &str) -> usize {
+    thread_names().iter().filter(|n| n.starts_with(prefix)).count()
+}
+
+/// Polls `cond` until it holds or `limit` passes; returns whether it held. For waiting on
+/// something the test cannot be notified of (threads exiting), never as a substitute for a
+/// synchronisation the test could do.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+/// Counts drops of the values it hands out.
+#[derive(Clone, Default)]
+pub struct DropCounter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+pub struct Tracked(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl DropCounter {
+    pub fn track(&self) -> Tracked {
+        Tracked(self.0.clone())
+    }
+
+    pub fn dropped(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,179 @@
+//! `block_on` nested everywhere: inside `block_on`, inside global tasks (with one worker and with
+//! several), inside `Executor` and `LocalExecutor` tasks waiting for siblings.
+//!
+//! Every scenario runs in this process (default worker count) and again in child processes with
+//! `AMBI_THREADS=1`, `AMBI_THREADS=4` and `AMBI_THREADS=0`.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+
+use ambi::{Executor, LocalExecutor, block_on, spawn};
+use futures::channel::oneshot;
+
+/// Generates, for a scenario test, one test per worker count that reruns it in a child process.
+macro_rules! with_workers {
+    ($($name:ident),* $(,)?) => {
+        mod workers {
+            $(
+                #[test]
+                fn $name() {
+                    if super::common::is_child() {
+                        return;
+                    }
+                    for n in ["1", "4", "0"] {
+                        super::common::in_child(stringify!($name), &[("AMBI_THREADS", n)]);
+                    }
+                }
+            )*
+        }
+    };
+}
+
+with_workers!(
+    nested_in_block_on,
+    global_task_waits_on_sibling,
+    global_sibling_chain,
+    many_global_tasks_wait_on_siblings,
+    local_task_waits_on_sibling,
+    executor_task_waits_on_sibling_one_runner,
+    nested_wait_woken_from_other_thread,
+);
+
+#[test]
+fn nested_in_block_on() {
+    let v = block_on(async {
+        let a = block_on(async { 1 });
+        let b = block_on(async { block_on(async { 2 }) + 1 });
+        let c = block_on(spawn(async { block_on(async { 4 }) }));
+        a + b + c
+    });
+    assert_eq!(v, 8);
+}
+
+#[test]
+fn global_task_waits_on_sibling() {
+    let out = block_on(spawn(async {
+        let sibling = spawn(async {
+            ambi::yield_now().await;
+            21
+        });
+        // A synchronous wait inside a task, on a task of the same executor.
+        block_on(sibling) * 2
+    }));
+    assert_eq!(out, 42);
+}
+
+/// Each level waits synchronously for the next one, a task spawned from inside it.
+fn chain(depth: u32) -> ambi::Task<u32> {
+    spawn(async move { if depth == 0 { 0 } else { block_on(chain(depth - 1)) + 1 } })
+}
+
+#[test]
+fn global_sibling_chain() {
+    assert_eq!(block_on(chain(8)), 8);
+}
+
+#[test]
+fn many_global_tasks_wait_on_siblings() {
+    let tasks: Vec<_> = (0..16u64)
+        .map(|i| {
+            spawn(async move {
+                let sibling = spawn(async move {
+                    ambi::yield_now().await;
+                    i * i
+                });
+                block_on(sibling)
+            })
+        })
+        .collect();
+    let sum: u64 = tasks.into_iter().map(block_on).sum();
+    assert_eq!(sum, (0..16u64).map(|i| i * i).sum());
+}
+
+#[test]
+fn local_task_waits_on_sibling() {
+    let local = LocalExecutor::new();
+    let counter = std::rc::Rc::new(std::cell::Cell::new(0));
+    let out = block_on(local.run(async {
+        let c = counter.clone();
+        let sibling = local.spawn(async move {
+            ambi::yield_now().await;
+            c.set(c.get() + 1);
+            10
+        });
+        let waiter = local.spawn(async move {
+            // Nested: keeps running `local`'s other tasks (the sibling) while it waits.
+            block_on(sibling) + 1
+        });
+        waiter.await
+    }));
+    assert_eq!(out, 11);
+    assert_eq!(counter.get(), 1);
+}
+
+#[test]
+fn executor_task_waits_on_sibling_one_runner() {
+    let ex = Arc::new(Executor::new());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let runner = {
+        let ex = ex.clone();
+        thread::spawn(move || block_on(ex.run(async { stop_rx.await.ok() })))
+    };
+    let ex2 = ex.clone();
+    let task = ex.spawn(async move {
+        let sibling = ex2.spawn(async { 5 });
+        block_on(sibling) + 1
+    });
+    assert_eq!(block_on(task), 6);
+    stop_tx.send(()).unwrap();
+    runner.join().unwrap();
+}
+
+#[test]
+fn nested_wait_woken_from_other_thread() {
+    let out = block_on(spawn(async {
+        let (tx, rx) = oneshot::channel();
+        let sender = thread::spawn(move || tx.send(7).unwrap());
+        let v = block_on(rx).unwrap();
+        sender.join().unwrap();
+        v
+    }));
+    assert_eq!(out, 7);
+}
+
+#[test]
+fn block_on_from_many_threads_sharing_one_arc() {
+    let shared = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..32)
+        .map(|_| {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                for _ in 0..200 {
+                    block_on(async {
+                        ambi::yield_now().await;
+                        shared.fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(shared.load(Ordering::Relaxed), 32 * 200);
+}
+
+#[test]
+fn zero_workers_run_tasks_on_the_blocking_thread() {
+    if !common::is_child() {
+        common::in_child("zero_workers_run_tasks_on_the_blocking_thread", &[("AMBI_THREADS", "0")]);
+        return;
+    }
+    let me = thread::current().id();
+    let ran_on = block_on(spawn(async { thread::current().id() }));
+    assert_eq!(ran_on, me, "with AMBI_THREADS=0 the task runs inside block_on");
+    assert_eq!(common::threads_named("ambi-worker"), 0);
+}

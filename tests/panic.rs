@@ -1,0 +1,98 @@
+//! A task's panic reaches whoever awaits it; executors and their other tasks keep running.
+
+mod common;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use ambi::{Executor, LocalExecutor, block_on, spawn};
+
+fn message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn global_task_panic_reaches_the_awaiter() {
+    let task = spawn(async { panic!("boom in a task") });
+    let err = catch_unwind(AssertUnwindSafe(|| block_on(task))).unwrap_err();
+    assert_eq!(message(err), "boom in a task");
+    // The runtime is still serving.
+    assert_eq!(block_on(spawn(async { 5 })), 5);
+}
+
+#[test]
+fn many_panics_do_not_take_workers_down() {
+    let tasks: Vec<_> = (0..200)
+        .map(|i| spawn(async move { if i % 2 == 0 { panic!("even {i}") } else { i } }))
+        .collect();
+    let mut ok = 0;
+    let mut panicked = 0;
+    for t in tasks {
+        match catch_unwind(AssertUnwindSafe(|| block_on(t))) {
+            Ok(v) => ok += v,
+            Err(_) => panicked += 1,
+        }
+    }
+    assert_eq!(panicked, 100);
+    assert_eq!(ok, (0..200).filter(|i| i % 2 == 1).sum::<i32>());
+    assert_eq!(block_on(spawn(async { "alive" })), "alive");
+}
+
+#[test]
+fn executor_keeps_running_after_a_task_panics() {
+    let ex = Executor::new();
+    let bad = ex.spawn(async { panic!("bad task") });
+    let good = ex.spawn(async { 1 });
+    // Running both: the panic is caught on the executor, not thrown out of `run`.
+    let good = block_on(ex.run(good));
+    assert_eq!(good, 1);
+    let err = catch_unwind(AssertUnwindSafe(|| block_on(ex.run(bad)))).unwrap_err();
+    assert_eq!(message(err), "bad task");
+    assert_eq!(block_on(ex.run(ex.spawn(async { 2 }))), 2);
+}
+
+#[test]
+fn local_executor_task_panic_reaches_the_awaiter() {
+    let local = LocalExecutor::new();
+    let err = catch_unwind(AssertUnwindSafe(|| {
+        block_on(local.run(async {
+            let t = local.spawn(async { panic!("local boom") });
+            t.await
+        }))
+    }))
+    .unwrap_err();
+    assert_eq!(message(err), "local boom");
+    assert_eq!(block_on(local.run(local.spawn(async { 3 }))), 3);
+}
+
+#[test]
+fn panic_in_nested_block_on_reaches_the_outer_task() {
+    let task = spawn(async {
+        let inner = spawn(async { panic!("deep") });
+        block_on(inner)
+    });
+    let err = catch_unwind(AssertUnwindSafe(|| block_on(task))).unwrap_err();
+    assert_eq!(message(err), "deep");
+}
+
+#[test]
+fn block_on_works_again_after_its_future_panicked() {
+    let err = catch_unwind(|| block_on(async { panic!("in block_on") })).unwrap_err();
+    assert_eq!(message(err), "in block_on");
+    assert_eq!(block_on(async { 1 }), 1);
+    assert_eq!(block_on(spawn(async { 2 })), 2);
+}
+
+#[test]
+fn awaiting_a_task_of_a_dropped_executor_panics_clearly_or_is_none() {
+    let ex = Executor::new();
+    let task = ex.spawn(async { 1 });
+    let fallible = ex.spawn(async { 2 }).fallible();
+    drop(ex);
+    assert_eq!(block_on(fallible), None);
+    let err = catch_unwind(AssertUnwindSafe(|| block_on(task))).unwrap_err();
+    assert!(message(err).contains("Task polled after completion"));
+}

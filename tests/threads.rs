@@ -1,0 +1,129 @@
+//! Which threads exist: none for `block_on` alone; `AMBI_THREADS` named workers after `spawn`;
+//! the `Builder`; bad configuration.
+
+mod common;
+
+use std::time::Duration;
+
+use ambi::{block_on, spawn};
+use common::{eventually, in_child, in_child_failing, is_child, thread_names, threads_named};
+
+fn child_or_run(name: &str, env: &[(&str, &str)]) -> bool {
+    if is_child() {
+        return true;
+    }
+    in_child(name, env);
+    false
+}
+
+#[test]
+fn block_on_only_program_starts_no_thread() {
+    if !child_or_run("block_on_only_program_starts_no_thread", &[]) {
+        return;
+    }
+    let before = thread_names();
+    let v = block_on(async {
+        let mut n = 0;
+        for i in 0..1000 {
+            ambi::yield_now().await;
+            n += block_on(async move { i });
+        }
+        n
+    });
+    let d = ambi::dual(async { 1 }).wait();
+    assert_eq!(v + d, (0..1000).sum::<i32>() + 1);
+    assert_eq!(thread_names(), before, "block_on must not start threads");
+}
+
+#[test]
+fn workers_start_on_first_spawn_with_configured_count_and_names() {
+    if !child_or_run("workers_start_on_first_spawn_with_configured_count_and_names", &[("AMBI_THREADS", "3")]) {
+        return;
+    }
+    assert_eq!(threads_named("ambi-worker"), 0, "nothing before the first spawn");
+    // Three tasks that can only finish together prove three workers run at once.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let b = barrier.clone();
+            spawn(async move {
+                b.wait();
+                std::thread::current().name().map(str::to_string)
+            })
+        })
+        .collect();
+    let mut names: Vec<String> = tasks.into_iter().map(|t| block_on(t).unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["ambi-worker-1", "ambi-worker-2", "ambi-worker-3"]);
+    assert_eq!(threads_named("ambi-worker"), 3);
+}
+
+#[test]
+fn builder_sets_workers_and_names_and_refuses_a_second_install() {
+    if !child_or_run("builder_sets_workers_and_names_and_refuses_a_second_install", &[("AMBI_THREADS", "7")]) {
+        return;
+    }
+    ambi::Builder::new().worker_threads(2).thread_name("svc").install().unwrap();
+    let err = ambi::Builder::new().worker_threads(5).install().unwrap_err();
+    assert!(err.to_string().contains("already configured"), "{err}");
+    let name = block_on(spawn(async { std::thread::current().name().map(str::to_string) }));
+    assert!(name.unwrap().starts_with("svc-worker-"));
+    assert_eq!(threads_named("svc-worker"), 2, "the Builder wins over AMBI_THREADS");
+}
+
+#[test]
+fn install_after_first_use_is_an_error() {
+    if !child_or_run("install_after_first_use_is_an_error", &[]) {
+        return;
+    }
+    block_on(spawn(async {}));
+    assert!(ambi::Builder::new().worker_threads(1).install().is_err());
+}
+
+#[test]
+fn bad_ambi_threads_is_a_clear_panic() {
+    if is_child() {
+        let _ = spawn(async {});
+        return;
+    }
+    let out = in_child_failing("bad_ambi_threads_is_a_clear_panic", &[("AMBI_THREADS", "lots")]);
+    assert!(out.contains("AMBI_THREADS must be a non-negative integer, got \"lots\""), "{out}");
+}
+
+#[test]
+fn handed_off_workers_retire_after_idle() {
+    if !child_or_run("handed_off_workers_retire_after_idle", &[("AMBI_THREADS", "1")]) {
+        return;
+    }
+    // Eight tasks at once block on siblings: each hand-off recruits a worker.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let gate = std::sync::Arc::new(std::sync::Mutex::new(rx));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let gate = gate.clone();
+            spawn(async move {
+                let sibling = spawn(async move {
+                    let _ = gate.lock().unwrap().recv();
+                });
+                block_on(sibling);
+            })
+        })
+        .collect();
+    // Wait until the pool has grown, then release the siblings one by one.
+    assert!(eventually(Duration::from_secs(10), || threads_named("ambi-worker") >= 2));
+    for _ in 0..8 {
+        tx.send(()).unwrap();
+    }
+    for t in tasks {
+        block_on(t);
+    }
+    let peak = threads_named("ambi-worker");
+    assert!(peak >= 2, "hand-off recruited workers: {peak}");
+    // Spares exit after about two seconds unused; one worker stays on duty.
+    assert!(
+        eventually(Duration::from_secs(10), || threads_named("ambi-worker") == 1),
+        "workers left: {:?}",
+        thread_names()
+    );
+    assert_eq!(block_on(spawn(async { 1 })), 1);
+}
