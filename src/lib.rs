@@ -56,6 +56,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(not(loom))]
+pub mod alarm;
 mod block_on;
 mod dual;
 mod executor;
