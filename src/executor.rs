@@ -196,12 +196,13 @@ impl State {
             let state = this.clone();
             let future = RemoveOnDrop { future, state: state.clone(), index };
             let schedule = move |runnable| state.schedule(runnable);
-            // SAFETY: forwarded from this function's contract; `schedule` is `Send + Sync +
-            // 'static` since it only holds an `Arc<State>`.
-            let builder = Builder::new();
             // A panicking task must not take the runner down; its `Task` re-raises the panic.
             #[cfg(feature = "std")]
-            let builder = builder.propagate_panic(true);
+            let builder = Builder::new().propagate_panic(true);
+            #[cfg(not(feature = "std"))]
+            let builder = Builder::new();
+            // SAFETY: forwarded from this function's contract; `schedule` is `Send + Sync +
+            // 'static` since it only holds an `Arc<State>`.
             let (runnable, task) = unsafe { builder.spawn_unchecked(|()| future, schedule) };
             entry.insert(runnable.waker());
             Ok((runnable, task))
@@ -296,7 +297,8 @@ impl Lazy {
         let mut ptr = self.ptr.load(Ordering::Acquire);
         if ptr.is_null() {
             let fresh = Arc::into_raw(Arc::new(State::new(None))).cast_mut();
-            match self.ptr.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+            match self.ptr.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => ptr = fresh,
                 Err(winner) => {
                     // SAFETY: `fresh` came from `Arc::into_raw` above and was never shared.
@@ -364,9 +366,9 @@ unsafe impl Send for Executor<'_> {}
 unsafe impl Sync for Executor<'_> {}
 
 #[cfg(feature = "std")]
-impl std::panic::UnwindSafe for Executor<'_> {}
+impl core::panic::UnwindSafe for Executor<'_> {}
 #[cfg(feature = "std")]
-impl std::panic::RefUnwindSafe for Executor<'_> {}
+impl core::panic::RefUnwindSafe for Executor<'_> {}
 
 impl fmt::Debug for Executor<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -582,7 +584,7 @@ fn try_spawn_on<'a, T: 'a, F: Future<Output = T> + 'a>(
     future: F,
 ) -> Result<Task<T>, SpawnError<F>> {
     // SAFETY: forwarded from the callers, which uphold `State::spawn`'s contract.
-    unsafe { State::spawn(&state, future, true) }
+    unsafe { State::spawn(state, future, true) }
         .map_err(|future| SpawnError { future, capacity: state.capacity.unwrap_or(usize::MAX) })
 }
 
@@ -647,9 +649,9 @@ impl Default for LocalExecutor<'_> {
 }
 
 #[cfg(feature = "std")]
-impl std::panic::UnwindSafe for LocalExecutor<'_> {}
+impl core::panic::UnwindSafe for LocalExecutor<'_> {}
 #[cfg(feature = "std")]
-impl std::panic::RefUnwindSafe for LocalExecutor<'_> {}
+impl core::panic::RefUnwindSafe for LocalExecutor<'_> {}
 
 impl<'a> LocalExecutor<'a> {
     /// Creates a local executor with no limit on its number of tasks.
@@ -799,17 +801,25 @@ impl<'a> LocalExecutor<'a> {
     }
 }
 
-/// The future behind `run`: polls its own future, then runs a batch of tasks, then sleeps on the
-/// executor's event when there is nothing to do.
+/// The future behind `run`: polls its own future, then runs a batch of tasks of each of its
+/// executors, then sleeps on their events when there is nothing to do.
+///
+/// A nested `block_on` builds one with every executor its thread is running, so waiting inside a
+/// task keeps all of them going.
 pub(crate) struct Run<'s, F> {
-    state: &'s State,
+    states: Vec<&'s State>,
     future: F,
-    listener: Option<EventListener>,
+    /// One per state while sleeping, empty otherwise.
+    listeners: Vec<EventListener>,
 }
 
 impl<'s, F: Future> Run<'s, F> {
     pub(crate) fn new(state: &'s State, future: F) -> Self {
-        Self { state, future, listener: None }
+        Self::many(alloc::vec![state], future)
+    }
+
+    pub(crate) fn many(states: Vec<&'s State>, future: F) -> Self {
+        Self { states, future, listeners: Vec::new() }
     }
 }
 
@@ -821,33 +831,35 @@ impl<F: Future> Future for Run<'_, F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: see above.
         let mut future = unsafe { Pin::new_unchecked(&mut this.future) };
-        let state = this.state;
-        let _running = crate::block_on::enter_executor(state);
+        let _running = crate::block_on::enter_executors(&this.states);
         loop {
             if let Poll::Ready(out) = future.as_mut().poll(cx) {
                 return Poll::Ready(out);
             }
-            if state.run_batch() > 0 {
-                this.listener = None;
+            let ran: usize = this.states.iter().map(|s| s.run_batch()).sum();
+            if ran > 0 {
+                this.listeners.clear();
                 // Give the own future and the caller a turn before the next batch.
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            match &mut this.listener {
-                Some(listener) => match Pin::new(listener).poll(cx) {
-                    Poll::Ready(()) => this.listener = None,
-                    Poll::Pending => return Poll::Pending,
-                },
-                None => {
-                    // Listen, then look again: a task scheduled between the empty look and the
-                    // listen is seen by the second look, one scheduled after notifies the listener.
-                    let listener = this.listener.insert(state.listen());
-                    if !state.has_work() && Pin::new(listener).poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    this.listener = None;
+            if this.listeners.is_empty() {
+                // Listen, then look again: a task scheduled between the empty look and the
+                // listen is seen by the second look, one scheduled after notifies a listener.
+                this.listeners.extend(this.states.iter().map(|s| s.listen()));
+                if this.states.iter().any(|s| s.has_work()) {
+                    this.listeners.clear();
+                    continue;
                 }
             }
+            let mut notified = false;
+            for listener in &mut this.listeners {
+                notified |= Pin::new(listener).poll(cx).is_ready();
+            }
+            if !notified {
+                return Poll::Pending;
+            }
+            this.listeners.clear();
         }
     }
 }

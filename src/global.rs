@@ -105,13 +105,14 @@ pub(crate) fn runs_in_block_on() -> Option<&'static State> {
     if POOL.in_block_on.load(Ordering::Relaxed) { Some(GLOBAL.state()) } else { None }
 }
 
-/// Whether `current` is the global executor, run by this thread as an on-duty worker.
-pub(crate) fn is_worker_running(current: *const State) -> bool {
-    ON_DUTY.with(|d| d.get()) && core::ptr::eq(current, GLOBAL.state())
+/// Whether `state` is the global executor's.
+pub(crate) fn is_global(state: *const State) -> bool {
+    core::ptr::eq(state, GLOBAL.state())
 }
 
-/// Takes this worker off duty until the guard drops, recruiting a replacement first.
-pub(crate) fn hand_off() -> impl Drop {
+/// If this thread is an on-duty global worker, takes it off duty until the guard drops,
+/// recruiting a replacement first.
+pub(crate) fn hand_off_if_on_duty() -> Option<impl Drop> {
     struct BackOnDuty;
     impl Drop for BackOnDuty {
         fn drop(&mut self) {
@@ -120,10 +121,12 @@ pub(crate) fn hand_off() -> impl Drop {
             POOL.on_duty.fetch_add(1, Ordering::AcqRel);
         }
     }
-    ON_DUTY.with(|d| d.set(false));
+    if !ON_DUTY.with(|d| d.replace(false)) {
+        return None;
+    }
     POOL.on_duty.fetch_sub(1, Ordering::AcqRel);
     POOL.recruit();
-    BackOnDuty
+    Some(BackOnDuty)
 }
 
 /// The worker threads.
@@ -243,7 +246,7 @@ fn worker_main() {
         let retire = futures_lite::future::poll_fn(|_| {
             if POOL.should_retire() { core::task::Poll::Ready(()) } else { core::task::Poll::Pending }
         });
-        crate::block_on(GLOBAL.run(retire));
+        crate::block_on::run_worker(GLOBAL.run(retire));
         ON_DUTY.with(|d| d.set(false));
         if !POOL.wait_as_spare() {
             return;
@@ -344,9 +347,9 @@ impl Builder {
                 worker_threads: b
                     .worker_threads
                     .unwrap_or_else(|| env_usize("AMBI_THREADS").unwrap_or_else(default_workers)),
-                max_blocking_threads: b
-                    .max_blocking_threads
-                    .unwrap_or_else(|| env_usize("AMBI_MAX_BLOCKING_THREADS").unwrap_or(DEFAULT_MAX_BLOCKING)),
+                max_blocking_threads: b.max_blocking_threads.unwrap_or_else(|| {
+                    env_usize("AMBI_MAX_BLOCKING_THREADS").unwrap_or(DEFAULT_MAX_BLOCKING)
+                }),
                 thread_name: b.thread_name.unwrap_or_else(|| "ambi".to_string()),
             }
         });

@@ -40,6 +40,7 @@ with_workers!(
     local_task_waits_on_sibling,
     executor_task_waits_on_sibling_one_runner,
     nested_wait_woken_from_other_thread,
+    user_executor_inside_global_task_waits_on_global_sibling,
 );
 
 #[test]
@@ -130,6 +131,21 @@ fn executor_task_waits_on_sibling_one_runner() {
     assert_eq!(block_on(task), 6);
     stop_tx.send(()).unwrap();
     runner.join().unwrap();
+}
+
+#[test]
+fn user_executor_inside_global_task_waits_on_global_sibling() {
+    // The global task awaits (not block_on) a user executor; that executor's task then blocks on
+    // a *global* sibling. The worker must hand off although the innermost executor is not global.
+    let out = block_on(spawn(async {
+        let ex = Executor::new();
+        let inner = ex.spawn(async {
+            let sibling = spawn(async { 3 });
+            block_on(sibling) + 1
+        });
+        ex.run(inner).await
+    }));
+    assert_eq!(out, 4);
 }
 
 #[test]
