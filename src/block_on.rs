@@ -73,15 +73,32 @@ fn park_loop<T>(mut future: Pin<&mut impl Future<Output = T>>, parker: &Parker, 
 /// Runs `future` until `deadline`; on timeout the future is left as it is, ready to be polled
 /// again.
 #[cfg(feature = "std")]
-pub(crate) fn block_on_deadline<F: Future>(future: Pin<&mut F>, deadline: std::time::Instant) -> Option<F::Output> {
+pub(crate) fn block_on_deadline<F: Future>(
+    future: Pin<&mut F>,
+    deadline: std::time::Instant,
+) -> Option<F::Output> {
     std_impl::with_parker(|parker, waker| std_impl::wait(future, parker, waker, Some(deadline)))
 }
 
-/// Marks the calling thread as running `state`'s tasks until the guard drops.
-pub(crate) fn enter_executor(state: &State) -> impl Drop + '_ {
+/// Runs a global worker's loop: parks (or drives the reactor) between wake-ups, without the
+/// nesting rules of `block_on`, which would hand the worker's duty off to another thread.
+#[cfg(feature = "std")]
+pub(crate) fn run_worker<F: Future>(future: F) -> F::Output {
+    let future = pin!(future);
+    std_impl::with_parker(|parker, waker| match std_impl::park_loop(future, parker, waker, None) {
+        Some(out) => out,
+        None => unreachable!("no deadline"),
+    })
+}
+
+#[cfg(feature = "std")]
+pub(crate) use std_impl::is_inside;
+
+/// Marks the calling thread as running these executors' tasks until the guard drops.
+pub(crate) fn enter_executors<'s>(states: &[&'s State]) -> impl Drop + use<'s> {
     #[cfg(feature = "std")]
     {
-        std_impl::Enter::new(state)
+        std_impl::Enter::new(states)
     }
     #[cfg(not(feature = "std"))]
     {
@@ -90,14 +107,15 @@ pub(crate) fn enter_executor(state: &State) -> impl Drop + '_ {
         impl Drop for Nothing<'_> {
             fn drop(&mut self) {}
         }
-        let _ = state;
+        let _ = states;
         Nothing(core::marker::PhantomData)
     }
 }
 
 #[cfg(feature = "std")]
 mod std_impl {
-    use core::cell::{Cell, RefCell};
+    use alloc::vec::Vec;
+    use core::cell::RefCell;
     use std::time::Instant;
 
     use super::*;
@@ -105,8 +123,14 @@ mod std_impl {
     std::thread_local! {
         /// This thread's parker and its waker, reused by every non-nested `block_on`.
         static CACHE: RefCell<Option<(Arc<Parker>, Waker)>> = const { RefCell::new(None) };
-        /// The innermost executor whose `run` is on this thread's stack, or null.
-        static CURRENT: Cell<*const State> = const { Cell::new(core::ptr::null()) };
+        /// The executors whose `run` is being polled on this thread, outermost first.
+        static RUNNING: RefCell<Vec<*const State>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Whether this thread is inside a `block_on` (whose idle steps will drive the reactor).
+    pub(crate) fn is_inside() -> bool {
+        // The outermost `block_on` holds the cache borrowed for its whole length.
+        CACHE.try_with(|cache| cache.try_borrow_mut().is_err()).unwrap_or(false)
     }
 
     fn fresh() -> (Arc<Parker>, Waker) {
@@ -142,26 +166,39 @@ mod std_impl {
         waker: &Waker,
         deadline: Option<Instant>,
     ) -> Option<F::Output> {
-        let current = CURRENT.with(Cell::get);
-        if !current.is_null() {
-            if crate::global::is_worker_running(current) {
-                let _off_duty = crate::global::hand_off();
-                let _outside = Enter::clear();
-                return park_loop(future, parker, waker, deadline);
-            }
-            // SAFETY: `CURRENT` is set by an `Enter` guard that lives inside the `poll` of a
-            // `Run` holding `&State`, and this call is nested inside that poll; the state outlives
-            // this call.
-            let state = unsafe { &*current };
-            return park_loop(pin!(Run::new(state, future)), parker, waker, deadline);
+        // A global worker about to block hands its duty to another thread first, whichever
+        // executor is innermost: the global executor must keep its worker count meanwhile.
+        let _off_duty = crate::global::hand_off_if_on_duty();
+        let states = running_here();
+        if states.is_empty() {
+            return park_loop(future, parker, waker, deadline);
         }
-        if let Some(state) = crate::global::runs_in_block_on() {
-            return park_loop(pin!(Run::new(state, future)), parker, waker, deadline);
-        }
-        park_loop(future, parker, waker, deadline)
+        park_loop(pin!(Run::many(states, future)), parker, waker, deadline)
     }
 
-    fn park_loop<F: Future>(
+    /// The executors a nested `block_on` on this thread keeps running while it waits: every one
+    /// whose `run` is on this thread's stack, except the global executor, which it runs only when
+    /// the global runtime has no worker threads (its workers run it otherwise).
+    fn running_here() -> Vec<&'static State> {
+        let global = crate::global::runs_in_block_on();
+        let mut states: Vec<&'static State> = Vec::new();
+        RUNNING.with(|running| {
+            for &ptr in running.borrow().iter().rev() {
+                // SAFETY: a pointer is on `RUNNING` only while the `Enter` guard that pushed it
+                // lives, inside the `poll` of a `Run` that borrows the state; this call is nested
+                // inside that poll, and the returned references do not outlive it (`wait` drops
+                // them before returning).
+                let state = unsafe { &*ptr };
+                if !crate::global::is_global(ptr) && !states.iter().any(|s| core::ptr::eq(*s, state)) {
+                    states.push(state);
+                }
+            }
+        });
+        states.extend(global);
+        states
+    }
+
+    pub(super) fn park_loop<F: Future>(
         mut future: Pin<&mut F>,
         parker: &Parker,
         waker: &Waker,
@@ -178,24 +215,25 @@ mod std_impl {
         }
     }
 
-    /// Sets `CURRENT` for the duration of an executor's poll.
+    /// Pushes executors on `RUNNING` for the duration of a `Run`'s poll.
     pub(crate) struct Enter {
-        previous: *const State,
+        pushed: usize,
     }
 
     impl Enter {
-        pub(crate) fn new(state: &State) -> Self {
-            Self { previous: CURRENT.with(|c| c.replace(state)) }
-        }
-
-        fn clear() -> Self {
-            Self { previous: CURRENT.with(|c| c.replace(core::ptr::null())) }
+        pub(crate) fn new(states: &[&State]) -> Self {
+            RUNNING.with(|running| running.borrow_mut().extend(states.iter().map(|s| *s as *const State)));
+            Self { pushed: states.len() }
         }
     }
 
     impl Drop for Enter {
         fn drop(&mut self) {
-            CURRENT.with(|c| c.set(self.previous));
+            RUNNING.with(|running| {
+                let mut running = running.borrow_mut();
+                let len = running.len() - self.pushed;
+                running.truncate(len);
+            });
         }
     }
 }
