@@ -1,0 +1,195 @@
+//! Interrupts against the executor: SysTick wakes a task while `block_on` idles in `WFI` (with
+//! the interrupt landing anywhere, including between the idle hook's check and its `WFI`), and an
+//! interrupt handler spawns tasks onto a `static` executor.
+//!
+//! Spawning from an interrupt handler is allowed for [`Executor`]: its lock is a critical section
+//! and the heap (embedded-alloc) is interrupt-safe. A `LocalExecutor` cannot be reached from a
+//! handler at all: it is neither `Send` nor `Sync`, so it cannot live in a `static` (compile-time
+//! refusal).
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use core::cell::Cell;
+
+use ambi::{Executor, block_on, yield_now};
+use ambi_no_std_tests::{IDLE_CALLS, Outcome, Rng, Signal, Suite, WFI_COUNT, ensure, inject_before_wfi};
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m_rt::{entry, exception};
+use critical_section::Mutex;
+use portable_atomic::Ordering;
+
+/// What the SysTick handler does when it fires.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Off,
+    /// Stop the counter (one shot) and raise `WAKE`.
+    WakeOnce,
+    /// Spawn a task onto `EX`; stop after `SPAWNS` of them.
+    Spawn,
+}
+
+static MODE: Mutex<Cell<Mode>> = Mutex::new(Cell::new(Mode::Off));
+static WAKE: Signal = Signal::new();
+static SPAWNED: Signal = Signal::new();
+static RAN: Signal = Signal::new();
+const SPAWNS: u32 = 40;
+
+/// Spawned onto from the SysTick handler; run by `main`.
+static EX: Executor<'static> = Executor::new();
+
+#[exception]
+fn SysTick() {
+    match critical_section::with(|cs| MODE.borrow(cs).get()) {
+        Mode::Off => {}
+        Mode::WakeOnce => {
+            // With a short period the counter may wrap again before it is stopped: the mode
+            // switch makes that second interrupt a no-op.
+            critical_section::with(|cs| MODE.borrow(cs).set(Mode::Off));
+            // SAFETY: only this handler and `arm` touch SYST, never at the same time (the handler
+            // is the one that can interrupt, and `arm` runs while the counter is stopped).
+            unsafe { cortex_m::Peripherals::steal() }.SYST.disable_counter();
+            WAKE.raise();
+        }
+        Mode::Spawn => {
+            let n = SPAWNED.count();
+            if n < SPAWNS {
+                EX.spawn(async move {
+                    // A task born in an interrupt that also gets rescheduled once.
+                    yield_now().await;
+                    RAN.raise();
+                })
+                .detach();
+                SPAWNED.raise();
+            }
+            if n + 1 >= SPAWNS {
+                // SAFETY: as above.
+                unsafe { cortex_m::Peripherals::steal() }.SYST.disable_counter();
+            }
+        }
+    }
+}
+
+/// Starts SysTick: one interrupt after `cycles` core cycles, repeating every `cycles`.
+fn arm(mode: Mode, cycles: u32) {
+    critical_section::with(|cs| MODE.borrow(cs).set(mode));
+    // SAFETY: the counter is stopped (or about to be restarted here); see `SysTick`.
+    let mut syst = unsafe { cortex_m::Peripherals::steal() }.SYST;
+    syst.disable_counter();
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(cycles - 1);
+    syst.clear_current();
+    syst.enable_interrupt();
+    syst.enable_counter();
+}
+
+fn stop() {
+    critical_section::with(|cs| MODE.borrow(cs).set(Mode::Off));
+    // SAFETY: see `SysTick`.
+    unsafe { cortex_m::Peripherals::steal() }.SYST.disable_counter();
+}
+
+#[entry]
+fn main() -> ! {
+    ambi_no_std_tests::install_idle_hook();
+    let mut suite = Suite::new("interrupt");
+    suite.case("systick_wakes_block_on", systick_wakes_block_on);
+    suite.case("systick_wakes_task_on_executor", systick_wakes_task_on_executor);
+    suite.case("wake_between_check_and_wfi", wake_between_check_and_wfi);
+    suite.case("wake_at_random_points", wake_at_random_points);
+    suite.case_keeps_memory("spawn_from_interrupt", spawn_from_interrupt);
+    suite.case("spawn_from_interrupt_frees_tasks", spawn_from_interrupt_frees_tasks);
+    suite.finish()
+}
+
+fn systick_wakes_block_on() -> Outcome {
+    WAKE.reset();
+    let (calls, wfis) = (IDLE_CALLS.load(Ordering::Relaxed), WFI_COUNT.load(Ordering::Relaxed));
+    // About 8 ms (mps2-an386: 25 MHz): long enough that `block_on` must idle before it fires.
+    arm(Mode::WakeOnce, 200_000);
+    let n = block_on(WAKE.wait_for(1));
+    stop();
+    let calls = IDLE_CALLS.load(Ordering::Relaxed) - calls;
+    let wfis = WFI_COUNT.load(Ordering::Relaxed) - wfis;
+    ensure!(n == 1, "count {}", n);
+    ensure!(wfis >= 1, "block_on never executed WFI");
+    // Idling, not spinning: each WFI ends on an interrupt, and there is only one.
+    ensure!(calls <= 3, "idle hook entered {} times for one interrupt", calls);
+    Ok(())
+}
+
+fn systick_wakes_task_on_executor() -> Outcome {
+    WAKE.reset();
+    let ex = Executor::new();
+    let task = ex.spawn(async {
+        // Armed from inside the task, so the emulator's time spent on spawning does not count.
+        arm(Mode::WakeOnce, 200_000);
+        let n = WAKE.wait_for(1).await;
+        n * 10
+    });
+    let wfis = WFI_COUNT.load(Ordering::Relaxed);
+    let out = block_on(ex.run(task));
+    stop();
+    ensure!(out == 10, "task output {}", out);
+    ensure!(WFI_COUNT.load(Ordering::Relaxed) > wfis, "the executor never executed WFI");
+    Ok(())
+}
+
+fn wake_between_check_and_wfi() -> Outcome {
+    // The interrupt is made pending inside the idle hook's masked section, after `woken()` said
+    // no and before `WFI`: the worst moment. With SysTick stopped nothing else could wake the
+    // board, so a missed wake-up would hang here (and the runner's timeout would fail the suite).
+    for round in 0..20u32 {
+        WAKE.reset();
+        critical_section::with(|cs| MODE.borrow(cs).set(Mode::WakeOnce));
+        inject_before_wfi(1);
+        let n = block_on(WAKE.wait_for(1));
+        ensure!(n == 1, "round {}: count {}", round, n);
+    }
+    inject_before_wfi(0);
+    stop();
+    Ok(())
+}
+
+fn wake_at_random_points() -> Outcome {
+    // One-shot interrupts at varying delays land before, during and after the idle check.
+    let mut rng = Rng::new(0x1234_5678);
+    let ex = Executor::new();
+    for round in 0..200u32 {
+        WAKE.reset();
+        let task = ex.spawn(async { WAKE.wait_for(1).await });
+        arm(Mode::WakeOnce, rng.range(100, 5_000));
+        let n = block_on(ex.run(task));
+        stop();
+        ensure!(n == 1, "round {}: count {}", round, n);
+    }
+    Ok(())
+}
+
+fn spawn_from_interrupt() -> Outcome {
+    SPAWNED.reset();
+    RAN.reset();
+    arm(Mode::Spawn, 20_000);
+    let ran = block_on(EX.run(RAN.wait_for(SPAWNS)));
+    stop();
+    ensure!(SPAWNED.count() == SPAWNS, "spawned {}", SPAWNED.count());
+    ensure!(ran == SPAWNS, "ran {}", ran);
+    while EX.try_tick() {}
+    ensure!(EX.is_empty(), "interrupt-spawned tasks left on the executor");
+    Ok(())
+}
+
+fn spawn_from_interrupt_frees_tasks() -> Outcome {
+    // `EX`'s own state stays allocated (it is a `static`); the tasks must not.
+    SPAWNED.reset();
+    RAN.reset();
+    arm(Mode::Spawn, 20_000);
+    let ran = block_on(EX.run(RAN.wait_for(SPAWNS)));
+    stop();
+    while EX.try_tick() {}
+    ensure!(ran == SPAWNS, "ran {}", ran);
+    ensure!(EX.is_empty(), "tasks left");
+    Ok(())
+}
