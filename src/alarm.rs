@@ -176,7 +176,8 @@ pub fn on_alarm() {
     loop {
         let due = REGISTRY.with(|r| {
             let now = r.source().now();
-            let due = r.timers.iter_mut().find(|(_, e)| e.deadline <= now && e.waker.is_some());
+            // Earliest first, so timers due together still wake in deadline order.
+            let due = r.timers.iter_mut().filter(|(_, e)| e.deadline <= now && e.waker.is_some()).min_by_key(|(_, e)| e.deadline);
             if let Some((_, entry)) = due {
                 return entry.waker.take();
             }
