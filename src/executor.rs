@@ -294,6 +294,17 @@ impl Lazy {
     }
 
     fn get(&self) -> &State {
+        // SAFETY: by the invariant, a non-null `ptr` is a live `Arc<State>` until `Drop`, which
+        // cannot run while `&self` is borrowed.
+        unsafe { &*self.raw() }
+    }
+
+    /// The pointer of the invariant, allocating the state on first use.
+    ///
+    /// It keeps the provenance `Arc::into_raw` gave it, over the whole `Arc` allocation: `arc`
+    /// must not rebuild an `Arc` from a `&State`, whose provenance covers only the `State` and not
+    /// the reference counts in front of it (undefined behaviour under Stacked Borrows).
+    fn raw(&self) -> *const State {
         let mut ptr = self.ptr.load(Ordering::Acquire);
         if ptr.is_null() {
             let fresh = Arc::into_raw(Arc::new(State::new(None))).cast_mut();
@@ -307,13 +318,11 @@ impl Lazy {
                 }
             }
         }
-        // SAFETY: by the invariant, a non-null `ptr` is a live `Arc<State>` until `Drop`, which
-        // cannot run while `&self` is borrowed.
-        unsafe { &*ptr }
+        ptr
     }
 
     fn arc(&self) -> Arc<State> {
-        let ptr: *const State = self.get();
+        let ptr = self.raw();
         // SAFETY: `ptr` is the live `Arc` of the invariant; adding a count and taking it as a new
         // `Arc` leaves the executor's own count untouched.
         unsafe {
