@@ -186,10 +186,13 @@ fn bounded_executor_refuses_without_loss() {
     let mut held = Vec::new();
     for _ in 0..3 {
         let t = counter.track();
-        held.push(ex.try_spawn(async move {
-            let _t = t;
-            1
-        }).unwrap());
+        held.push(
+            ex.try_spawn(async move {
+                let _t = t;
+                1
+            })
+            .unwrap(),
+        );
     }
     let t = counter.track();
     let refused = ex

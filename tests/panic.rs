@@ -25,9 +25,8 @@ fn global_task_panic_reaches_the_awaiter() {
 
 #[test]
 fn many_panics_do_not_take_workers_down() {
-    let tasks: Vec<_> = (0..200)
-        .map(|i| spawn(async move { if i % 2 == 0 { panic!("even {i}") } else { i } }))
-        .collect();
+    let tasks: Vec<_> =
+        (0..200).map(|i| spawn(async move { if i % 2 == 0 { panic!("even {i}") } else { i } })).collect();
     let mut ok = 0;
     let mut panicked = 0;
     for t in tasks {

@@ -54,7 +54,11 @@ fn spawn_from_inside_tasks() {
 #[test]
 fn spawn_from_many_threads() {
     let threads: Vec<_> = (0..8u64)
-        .map(|t| thread::spawn(move || (0..1000u64).map(|i| spawn(async move { t * 1000 + i })).collect::<Vec<_>>()))
+        .map(|t| {
+            thread::spawn(move || {
+                (0..1000u64).map(|i| spawn(async move { t * 1000 + i })).collect::<Vec<_>>()
+            })
+        })
         .collect();
     let tasks: Vec<_> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
     let sum: u64 = tasks.into_iter().map(block_on).sum();

@@ -42,7 +42,8 @@ fn run_child(test: &str, env: &[(&str, &str)]) -> (bool, String) {
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             let out = child.wait_with_output().unwrap();
-            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            let text =
+                format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
             return (status.success(), text);
         }
         if Instant::now() > deadline {
