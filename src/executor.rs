@@ -12,10 +12,13 @@
 //! pushes drop the `Runnable`, and with it the future), wakes every active task, drains the
 //! queue, and waits for futures dropped concurrently by wakers on other threads.
 
+#[cfg(feature = "std")]
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
@@ -24,6 +27,8 @@ use concurrent_queue::{ConcurrentQueue, PushError};
 use event_listener::{Event, EventListener};
 use slab::Slab;
 
+#[cfg(feature = "std")]
+use crate::sync::AtomicBool;
 use crate::sync::{Arc, AtomicPtr, Mutex, Ordering};
 use crate::task::Task;
 
@@ -98,6 +103,13 @@ pub(crate) struct State {
     capacity: Option<usize>,
     event: Event,
     active: Mutex<Slab<Waker>>,
+    /// Panics of futures' destructors, caught where the executor dropped them (async-task would
+    /// abort on them), to be resumed by `resume_panic`.
+    #[cfg(feature = "std")]
+    panics: Mutex<Vec<Box<dyn core::any::Any + Send>>>,
+    /// Whether `panics` is non-empty, so runners check it without taking the lock.
+    #[cfg(feature = "std")]
+    panicked: AtomicBool,
 }
 
 impl State {
@@ -112,8 +124,37 @@ impl State {
             capacity,
             event: Event::new(),
             active: Mutex::new(Slab::new()),
+            #[cfg(feature = "std")]
+            panics: Mutex::new(Vec::new()),
+            #[cfg(feature = "std")]
+            panicked: AtomicBool::new(false),
         }
     }
+
+    /// Resumes the first panic a future's destructor raised while this executor dropped it, if
+    /// any; the others are dropped (the panic hook already reported each).
+    ///
+    /// The global executor never resumes them: its runners are worker threads and unrelated
+    /// `block_on` callers, none of which dropped the task, and a worker must not die of it.
+    #[cfg(feature = "std")]
+    fn resume_panic(&self) {
+        if self.panicked.load(Ordering::Acquire) {
+            let first = self.panics.with(|p| {
+                self.panicked.store(false, Ordering::Release);
+                let first = (!p.is_empty()).then(|| p.remove(0));
+                p.clear();
+                first
+            });
+            if let Some(payload) = first {
+                if !crate::global::is_global(self) {
+                    std::panic::resume_unwind(payload);
+                }
+            }
+        }
+    }
+
+    #[cfg(not(feature = "std"))]
+    fn resume_panic(&self) {}
 
     /// Pushes a runnable and wakes one sleeping runner.
     fn schedule(&self, runnable: Runnable) {
@@ -167,6 +208,7 @@ impl State {
                     }
                     runnable.run();
                     ran += 1;
+                    self.resume_panic();
                 }
                 None => break,
             }
@@ -194,7 +236,7 @@ impl State {
             let entry = active.vacant_entry();
             let index = entry.key();
             let state = this.clone();
-            let future = RemoveOnDrop { future, state: state.clone(), index };
+            let future = RemoveOnDrop { future: ManuallyDrop::new(future), state: state.clone(), index };
             let schedule = move |runnable| state.schedule(runnable);
             // A panicking task must not take the runner down; its `Task` re-raises the panic.
             #[cfg(feature = "std")]
@@ -238,24 +280,40 @@ impl State {
         // A waker racing on another thread may be between marking its task scheduled and its
         // (failing) push; wait until it has dropped the future.
         while !self.is_empty() {
-            #[cfg(feature = "std")]
-            std::thread::yield_now();
-            #[cfg(not(feature = "std"))]
-            core::hint::spin_loop();
+            crate::sync::spin_wait();
         }
+        // Every future is gone: now the one who dropped the executor learns of a destructor's panic.
+        self.resume_panic();
     }
 }
 
-/// Wraps a task's future so that its slot in `active` is freed when the future is dropped.
+/// Wraps a task's future so that its slot in `active` is freed once the future is dropped.
+///
+/// The slot is freed only after the future's destructor has returned: `shut_down` waits for
+/// `active` to empty, and the executor's `Drop` must not return (ending `'a`) while a destructor
+/// that may use borrowed data still runs on another thread. With std, a panic of that destructor
+/// is caught (async-task aborts on it) and kept for `resume_panic`.
 struct RemoveOnDrop<F> {
-    future: F,
+    future: ManuallyDrop<F>,
     state: Arc<State>,
     index: usize,
 }
 
 impl<F> Drop for RemoveOnDrop<F> {
     fn drop(&mut self) {
-        self.state.active.with(|active| active.try_remove(self.index));
+        // SAFETY: `future` is dropped exactly once, here, and never used again; dropping it in
+        // place keeps the pinning promise.
+        let drop_future = || unsafe { ManuallyDrop::drop(&mut self.future) };
+        #[cfg(feature = "std")]
+        if let Err(payload) = std::panic::catch_unwind(core::panic::AssertUnwindSafe(drop_future)) {
+            self.state.panics.with(|p| p.push(payload));
+            self.state.panicked.store(true, Ordering::Release);
+        }
+        #[cfg(not(feature = "std"))]
+        drop_future();
+        // The removed waker is dropped outside the lock: dropping a waker may drop its task.
+        let waker = self.state.active.with(|active| active.try_remove(self.index));
+        drop(waker);
     }
 }
 
@@ -265,7 +323,7 @@ impl<F: Future> Future for RemoveOnDrop<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // SAFETY: `future` is structurally pinned: it is never moved out, and `RemoveOnDrop`'s
         // `Drop` does not move it.
-        unsafe { self.map_unchecked_mut(|this| &mut this.future) }.poll(cx)
+        unsafe { self.map_unchecked_mut(|this| &mut *this.future) }.poll(cx)
     }
 }
 
@@ -601,6 +659,7 @@ fn try_tick(state: &State) -> bool {
     match state.pop() {
         Some(runnable) => {
             runnable.run();
+            state.resume_panic();
             true
         }
         None => false,
