@@ -209,7 +209,9 @@ mod std_impl {
             if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                 return Some(out);
             }
-            if !parker.park_deadline(deadline) && deadline.is_some_and(|d| Instant::now() >= d) {
+            // Idle: drive the reactor if it exists and nobody else does, else park.
+            let woken = crate::reactor::park(parker, waker, deadline);
+            if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
         }

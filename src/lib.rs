@@ -58,21 +58,35 @@ extern crate std;
 
 #[cfg(not(loom))]
 pub mod alarm;
+#[cfg(feature = "std")]
+mod blocking;
 mod block_on;
 mod dual;
 mod executor;
 #[cfg(feature = "std")]
 mod global;
+#[cfg(feature = "std")]
+mod io;
 mod park;
+#[cfg(feature = "std")]
+mod reactor;
 mod sync;
 mod task;
+#[cfg(feature = "std")]
+mod timer;
 
+#[cfg(feature = "std")]
+pub use crate::blocking::unblock;
 pub use crate::block_on::block_on;
 pub use crate::dual::{Dual, dual};
 pub use crate::executor::{Executor, LocalExecutor, SpawnError};
 #[cfg(feature = "std")]
 pub use crate::global::{Builder, BuilderError, spawn};
+#[cfg(feature = "std")]
+pub use crate::io::{Async, IoSafe, Readable, ReadableOwned, Writable, WritableOwned};
 #[cfg(not(feature = "std"))]
 pub use crate::park::set_idle_hook;
 pub use crate::task::{FallibleTask, Task};
+#[cfg(feature = "std")]
+pub use crate::timer::Timer;
 pub use futures_lite::future::yield_now;

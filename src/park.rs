@@ -9,6 +9,12 @@
 //!    └────unpark──────────────────────▶ NOTIFIED (the next park returns at once)
 //! ```
 //! `unpark` only makes a system call when it finds the thread `PARKED`.
+//!
+//! A thread that drives the reactor while idle waits in the poller instead of parking:
+//! ```text
+//!  EMPTY ──begin_driving──▶ DRIVING ──unpark──▶ NOTIFIED (unpark interrupts the poller)
+//!                              └──end_driving──▶ EMPTY
+//! ```
 
 #[cfg(feature = "std")]
 pub(crate) use self::std_impl::Parker;
@@ -31,6 +37,8 @@ mod std_impl {
     const PARKED: u8 = 1;
     /// A wake-up is pending: the next `park` consumes it and returns at once.
     const NOTIFIED: u8 = 2;
+    /// The owner thread waits in the reactor's poller: `unpark` must notify the poller.
+    const DRIVING: u8 = 3;
 
     /// Parks one thread until its waker is called.
     #[derive(Debug)]
@@ -55,7 +63,9 @@ mod std_impl {
             if self.state.compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
                 return true;
             }
-            if let Err(actual) = self.state.compare_exchange(EMPTY, PARKED, Ordering::Relaxed, Ordering::Relaxed) {
+            if let Err(actual) =
+                self.state.compare_exchange(EMPTY, PARKED, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 debug_assert_eq!(actual, NOTIFIED, "only the owner thread parks");
                 // Acquire pairs with the releasing swap in `unpark`.
                 self.state.swap(EMPTY, Ordering::Acquire);
@@ -74,7 +84,8 @@ mod std_impl {
                     }
                 }
                 // std's park may return spuriously: only a NOTIFIED state ends the wait.
-                if self.state.compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                if self.state.compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok()
+                {
                     return true;
                 }
             }
@@ -82,9 +93,29 @@ mod std_impl {
 
         /// Wakes the owner thread, or makes its next `park` return at once.
         pub(crate) fn unpark(&self) {
-            if self.state.swap(NOTIFIED, Ordering::Release) == PARKED {
-                self.thread.unpark();
+            match self.state.swap(NOTIFIED, Ordering::Release) {
+                PARKED => self.thread.unpark(),
+                DRIVING => crate::reactor::notify(),
+                _ => {}
             }
+        }
+
+        /// Marks the owner thread as waiting in the reactor; returns `false` (consuming the
+        /// wake-up) if one is already pending, in which case the thread must not wait.
+        pub(crate) fn begin_driving(&self) -> bool {
+            match self.state.compare_exchange(EMPTY, DRIVING, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => true,
+                Err(actual) => {
+                    debug_assert_eq!(actual, NOTIFIED, "only the owner thread parks or drives");
+                    self.state.swap(EMPTY, Ordering::Acquire);
+                    false
+                }
+            }
+        }
+
+        /// Leaves the driving state; returns whether a wake-up arrived meanwhile (consuming it).
+        pub(crate) fn end_driving(&self) -> bool {
+            self.state.swap(EMPTY, Ordering::Acquire) == NOTIFIED
         }
     }
 

@@ -5,9 +5,9 @@
 //! synchronising operation of the crate's own protocols.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
-#[cfg(loom)]
 pub(crate) use loom::sync::Arc;
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(all(not(loom), feature = "portable-atomic"))]
 #[allow(unused_imports)]
@@ -89,4 +89,20 @@ pub(crate) mod thread {
     pub(crate) fn park_timeout(_: std::time::Duration) {
         park()
     }
+}
+
+/// 64-bit atomics for the std-only reactor's deadlines (every std target has them).
+#[cfg(all(feature = "std", not(loom)))]
+pub(crate) use core::sync::atomic::AtomicU64;
+#[cfg(all(feature = "std", loom))]
+pub(crate) use loom::sync::atomic::AtomicU64;
+
+/// Lets another thread run while waiting for something that has no notification.
+pub(crate) fn spin_wait() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(all(not(loom), feature = "std"))]
+    std::thread::yield_now();
+    #[cfg(all(not(loom), not(feature = "std")))]
+    core::hint::spin_loop();
 }

@@ -1,0 +1,407 @@
+//! The reactor: one `polling::Poller` per process, with I/O sources and timers in one loop.
+//!
+//! There is no reactor thread. Whoever is idle drives: a thread whose `block_on` future is
+//! pending calls [`park`], which makes it *the driver* if nobody else is (it waits in the poller
+//! instead of parking, until its own future is woken or its deadline passes), or an idle
+//! *candidate* otherwise. A driver that leaves while sources or timers still wait hands the duty
+//! to one candidate.
+//!
+//! Futures polled by a foreign executor (Tokio, `futures::executor`) may register while no
+//! `ambi` thread is there to drive; only then does a fallback thread (`ambi-reactor`) start, and
+//! it exits after [`LINGER`] without being needed.
+//!
+//! Wake-ups are never lost: a driver's parker is in its `DRIVING` state while it waits, so the
+//! waker interrupts the poller (see `park.rs`); a timer earlier than the current wait notifies
+//! the poller too; a registration that finds nobody driving wakes a candidate or the fallback.
+
+mod source;
+mod timers;
+
+use core::task::Waker;
+use core::time::Duration;
+use std::io;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use polling::{Events, Poller};
+use slab::Slab;
+
+pub(crate) use self::source::{READ, Source, WRITE};
+use self::timers::Timers;
+use crate::park::Parker;
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+
+/// How long the fallback driver thread stays after it was last needed.
+const LINGER: Duration = Duration::from_millis(1500);
+
+/// How often a needed fallback driver checks whether an `ambi` thread can take over.
+const CHECK: Duration = Duration::from_millis(500);
+
+/// `Reactor::wait_until` while the driver is not waiting in the poller.
+const NOT_WAITING: u64 = 0;
+
+/// `Reactor::wait_until` while the driver waits without a timeout.
+const FOREVER: u64 = u64::MAX;
+
+static REACTOR: OnceLock<Reactor> = OnceLock::new();
+
+/// The process's reactor, created on first use.
+///
+/// # Panics
+///
+/// If the OS refuses to create a poller (out of file descriptors).
+pub(crate) fn get() -> &'static Reactor {
+    REACTOR.get_or_init(|| match Reactor::new() {
+        Ok(reactor) => reactor,
+        Err(err) => panic!("ambi: cannot create the I/O poller: {err}"),
+    })
+}
+
+/// Interrupts the driver's wait; called by a parker woken while it drives.
+pub(crate) fn notify() {
+    if let Some(reactor) = REACTOR.get() {
+        // A failed notify means the poller is broken; the driver's wait will fail too.
+        let _ = reactor.poller.notify();
+    }
+}
+
+/// The idle step of `block_on`: drives the reactor or parks until woken or `deadline`.
+///
+/// Returns whether the thread was woken. Costs one atomic load more than a plain park in a
+/// program that never created the reactor.
+pub(crate) fn park(parker: &Parker, waker: &Waker, deadline: Option<Instant>) -> bool {
+    match REACTOR.get() {
+        None => parker.park_deadline(deadline),
+        Some(reactor) => {
+            reactor.idle_ambi.fetch_add(1, Ordering::SeqCst);
+            let woken = reactor.park(parker, waker, deadline);
+            reactor.idle_ambi.fetch_sub(1, Ordering::SeqCst);
+            woken
+        }
+    }
+}
+
+/// The one reactor of the process.
+pub(crate) struct Reactor {
+    poller: Poller,
+    /// Counts batches of events; see `source::Direction::ticks`.
+    ticker: AtomicUsize,
+    /// Registered I/O sources by key.
+    ///
+    /// # Invariant
+    /// A source is in the slab, and registered with the poller, only while its file descriptor
+    /// is open: `Async` removes it (under this lock) before it closes or gives back its I/O.
+    sources: Mutex<Slab<Arc<Source>>>,
+    /// The driver's event buffer; only the holder of `driving` locks it.
+    events: Mutex<Events>,
+    timers: Timers,
+    /// The driver lock.
+    driving: AtomicBool,
+    /// End of the driver's current wait, in nanoseconds since `epoch`, or [`NOT_WAITING`] /
+    /// [`FOREVER`]; a new timer earlier than this must interrupt the wait.
+    wait_until: AtomicU64,
+    epoch: Instant,
+    /// Wakers of idle `block_on` threads parked while another thread drives.
+    candidates: Mutex<Slab<Waker>>,
+    /// Threads idle in `park`, other than the fallback driver.
+    idle_ambi: AtomicUsize,
+    /// Set when a future registered from a thread that is not inside `block_on`.
+    foreign: AtomicBool,
+    fallback: Mutex<Fallback>,
+}
+
+/// The fallback driver thread, if running.
+#[derive(Debug, Default)]
+struct Fallback {
+    running: bool,
+    waker: Option<Waker>,
+}
+
+impl core::fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Reactor")
+            .field("driving", &self.driving.load(Ordering::Relaxed))
+            .field("idle_ambi", &self.idle_ambi.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reactor {
+    fn new() -> io::Result<Self> {
+        Ok(Self {
+            poller: Poller::new()?,
+            ticker: AtomicUsize::new(0),
+            sources: Mutex::new(Slab::new()),
+            events: Mutex::new(Events::new()),
+            timers: Timers::new(),
+            driving: AtomicBool::new(false),
+            wait_until: AtomicU64::new(NOT_WAITING),
+            epoch: Instant::now(),
+            candidates: Mutex::new(Slab::new()),
+            idle_ambi: AtomicUsize::new(0),
+            foreign: AtomicBool::new(false),
+            fallback: Mutex::new(Fallback::default()),
+        })
+    }
+
+    pub(crate) fn ticker(&self) -> usize {
+        self.ticker.load(Ordering::SeqCst)
+    }
+
+    /// Registers a file descriptor (with no interest yet).
+    ///
+    /// # Safety
+    ///
+    /// - `fd` stays open until [`remove_io`](Self::remove_io) has returned for the source.
+    pub(crate) unsafe fn insert_io(&self, fd: std::os::fd::RawFd) -> io::Result<Arc<Source>> {
+        self.sources.with(|sources| {
+            let entry = sources.vacant_entry();
+            let source = Arc::new(Source::new(fd, entry.key()));
+            // SAFETY: the caller keeps `fd` open until `remove_io`, which deletes it from the
+            // poller first.
+            unsafe { self.poller.add(fd, polling::Event::none(entry.key()))? };
+            entry.insert(source.clone());
+            Ok(source)
+        })
+    }
+
+    /// Deregisters a source; its file descriptor may be closed afterwards.
+    pub(crate) fn remove_io(&self, source: &Source) -> io::Result<()> {
+        self.sources.with(|sources| {
+            sources.try_remove(source.key);
+            self.poller.delete(source.fd())
+        })
+    }
+
+    /// Re-arms the poller for `source` (oneshot mode) with its current interest.
+    fn arm(&self, source: &Source, read: bool, write: bool) -> io::Result<()> {
+        self.poller.modify(source.fd(), polling::Event::new(source.key, read, write))
+    }
+
+    /// Makes sure some thread will drive: a registration was just made from this thread.
+    fn ensure_driver(&'static self) {
+        let inside = crate::block_on::is_inside();
+        if !inside && !self.foreign.load(Ordering::Relaxed) {
+            self.foreign.store(true, Ordering::Relaxed);
+        }
+        // Pairs with the fence in `release`: either it sees our registration, or we see it left.
+        core::sync::atomic::fence(Ordering::SeqCst);
+        if self.driving.load(Ordering::SeqCst) || self.wake_candidate() {
+            return;
+        }
+        // A thread inside `block_on` drives once its future is pending.
+        if !inside {
+            self.start_fallback();
+        }
+    }
+
+    /// Wakes one idle candidate to become the driver; returns whether there was one.
+    fn wake_candidate(&self) -> bool {
+        let picked = self.candidates.with(|c| {
+            let key = c.iter().next().map(|(key, _)| key)?;
+            Some(c.remove(key))
+        });
+        match picked {
+            Some(waker) => {
+                waker.wake();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether sources or timers are registered.
+    fn has_work(&self) -> bool {
+        self.timers.has_any() || self.sources.with(|s| !s.is_empty())
+    }
+
+    fn try_lock(&self) -> bool {
+        self.driving.compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+    }
+
+    /// Drops the driver lock and makes sure someone drives if work is waiting.
+    fn release(&'static self) {
+        self.driving.store(false, Ordering::SeqCst);
+        core::sync::atomic::fence(Ordering::SeqCst);
+        self.pass_duty();
+    }
+
+    /// Finds a new driver if work is waiting and nobody drives.
+    fn pass_duty(&'static self) {
+        if self.driving.load(Ordering::SeqCst) || !self.has_work() || self.wake_candidate() {
+            return;
+        }
+        // `block_on` threads drive their own futures' sources; only foreign ones need help.
+        if self.foreign.load(Ordering::Relaxed) {
+            self.start_fallback();
+        }
+    }
+
+    fn park(&'static self, parker: &Parker, waker: &Waker, deadline: Option<Instant>) -> bool {
+        if self.try_lock() {
+            return self.drive(parker, deadline);
+        }
+        let key = self.candidates.with(|c| c.insert(waker.clone()));
+        // The driver may have left between `try_lock` and the insertion, without seeing us.
+        if self.try_lock() {
+            self.candidates.with(|c| c.try_remove(key));
+            return self.drive(parker, deadline);
+        }
+        let woken = parker.park_deadline(deadline);
+        let picked = self.candidates.with(|c| c.try_remove(key).is_none());
+        if picked {
+            // We were chosen to drive but return to poll our future first; if it is done we will
+            // not come back, so the duty must not be lost with us.
+            self.pass_duty();
+        }
+        woken
+    }
+
+    /// Drives until `parker` is woken or `deadline` passes; the caller holds the driver lock.
+    fn drive(&'static self, parker: &Parker, deadline: Option<Instant>) -> bool {
+        let woken = loop {
+            let now = Instant::now();
+            let next_timer = self.timers.fire(now);
+            if deadline.is_some_and(|d| now >= d) {
+                // Consume a wake-up that raced with the deadline.
+                break !parker.begin_driving() || parker.end_driving();
+            }
+            let until = match (deadline, next_timer) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if !parker.begin_driving() {
+                break true;
+            }
+            self.wait_until.store(until.map_or(FOREVER, |u| self.nanos(u)), Ordering::SeqCst);
+            // Pairs with the fence in `insert_timer`: a timer queued before this point is seen
+            // here, one queued after sees `wait_until` and notifies.
+            core::sync::atomic::fence(Ordering::SeqCst);
+            if self.timers.has_pending_ops() {
+                self.wait_until.store(NOT_WAITING, Ordering::SeqCst);
+                if parker.end_driving() {
+                    break true;
+                }
+                continue;
+            }
+            let timeout = until.map(|u| u.saturating_duration_since(now));
+            let woken = self.events.with(|events| {
+                events.clear();
+                let result = self.poller.wait(events, timeout);
+                self.wait_until.store(NOT_WAITING, Ordering::SeqCst);
+                let woken = parker.end_driving();
+                match result {
+                    Ok(_) => self.process_events(events),
+                    // EINTR and friends: loop; a persistent error must not spin a core.
+                    Err(err) if err.kind() != io::ErrorKind::Interrupted => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
+                    Err(_) => {}
+                }
+                woken
+            });
+            if woken {
+                break true;
+            }
+        };
+        self.release();
+        woken
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(nanos).unwrap_or(FOREVER - 1).max(NOT_WAITING + 1)
+    }
+
+    fn process_events(&self, events: &Events) {
+        let tick = self.ticker.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
+        let mut wakers = alloc::vec::Vec::new();
+        self.sources.with(|sources| {
+            for event in events.iter() {
+                if let Some(source) = sources.get(event.key) {
+                    source.react(self, event, tick, &mut wakers);
+                }
+            }
+        });
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// Registers a timer; returns its id for [`remove_timer`](Self::remove_timer).
+    pub(crate) fn insert_timer(&'static self, when: Instant, waker: &Waker) -> usize {
+        let id = self.timers.insert(when, waker);
+        // Pairs with the fence in `drive`.
+        core::sync::atomic::fence(Ordering::SeqCst);
+        let until = self.wait_until.load(Ordering::SeqCst);
+        if until != NOT_WAITING && self.nanos(when) < until {
+            let _ = self.poller.notify();
+        }
+        self.ensure_driver();
+        id
+    }
+
+    pub(crate) fn remove_timer(&self, when: Instant, id: usize) {
+        self.timers.remove(when, id);
+    }
+
+    fn start_fallback(&'static self) {
+        let start = self.fallback.with(|f| {
+            if f.running {
+                if let Some(waker) = &f.waker {
+                    waker.wake_by_ref();
+                }
+                false
+            } else {
+                f.running = true;
+                true
+            }
+        });
+        if !start {
+            return;
+        }
+        let name = std::format!("{}-reactor", crate::global::config().thread_name);
+        let spawned = std::thread::Builder::new().name(name).spawn(move || self.fallback_main());
+        if spawned.is_err() {
+            // Nothing else can drive; the next registration tries again.
+            self.fallback.with(|f| f.running = false);
+        }
+    }
+
+    /// The fallback driver: drives while foreign futures wait and no `ambi` thread is idle.
+    fn fallback_main(&'static self) {
+        let parker = Parker::new();
+        let waker = Waker::from(parker.clone());
+        self.fallback.with(|f| f.waker = Some(waker.clone()));
+        let mut needed_at = Instant::now();
+        loop {
+            let now = Instant::now();
+            if self.has_work() && self.idle_ambi.load(Ordering::SeqCst) == 0 {
+                needed_at = now;
+                self.park(&parker, &waker, Some(now + CHECK));
+                continue;
+            }
+            let until = needed_at + LINGER;
+            if now < until {
+                parker.park_deadline(Some(until));
+                continue;
+            }
+            let exit = self.fallback.with(|f| {
+                let work = self.has_work();
+                if work && self.idle_ambi.load(Ordering::SeqCst) == 0 {
+                    return false;
+                }
+                if !work {
+                    // Nothing foreign waits any more; a new foreign registration sets it again.
+                    self.foreign.store(false, Ordering::Relaxed);
+                }
+                f.running = false;
+                f.waker = None;
+                true
+            });
+            if exit {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! `unblock`: results, panics, cancellation, queueing at the bound, and a pool that shrinks back.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, mpsc};
+use std::time::Duration;
+
+use ambi::{Timer, block_on, unblock};
+use common::{eventually, in_child, is_child, threads_named};
+use futures_lite::future;
+
+const MAX: usize = 4;
+
+/// Every test of this binary uses a pool of `MAX` threads.
+fn setup() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        ambi::Builder::new().max_blocking_threads(MAX).install().expect("first use of the runtime")
+    });
+}
+
+fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    block_on(future::or(async { Some(f.await) }, async {
+        Timer::after(Duration::from_secs(30)).await;
+        None
+    }))
+    .expect("test timed out")
+}
+
+#[test]
+fn returns_the_closure_result_from_a_named_thread() {
+    setup();
+    let name = bounded(unblock(|| std::thread::current().name().map(str::to_owned)));
+    assert!(name.unwrap().starts_with("ambi-blocking-"));
+    assert_eq!(bounded(unblock(|| 6 * 7)), 42);
+}
+
+#[test]
+fn a_panic_reaches_the_awaiting_task() {
+    setup();
+    let caught = std::panic::catch_unwind(|| bounded(unblock(|| -> u32 { panic!("boom in the pool") })));
+    let payload = caught.expect_err("the panic propagates");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom in the pool"));
+    // The pool survives.
+    assert_eq!(bounded(unblock(|| 1)), 1);
+}
+
+#[test]
+fn dropping_the_task_before_it_starts_cancels_it() {
+    setup();
+    // Occupy every pool thread so the next closure has to queue.
+    let gate = Arc::new(Barrier::new(MAX + 1));
+    let (started_tx, started_rx) = mpsc::channel();
+    let blockers: Vec<_> = (0..MAX)
+        .map(|_| {
+            let gate = gate.clone();
+            let started = started_tx.clone();
+            unblock(move || {
+                started.send(()).unwrap();
+                gate.wait();
+            })
+        })
+        .collect();
+    for _ in 0..MAX {
+        started_rx.recv_timeout(Duration::from_secs(10)).expect("blockers start");
+    }
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    drop(unblock(move || r.store(true, Ordering::SeqCst)));
+    gate.wait();
+    for b in blockers {
+        bounded(b);
+    }
+    // A later job runs after the queue position of the cancelled one.
+    for _ in 0..MAX * 2 {
+        bounded(unblock(|| ()));
+    }
+    assert!(!ran.load(Ordering::SeqCst), "a cancelled closure ran");
+}
+
+#[test]
+fn a_full_pool_queues_work() {
+    setup();
+    let done = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..MAX * 10)
+        .map(|_| {
+            let done = done.clone();
+            unblock(move || {
+                std::thread::sleep(Duration::from_millis(2));
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    bounded(async {
+        for t in tasks {
+            t.await;
+        }
+    });
+    assert_eq!(done.load(Ordering::SeqCst), MAX * 10);
+    assert!(threads_named("ambi-blocking-") <= MAX);
+}
+
+#[test]
+fn pool_grows_under_load_and_shrinks_when_idle() {
+    if !is_child() {
+        let out =
+            in_child("pool_grows_under_load_and_shrinks_when_idle", &[("AMBI_MAX_BLOCKING_THREADS", "64")]);
+        println!("{out}");
+        return;
+    }
+    // Fresh process: the environment sets the bound (no `setup`).
+    let peak = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let peak = peak.clone();
+            unblock(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                peak.fetch_max(threads_named("ambi-blocking-"), Ordering::SeqCst);
+            })
+        })
+        .collect();
+    bounded(async {
+        for t in tasks {
+            t.await;
+        }
+    });
+    let peak = peak.load(Ordering::SeqCst);
+    println!("blocking pool: peak {peak} threads for 50 concurrent sleeps");
+    assert!(peak > MAX, "the pool grew under load (peak {peak})");
+    let shrunk = eventually(Duration::from_secs(2), || threads_named("ambi-blocking-") <= 1);
+    println!("blocking pool after 2 s idle: {} threads", threads_named("ambi-blocking-"));
+    assert!(shrunk, "idle pool threads exit");
+}

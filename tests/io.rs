@@ -1,0 +1,266 @@
+//! `Async<T>` over real sockets on 127.0.0.1 and Unix sockets.
+
+mod common;
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use std::time::{Duration, Instant};
+
+use ambi::{Async, LocalExecutor, Timer, block_on};
+use common::{in_child, is_child, thread_names};
+use futures_lite::{AsyncReadExt, AsyncWriteExt, StreamExt, future, pin};
+
+/// Every test must end; a hang fails here instead of stalling the run.
+fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    block_on(future::or(async { Some(f.await) }, async {
+        Timer::after(Duration::from_secs(30)).await;
+        None
+    }))
+    .expect("test timed out")
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("ambi-test-{name}-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+#[test]
+fn tcp_echo_moves_10_mb_intact() {
+    const LEN: usize = 10 * 1024 * 1024;
+    let data: Vec<u8> = (0..LEN).map(|i| (i * 31 % 251) as u8).collect();
+    let ex = LocalExecutor::new();
+    let start = Instant::now();
+    let received = bounded(ex.run(async {
+        let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
+        let addr = listener.get_ref().local_addr()?;
+        let server = ex.spawn(async move {
+            let (stream, _) = listener.accept().await?;
+            futures_lite::io::copy(&stream, &mut &stream).await
+        });
+        let stream = Async::<TcpStream>::connect(addr).await?;
+        let send = async {
+            (&stream).write_all(&data).await?;
+            stream.get_ref().shutdown(Shutdown::Write)
+        };
+        let mut out = Vec::with_capacity(LEN);
+        let mut reader = &stream;
+        let receive = reader.read_to_end(&mut out);
+        let (sent, got) = future::zip(send, receive).await;
+        sent?;
+        assert_eq!(got?, LEN);
+        assert_eq!(server.await?, LEN as u64);
+        io::Result::Ok(out)
+    }))
+    .unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(received.len(), LEN);
+    assert!(received == data, "every byte comes back");
+    println!("10 MB echo over loopback: {elapsed:?}");
+}
+
+#[test]
+fn connect_to_a_closed_port_is_an_error() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // The listener is dropped: nothing listens on `port` now.
+    let start = Instant::now();
+    let err = bounded(Async::<TcpStream>::connect(port)).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let err = bounded(Async::<UnixStream>::connect(temp_path("nobody"))).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+}
+
+#[test]
+fn new_sets_nonblocking_and_into_inner_gives_the_socket_back() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = Async::new(listener).unwrap();
+    // Non-blocking: a plain accept with nobody connecting returns at once.
+    assert_eq!(listener.get_ref().accept().unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    let inner = listener.into_inner().unwrap();
+    assert_eq!(inner.local_addr().unwrap(), addr);
+    // It can be registered again.
+    let again = Async::new(inner).unwrap();
+    let _client = TcpStream::connect(addr).unwrap();
+    let (_s, peer) = bounded(again.accept()).unwrap();
+    assert!(peer.ip().is_loopback());
+}
+
+#[test]
+fn accept_incoming_read_with_write_with() {
+    bounded(async {
+        let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
+        let addr = listener.get_ref().local_addr()?;
+        let incoming = listener.incoming();
+        pin!(incoming);
+        let client = Async::<TcpStream>::connect(addr).await?;
+        let server = incoming.next().await.unwrap()?;
+        client.write_with(|s| (&*s).write(b"ping")).await?;
+        let mut buf = [0; 4];
+        assert_eq!(server.peek(&mut buf).await?, 4);
+        let n = server.read_with(|s| (&*s).read(&mut buf)).await?;
+        assert_eq!(&buf[..n], b"ping");
+        let mut client = client;
+        // SAFETY: the closures only write and read.
+        unsafe { client.write_with_mut(|s| s.write(b"pong")).await? };
+        let mut server = server;
+        // SAFETY: as above.
+        let n = unsafe { server.read_with_mut(|s| s.read(&mut buf)).await? };
+        assert_eq!(&buf[..n], b"pong");
+        server.writable().await?;
+        client.get_ref().shutdown(Shutdown::Write)?;
+        server.readable().await?;
+        assert_eq!(server.read(&mut buf).await?, 0, "EOF after shutdown");
+        io::Result::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn udp_send_recv_peek_connect() {
+    bounded(async {
+        let a = Async::<UdpSocket>::bind(([127, 0, 0, 1], 0))?;
+        let b = Async::<UdpSocket>::bind(([127, 0, 0, 1], 0))?;
+        let (a_addr, b_addr) = (a.get_ref().local_addr()?, b.get_ref().local_addr()?);
+        let mut buf = [0; 64];
+        let receiver = async {
+            let (n, from) = b.peek_from(&mut buf).await?;
+            assert_eq!((n, from), (5, a_addr));
+            let (n, from) = b.recv_from(&mut buf).await?;
+            assert_eq!((&buf[..n], from), (&b"hello"[..], a_addr));
+            io::Result::Ok(())
+        };
+        let sender = async {
+            Timer::after(Duration::from_millis(5)).await;
+            a.send_to(b"hello", b_addr).await
+        };
+        let (r, s) = future::zip(receiver, sender).await;
+        r?;
+        assert_eq!(s?, 5);
+        a.get_ref().connect(b_addr)?;
+        b.get_ref().connect(a_addr)?;
+        assert_eq!(a.send(b"again").await?, 5);
+        let mut buf = [0; 64];
+        assert_eq!(b.peek(&mut buf).await?, 5);
+        assert_eq!(b.recv(&mut buf).await?, 5);
+        assert_eq!(&buf[..5], b"again");
+        io::Result::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn unix_stream_listener_and_datagram() {
+    bounded(async {
+        let path = temp_path("stream");
+        let listener = Async::<UnixListener>::bind(&path)?;
+        let mut client = Async::<UnixStream>::connect(&path).await?;
+        let (mut server, _) = listener.accept().await?;
+        client.write_all(b"over unix").await?;
+        let mut buf = [0; 9];
+        server.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"over unix");
+        std::fs::remove_file(&path)?;
+
+        let (a, b) = Async::<UnixStream>::pair()?;
+        (&a).write_all(b"pair").await?;
+        let mut buf = [0; 4];
+        (&b).read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"pair");
+
+        let path = temp_path("dgram");
+        let server = Async::<UnixDatagram>::bind(&path)?;
+        let client = Async::<UnixDatagram>::unbound()?;
+        client.send_to(b"datagram", &path).await?;
+        let mut buf = [0; 16];
+        let (n, _) = server.recv_from(&mut buf).await?;
+        assert_eq!(&buf[..n], b"datagram");
+        std::fs::remove_file(&path)?;
+        let (x, y) = Async::<UnixDatagram>::pair()?;
+        x.send(b"p").await?;
+        assert_eq!(y.recv(&mut buf).await?, 1);
+        io::Result::Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn dropping_an_async_deregisters_and_closes_it() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let a = Async::new(a).unwrap();
+    drop(a);
+    let mut b = b;
+    let mut buf = [0; 1];
+    assert_eq!(b.read(&mut buf).unwrap(), 0, "the peer sees EOF: the socket was closed");
+    // Registering many sockets after many drops reuses slots without confusion.
+    for _ in 0..200 {
+        let (x, y) = Async::<UnixStream>::pair().unwrap();
+        bounded(async {
+            (&x).write_all(b"z").await.unwrap();
+            (&y).read_exact(&mut buf).await.unwrap();
+        });
+    }
+}
+
+#[test]
+fn dropping_a_task_waiting_on_io_deregisters_cleanly() {
+    let ex = LocalExecutor::new();
+    let (a, _b) = Async::<UnixStream>::pair().unwrap();
+    let a = std::rc::Rc::new(a);
+    let waiting = {
+        let a = a.clone();
+        ex.spawn(async move {
+            let mut buf = [0; 1];
+            (&*a).read(&mut buf).await
+        })
+    };
+    let readable = {
+        let a = a.clone();
+        ex.spawn(async move { a.readable().await })
+    };
+    while ex.try_tick() {}
+    assert!(!waiting.is_finished() && !readable.is_finished());
+    drop(waiting);
+    drop(readable);
+    drop(a);
+    bounded(ex.run(async {}));
+}
+
+#[test]
+fn tcp_and_timers_under_block_on_use_one_thread() {
+    if !is_child() {
+        println!("{}", in_child("tcp_and_timers_under_block_on_use_one_thread", &[]));
+        return;
+    }
+    let before = thread_names();
+    let mut seen = before.len();
+    let count = || std::fs::read_dir("/proc/self/task").unwrap().count();
+    block_on(async {
+        let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
+        let addr = listener.get_ref().local_addr().unwrap();
+        let mut client = Async::<TcpStream>::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        for round in 0..20u8 {
+            Timer::after(Duration::from_millis(2)).await;
+            client.write_all(&[round; 1000]).await.unwrap();
+            let mut buf = [0; 1000];
+            server.read_exact(&mut buf).await.unwrap();
+            assert_eq!(buf, [round; 1000]);
+            seen = seen.max(count());
+        }
+        let err = Async::<TcpStream>::connect(addr_closed()).await;
+        assert!(err.is_err());
+        seen = seen.max(count());
+    });
+    seen = seen.max(count());
+    let after = thread_names();
+    println!("threads before: {before:?}, after: {after:?}, most seen: {seen}");
+    assert_eq!(seen, before.len(), "no thread was started");
+    assert!(!after.iter().any(|n| n.starts_with("ambi")), "{after:?}");
+}
+
+fn addr_closed() -> std::net::SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}

@@ -1,0 +1,173 @@
+//! `Timer`: deadlines are kept (never early, rarely late), intervals, resets, and clean drops.
+
+mod common;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use ambi::{LocalExecutor, Timer, block_on};
+use futures_lite::{StreamExt, future};
+
+/// Every test must end; a hang fails here instead of stalling the run.
+fn bounded<T>(limit: Duration, f: impl std::future::Future<Output = T>) -> T {
+    block_on(future::or(async { Some(f.await) }, async {
+        Timer::after(limit).await;
+        None
+    }))
+    .expect("test timed out")
+}
+
+#[test]
+fn after_never_fires_early() {
+    for ms in [0, 1, 5, 20] {
+        let start = Instant::now();
+        let fired = block_on(Timer::after(Duration::from_millis(ms)));
+        assert!(fired >= start + Duration::from_millis(ms));
+        assert!(Instant::now() >= start + Duration::from_millis(ms), "{ms} ms timer fired early");
+    }
+}
+
+#[test]
+fn at_returns_its_instant() {
+    let when = Instant::now() + Duration::from_millis(15);
+    assert_eq!(block_on(Timer::at(when)), when);
+    assert!(Instant::now() >= when);
+}
+
+#[test]
+fn interval_ticks_at_each_period() {
+    let start = Instant::now();
+    let period = Duration::from_millis(5);
+    let ticks: Vec<Instant> =
+        bounded(Duration::from_secs(10), Timer::interval_at(start, period).take(5).collect());
+    for (i, tick) in ticks.iter().enumerate() {
+        assert_eq!(*tick, start + period * i as u32);
+    }
+    assert!(Instant::now() >= start + period * 4);
+    let mut t = Timer::interval(period);
+    let begin = Instant::now();
+    bounded(Duration::from_secs(10), async {
+        t.next().await;
+        t.next().await;
+    });
+    assert!(begin.elapsed() >= period * 2);
+    assert!(t.will_fire());
+}
+
+#[test]
+fn never_does_not_fire() {
+    let out = bounded(
+        Duration::from_secs(10),
+        future::or(
+            async {
+                Timer::never().await;
+                "never"
+            },
+            async {
+                Timer::after(Duration::from_millis(20)).await;
+                "after"
+            },
+        ),
+    );
+    assert_eq!(out, "after");
+    assert!(!Timer::never().will_fire());
+    assert!(!Timer::after(Duration::MAX).will_fire());
+}
+
+#[test]
+fn resets_keep_the_waiting_task() {
+    // The task polls a far timer once, then the timer is moved closer from elsewhere.
+    let ex = LocalExecutor::new();
+    let timer = Rc::new(RefCell::new(Timer::after(Duration::from_secs(3600))));
+    let t2 = timer.clone();
+    let task = ex
+        .spawn(async move { future::poll_fn(|cx| std::pin::Pin::new(&mut *t2.borrow_mut()).poll(cx)).await });
+    assert!(!ex.try_tick() || !task.is_finished());
+    let start = Instant::now();
+    timer.borrow_mut().set_after(Duration::from_millis(10));
+    let fired = bounded(Duration::from_secs(10), ex.run(task));
+    assert!(fired >= start + Duration::from_millis(10));
+
+    let mut t = Timer::never();
+    let when = Instant::now() + Duration::from_millis(5);
+    t.set_at(when);
+    assert_eq!(bounded(Duration::from_secs(10), &mut t), when);
+    assert!(!t.will_fire());
+
+    t.set_interval(Duration::from_millis(2));
+    let first = bounded(Duration::from_secs(10), t.next()).unwrap();
+    let second = bounded(Duration::from_secs(10), t.next()).unwrap();
+    assert_eq!(second, first + Duration::from_millis(2));
+    t.clear();
+    assert!(!t.will_fire());
+}
+
+use std::future::Future as _;
+
+#[test]
+fn dropping_a_waiting_timer_deregisters_it() {
+    let ex = LocalExecutor::new();
+    let task = ex.spawn(Timer::after(Duration::from_secs(3600)));
+    ex.try_tick();
+    drop(task);
+    // The executor and the reactor are left with nothing; this returns at once.
+    bounded(Duration::from_secs(10), ex.run(async {}));
+    let many: Vec<Timer> = (0..1000).map(|i| Timer::after(Duration::from_secs(100 + i))).collect();
+    let mut many = many;
+    bounded(
+        Duration::from_secs(10),
+        future::poll_fn(|cx| {
+            for t in &mut many {
+                assert!(std::pin::Pin::new(t).poll(cx).is_pending());
+            }
+            std::task::Poll::Ready(())
+        }),
+    );
+    drop(many);
+    assert!(block_on(Timer::after(Duration::from_millis(1))) <= Instant::now());
+}
+
+#[test]
+fn ten_thousand_timers_fire_on_time() {
+    const N: u64 = 10_000;
+    let ex = LocalExecutor::new();
+    let lateness = Rc::new(RefCell::new(Vec::with_capacity(N as usize)));
+    let mut tasks = Vec::new();
+    for i in 0..N {
+        // 1–10 ms, spread evenly.
+        let delay = Duration::from_micros(1000 + (i * 7919) % 9001);
+        let lateness = lateness.clone();
+        tasks.push(ex.spawn(async move {
+            let armed = Instant::now();
+            let when = Timer::after(delay).await;
+            let now = Instant::now();
+            assert!(when >= armed + delay && now >= when, "timer fired early");
+            lateness.borrow_mut().push(now - when);
+        }));
+    }
+    bounded(
+        Duration::from_secs(30),
+        ex.run(async {
+            for t in tasks {
+                t.await;
+            }
+        }),
+    );
+    let mut lateness = lateness.borrow_mut();
+    assert_eq!(lateness.len(), N as usize, "every timer fired");
+    lateness.sort();
+    let median = lateness[lateness.len() / 2];
+    let p99 = lateness[lateness.len() * 99 / 100];
+    println!(
+        "10k timers (1-10 ms): median lateness {median:?}, p99 {p99:?}, max {:?}",
+        lateness.last().unwrap()
+    );
+    // 10,000 wake-ups and polls in ~9 ms saturate one thread of an unoptimised build, so the
+    // lateness bar is about the reactor only where the executor is optimised too.
+    if cfg!(debug_assertions) {
+        println!("(unoptimised build: the 2 ms bar is checked by `cargo test --release`)");
+    } else {
+        assert!(median < Duration::from_millis(2), "median lateness {median:?}");
+    }
+}
