@@ -1,0 +1,1 @@
+//! Empty: the models are the `loom` test target (../tests/loom.rs).
