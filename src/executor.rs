@@ -904,21 +904,21 @@ impl<F: Future> Future for Run<'_, F> {
             if let Poll::Ready(out) = future.as_mut().poll(cx) {
                 return Poll::Ready(out);
             }
+            // A listener that woke this runner still counts as notified until dropped, and
+            // event-listener skips `notify(1)` while one is: drop it before the batch, or the
+            // batch's call to wake another runner for the rest of the queue would be swallowed.
+            this.listeners.clear();
             let ran: usize = this.states.iter().map(|s| s.run_batch()).sum();
             if ran > 0 {
-                this.listeners.clear();
                 // Give the own future and the caller a turn before the next batch.
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            if this.listeners.is_empty() {
-                // Listen, then look again: a task scheduled between the empty look and the
-                // listen is seen by the second look, one scheduled after notifies a listener.
-                this.listeners.extend(this.states.iter().map(|s| s.listen()));
-                if this.states.iter().any(|s| s.has_work()) {
-                    this.listeners.clear();
-                    continue;
-                }
+            // Listen, then look again: a task scheduled between the empty look and the listen is
+            // seen by the second look, one scheduled after notifies a listener.
+            this.listeners.extend(this.states.iter().map(|s| s.listen()));
+            if this.states.iter().any(|s| s.has_work()) {
+                continue;
             }
             let mut notified = false;
             for listener in &mut this.listeners {

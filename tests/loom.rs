@@ -240,6 +240,55 @@ fn two_runners_two_spawns() {
     });
 }
 
+/// A task that blocks its runner until a second task has run: the second task is queued while
+/// both runners may be asleep, and the executor must wake the other runner for it (a runner woken
+/// by a notification once kept that notification while running its batch, which swallowed the
+/// wake-up meant for the other runner).
+#[test]
+fn blocked_runner_does_not_strand_queued_work() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(|| {
+        use loom::sync::{Condvar, Mutex};
+        let ex = Arc::new(Executor::new());
+        let second_ran = Arc::new((Mutex::new(false), Condvar::new()));
+        let finished = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(event_listener::Event::new());
+        let spawn_both = {
+            let (ex, second_ran, finished, done) = (ex.clone(), second_ran.clone(), finished.clone(), done.clone());
+            move || {
+                let (s, f, d) = (second_ran.clone(), finished.clone(), done.clone());
+                ex.spawn(async move {
+                    // Blocks the runner (like synchronous code inside a task) until the other ran.
+                    let mut ran = s.0.lock().unwrap();
+                    while !*ran {
+                        ran = s.1.wait(ran).unwrap();
+                    }
+                    if f.fetch_add(1, Ordering::AcqRel) + 1 == 2 {
+                        d.notify(usize::MAX);
+                    }
+                })
+                .detach();
+                let (s, f, d) = (second_ran, finished, done);
+                ex.spawn(async move {
+                    *s.0.lock().unwrap() = true;
+                    s.1.notify_all();
+                    if f.fetch_add(1, Ordering::AcqRel) + 1 == 2 {
+                        d.notify(usize::MAX);
+                    }
+                })
+                .detach();
+            }
+        };
+        let (ex2, fin2, done2) = (ex.clone(), finished.clone(), done.clone());
+        let second = thread::spawn(move || park_loop(Run::new(ex2.state(), until(fin2, done2, 2))));
+        let spawner = thread::spawn(spawn_both);
+        park_loop(Run::new(ex.state(), until(finished.clone(), done, 2)));
+        spawner.join().unwrap();
+        second.join().unwrap();
+    });
+}
+
 /// The broken variant of the sleep protocol — look at the queue, *then* listen — must be caught:
 /// a task pushed between the look and the listen is never noticed, and loom reports the deadlock.
 /// Ignored because loom aborts the process on a deadlock; run it alone:
