@@ -303,7 +303,8 @@ impl<F> Drop for RemoveOnDrop<F> {
     fn drop(&mut self) {
         // SAFETY: `future` is dropped exactly once, here, and never used again; dropping it in
         // place keeps the pinning promise.
-        let drop_future = || unsafe { ManuallyDrop::drop(&mut self.future) };
+        #[cfg_attr(feature = "std", allow(unused_mut))]
+        let mut drop_future = || unsafe { ManuallyDrop::drop(&mut self.future) };
         #[cfg(feature = "std")]
         if let Err(payload) = std::panic::catch_unwind(core::panic::AssertUnwindSafe(drop_future)) {
             self.state.panics.with(|p| p.push(payload));
