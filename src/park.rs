@@ -53,11 +53,6 @@ mod std_impl {
             Arc::new(Self { state: AtomicU8::new(EMPTY), thread: thread::current() })
         }
 
-        /// Blocks until woken; returns at once if a wake-up is already pending.
-        pub(crate) fn park(&self) {
-            self.park_deadline(None);
-        }
-
         /// Blocks until woken or until `deadline`; returns whether it was woken.
         pub(crate) fn park_deadline(&self, deadline: Option<Instant>) -> bool {
             if self.state.compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok() {

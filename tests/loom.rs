@@ -110,7 +110,7 @@ fn park_loop<F: Future>(future: F) -> F::Output {
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             return out;
         }
-        parker.park();
+        parker.park_deadline(None);
     }
 }
 
@@ -126,7 +126,7 @@ fn park_unpark_never_loses_a_wake_up() {
             p.unpark();
         });
         while !flag.load(Ordering::Acquire) {
-            parker.park();
+            parker.park_deadline(None);
         }
         waker_thread.join().unwrap();
     });
@@ -146,7 +146,7 @@ fn repeated_park_unpark() {
             }
         });
         while count.load(Ordering::Acquire) < 2 {
-            parker.park();
+            parker.park_deadline(None);
         }
         waker_thread.join().unwrap();
     });
@@ -314,7 +314,7 @@ fn broken_sleep_protocol_is_caught() {
             // Wrong order: the queue was found empty before listening.
             let mut listener = state.listen();
             if pin!(&mut listener).poll(&mut cx).is_pending() {
-                parker.park();
+                parker.park_deadline(None);
             }
         }
         spawner.join().unwrap();
