@@ -6,11 +6,11 @@
 //! cargo bench --bench compare                 # everything (~2–3 minutes on 2 cores)
 //! cargo bench --bench compare -- spawn        # workloads whose name contains `spawn`
 //! AMBI_BENCH_QUICK=1 cargo bench --bench compare   # smoke run: 2 rounds, tiny sizes
+//! AMBI_BENCH_RUNTIMES=ambi,smol cargo bench --bench compare   # only these (e.g. to profile)
 //! ```
 //!
 //! The workloads are the peers' own benchmark shapes (Tokio's `rt_multi_threaded`,
-//! async-executor's `executor` benches). The reactor workloads run on `ambi` only with the
-//! `bench-io` feature; the peers always run them.
+//! async-executor's `executor` benches).
 
 mod common;
 
@@ -412,7 +412,14 @@ fn index(rt: Rt) -> usize {
 }
 
 fn measure(w: &Workload) -> Samples {
-    let runtimes: Vec<Rt> = w.runtimes.iter().copied().filter(|rt| !w.io || rt.has_io()).collect();
+    let only = std::env::var("AMBI_BENCH_RUNTIMES").ok();
+    let runtimes: Vec<Rt> = w
+        .runtimes
+        .iter()
+        .copied()
+        .filter(|rt| !w.io || rt.has_io())
+        .filter(|rt| only.as_deref().is_none_or(|o| o.split(',').any(|name| name == rt.name())))
+        .collect();
     let mut samples: Samples = w.metrics.iter().map(|_| Default::default()).collect();
     // Warm-up round: threads, pools and caches; also sizes the round count.
     let warm = timed(|| {
@@ -442,9 +449,8 @@ fn main() {
     common::init();
     let filter = common::filter();
     println!(
-        "ambi vs peers: {} worker threads each; ambi reactor workloads {}; {}",
+        "ambi vs peers: {} worker threads each; {}",
         common::workers(),
-        if common::AMBI_IO { "on" } else { "off (build with --features bench-io)" },
         if *QUICK.get().unwrap() { "quick mode (tiny sizes, 2 rounds)" } else { "medians of 5–21 rounds" },
     );
     println!();

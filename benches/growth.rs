@@ -7,9 +7,10 @@
 //! AMBI_BENCH_QUICK=1 cargo bench --bench growth
 //! ```
 //!
-//! Heap figures come from a counting global allocator in this binary: bytes live after minus
-//! before, divided by the count. They leave out the kernel's memory (socket buffers, epoll
-//! entries); RSS deltas are printed beside them for that reason.
+//! Memory figures come from a counting global allocator in this binary: heap bytes live after
+//! minus before, divided by the count, measured on a second pass (so that executor queues, slabs
+//! and reactor tables have already grown). They leave out the kernel's memory (socket buffers,
+//! epoll entries). RSS deltas were tried and read 0: freed memory from the first pass is reused.
 
 mod common;
 
@@ -66,13 +67,6 @@ static ALLOC: Counting = Counting;
 
 fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
-}
-
-/// Resident set size in bytes.
-fn rss() -> isize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: isize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-    pages * 4096
 }
 
 /// The runtimes compared here: `ambi` and the fastest multi-threaded peers.
@@ -150,11 +144,11 @@ fn spawn_growth() {
 
 static STARTED: AtomicUsize = AtomicUsize::new(0);
 
-/// Heap and RSS bytes per task parked forever on `pending()`, after each has been polled once.
-fn idle_task_bytes(rt: Rt, n: usize) -> (f64, f64) {
+/// Heap bytes per task parked forever on `pending()`, after each has been polled once.
+fn idle_task_bytes(rt: Rt, n: usize) -> f64 {
     STARTED.store(0, Ordering::Release);
     let mut tasks: Vec<Join<()>> = Vec::with_capacity(n);
-    let (heap0, rss0) = (live(), rss());
+    let heap0 = live();
     rt.block_on(async {
         tasks.extend((0..n).map(|_| {
             rt.spawn(async {
@@ -166,13 +160,13 @@ fn idle_task_bytes(rt: Rt, n: usize) -> (f64, f64) {
     while STARTED.load(Ordering::Acquire) < n {
         std::thread::sleep(Duration::from_millis(1));
     }
-    let (heap, rss) = ((live() - heap0) as f64 / n as f64, (rss() - rss0) as f64 / n as f64);
+    let heap = (live() - heap0) as f64 / n as f64;
     for t in tasks {
         t.cancel();
     }
     // Let the executors drop the cancelled futures before the next measurement.
     std::thread::sleep(Duration::from_millis(100));
-    (heap, rss)
+    heap
 }
 
 fn bytes(b: f64) -> String {
@@ -183,18 +177,15 @@ fn idle_tasks() {
     let n = if quick() { 1_000 } else { 100_000 };
     println!("## Memory per idle task ({n} tasks waiting forever, each polled once)");
     println!();
-    header("measure", "per task");
-    let mut heap = Vec::new();
-    let mut rss = Vec::new();
+    header("heap", "per task");
+    let mut first = Vec::new();
+    let mut second = Vec::new();
     for rt in RUNTIMES {
-        // A first pass grows the executors' queues and slabs to size; the second is measured.
-        idle_task_bytes(rt, n);
-        let (h, r) = idle_task_bytes(rt, n);
-        heap.push(h);
-        rss.push(r);
+        first.push(idle_task_bytes(rt, n));
+        second.push(idle_task_bytes(rt, n));
     }
-    row("heap (allocator)", "per task", &heap, bytes);
-    row("RSS delta", "per task", &rss, bytes);
+    row("first pass (queues, slabs grow)", "per task", &first, bytes);
+    row("second pass (steady state)", "per task", &second, bytes);
     println!();
     println!("The caller's `Vec` of handles is allocated before the baseline and not counted.");
     println!();
@@ -244,28 +235,25 @@ fn idle_connections() {
     let n = if quick() { 50 } else { 1000 };
     println!("## Memory per idle connection ({n} accepted sockets, a task waiting in `read` on each)");
     println!();
-    header("measure", "per connection");
-    let mut heap = Vec::new();
-    let mut rss_col = Vec::new();
+    header("heap", "per connection");
+    let mut first = Vec::new();
+    let mut second = Vec::new();
     for rt in RUNTIMES {
         if !rt.has_io() {
-            heap.push(f64::NAN);
-            rss_col.push(f64::NAN);
+            first.push(f64::NAN);
+            second.push(f64::NAN);
             continue;
         }
         let measure = || {
-            let (heap0, rss0) = (live(), rss());
-            let (h, r) = rt.block_on(io::idle_conns(rt, n, &WAITING, || (live(), rss())));
-            ((h - heap0) as f64 / n as f64, (r - rss0) as f64 / n as f64)
+            let heap0 = live();
+            let heap = rt.block_on(io::idle_conns(rt, n, &WAITING, live));
+            (heap - heap0) as f64 / n as f64
         };
-        // Warm-up pass: reactor tables and slabs grow to size.
-        measure();
-        let (h, r) = measure();
-        heap.push(h);
-        rss_col.push(r);
+        first.push(measure());
+        second.push(measure());
     }
-    row("heap (allocator)", "per connection", &heap, bytes);
-    row("RSS delta", "per connection", &rss_col, bytes);
+    row("first pass (reactor tables grow)", "per connection", &first, bytes);
+    row("second pass (steady state)", "per connection", &second, bytes);
     println!();
     println!(
         "Clients are plain blocking sockets on a helper thread (their `Vec`, 4 B per connection, is \
@@ -278,11 +266,7 @@ fn main() {
     common::init();
     let filter = common::filter();
     let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
-    println!(
-        "growth: {} worker threads each; ambi reactor figures {}",
-        common::workers(),
-        if common::AMBI_IO { "on" } else { "off (build with --features bench-io)" }
-    );
+    println!("growth: {} worker threads each", common::workers());
     println!();
     if wanted("spawn") {
         spawn_growth();

@@ -9,10 +9,10 @@ use std::time::Duration;
 use super::Rt;
 
 /// TCP echo of 64-byte messages over 127.0.0.1: `conns` clients, each doing `msgs` round trips
-/// against a server task per connection. Returns the wall time in ns (connects included).
+/// against a server task per connection. Returns the wall time in ns of the exchange (connects
+/// excluded).
 pub async fn echo(rt: Rt, conns: usize, msgs: usize) -> f64 {
     match rt {
-        #[cfg(feature = "bench-io")]
         Rt::Ambi => ambi_io::echo(rt, conns, msgs).await,
         Rt::TokioMt | Rt::TokioCt => tokio_io::echo(rt, conns, msgs).await,
         Rt::Smol => smol_io::echo(rt, conns, msgs).await,
@@ -23,7 +23,6 @@ pub async fn echo(rt: Rt, conns: usize, msgs: usize) -> f64 {
 /// `n` concurrent timers of 1–10 ms, one task each. Returns (wall ns, mean lateness ns).
 pub async fn timers(rt: Rt, n: usize) -> (f64, f64) {
     match rt {
-        #[cfg(feature = "bench-io")]
         Rt::Ambi => ambi_io::timers(rt, n).await,
         Rt::TokioMt | Rt::TokioCt => tokio_io::timers(rt, n).await,
         Rt::Smol => smol_io::timers(rt, n).await,
@@ -34,7 +33,6 @@ pub async fn timers(rt: Rt, n: usize) -> (f64, f64) {
 /// Sleeps on the runtime's own timer.
 pub async fn sleep(rt: Rt, d: Duration) {
     match rt {
-        #[cfg(feature = "bench-io")]
         Rt::Ambi => drop(ambi::Timer::after(d).await),
         Rt::TokioMt | Rt::TokioCt => tokio::time::sleep(d).await,
         _ => drop(async_io::Timer::after(d).await),
@@ -51,7 +49,6 @@ pub async fn idle_conns<R>(
     measure: impl FnOnce() -> R,
 ) -> R {
     match rt {
-        #[cfg(feature = "bench-io")]
         Rt::Ambi => ambi_io::idle_conns(rt, n, waiting, measure).await,
         Rt::TokioMt | Rt::TokioCt => tokio_io::idle_conns(rt, n, waiting, measure).await,
         Rt::Smol => smol_io::idle_conns(rt, n, waiting, measure).await,
@@ -90,7 +87,6 @@ macro_rules! async_io_like {
             pub async fn echo(rt: Rt, conns: usize, msgs: usize) -> f64 {
                 let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
                 let addr = listener.get_ref().local_addr().unwrap();
-                let start = Instant::now();
                 let server = rt.spawn(async move {
                     for _ in 0..conns {
                         let (mut s, _) = listener.accept().await.unwrap();
@@ -105,11 +101,18 @@ macro_rules! async_io_like {
                         });
                     }
                 });
-                let clients: Vec<_> = (0..conns)
-                    .map(|_| {
+                // One connect at a time, so a burst never overflows the listen backlog.
+                let mut streams = Vec::with_capacity(conns);
+                for _ in 0..conns {
+                    let s = Async::<TcpStream>::connect(addr).await.unwrap();
+                    s.get_ref().set_nodelay(true).unwrap();
+                    streams.push(s);
+                }
+                let start = Instant::now();
+                let clients: Vec<_> = streams
+                    .into_iter()
+                    .map(|mut s| {
                         rt.spawn(async move {
-                            let mut s = Async::<TcpStream>::connect(addr).await.unwrap();
-                            s.get_ref().set_nodelay(true).unwrap();
                             let mut buf = [7u8; 64];
                             for _ in 0..msgs {
                                 s.write_all(&buf).await.unwrap();
@@ -174,7 +177,6 @@ macro_rules! async_io_like {
 }
 
 async_io_like!(smol_io, async_io);
-#[cfg(feature = "bench-io")]
 async_io_like!(ambi_io, ambi);
 
 /// The workloads on Tokio's `net` and `time`.
@@ -190,7 +192,6 @@ pub mod tokio_io {
     pub async fn echo(rt: Rt, conns: usize, msgs: usize) -> f64 {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let start = Instant::now();
         let server = rt.spawn(async move {
             for _ in 0..conns {
                 let (mut s, _) = listener.accept().await.unwrap();
@@ -205,11 +206,17 @@ pub mod tokio_io {
                 });
             }
         });
-        let clients: Vec<_> = (0..conns)
-            .map(|_| {
+        let mut streams = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let s = TcpStream::connect(addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            streams.push(s);
+        }
+        let start = Instant::now();
+        let clients: Vec<_> = streams
+            .into_iter()
+            .map(|mut s| {
                 rt.spawn(async move {
-                    let mut s = TcpStream::connect(addr).await.unwrap();
-                    s.set_nodelay(true).unwrap();
                     let mut buf = [7u8; 64];
                     for _ in 0..msgs {
                         s.write_all(&buf).await.unwrap();

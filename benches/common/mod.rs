@@ -32,11 +32,8 @@ pub enum Rt {
 pub const ALL: [Rt; 6] = [Rt::Ambi, Rt::TokioMt, Rt::TokioCt, Rt::Smol, Rt::Futures, Rt::Pollster];
 /// Runtimes that can spawn tasks.
 pub const SPAWNERS: [Rt; 5] = [Rt::Ambi, Rt::TokioMt, Rt::TokioCt, Rt::Smol, Rt::Futures];
-/// Runtimes with a reactor, timers and a blocking pool (`ambi`'s only with `bench-io`).
+/// Runtimes with a reactor, timers and a blocking pool.
 pub const REACTORS: [Rt; 4] = [Rt::Ambi, Rt::TokioMt, Rt::TokioCt, Rt::Smol];
-
-/// Whether `ambi`'s reactor (`Async`, `Timer`, `unblock`) is compiled into the benches.
-pub const AMBI_IO: bool = cfg!(feature = "bench-io");
 
 struct Peers {
     tokio_mt: tokio::runtime::Runtime,
@@ -169,10 +166,9 @@ impl Rt {
     ///
     /// # Panics
     ///
-    /// On runtimes without one (and on `ambi` without `bench-io`).
+    /// On runtimes without one.
     pub fn unblock<T: Send + 'static>(self, f: impl FnOnce() -> T + Send + 'static) -> Join<T> {
         match self {
-            #[cfg(feature = "bench-io")]
             Rt::Ambi => Join::Ambi(ambi::unblock(f)),
             Rt::TokioMt => Join::Tokio(peers().tokio_mt.spawn_blocking(f)),
             Rt::TokioCt => Join::Tokio(peers().tokio_ct.spawn_blocking(f)),
@@ -184,8 +180,7 @@ impl Rt {
     /// Whether this runtime can run the reactor workloads (I/O, timers, blocking pool).
     pub fn has_io(self) -> bool {
         match self {
-            Rt::Ambi => AMBI_IO,
-            Rt::TokioMt | Rt::TokioCt | Rt::Smol => true,
+            Rt::Ambi | Rt::TokioMt | Rt::TokioCt | Rt::Smol => true,
             Rt::Futures | Rt::Pollster => false,
         }
     }
