@@ -10,11 +10,12 @@
 //! the pool is one over: the first worker to notice steps back and becomes a spare, which exits
 //! after [`SPARE_IDLE`] without being recalled.
 
-use std::fmt;
-use std::future::Future;
-use std::string::{String, ToString};
+use alloc::fmt;
+use alloc::string::{String, ToString};
+use core::future::Future;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use core::time::Duration;
+use std::time::Instant;
 
 use event_listener::{Event, Listener};
 
@@ -380,4 +381,4 @@ impl fmt::Display for BuilderError {
     }
 }
 
-impl std::error::Error for BuilderError {}
+impl core::error::Error for BuilderError {}
