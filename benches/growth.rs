@@ -8,9 +8,10 @@
 //! ```
 //!
 //! Memory figures come from a counting global allocator in this binary: heap bytes live after
-//! minus before, divided by the count, measured on a second pass (so that executor queues, slabs
-//! and reactor tables have already grown). They leave out the kernel's memory (socket buffers,
-//! epoll entries). RSS deltas were tried and read 0: freed memory from the first pass is reused.
+//! minus before, divided by the count, for two passes in a row (the first also pays for growing
+//! executor slabs and reactor tables, unless an earlier section already grew them). They leave
+//! out the kernel's memory (socket buffers, epoll entries). RSS deltas were tried and read 0:
+//! memory freed by earlier sections is reused.
 
 mod common;
 
@@ -184,8 +185,8 @@ fn idle_tasks() {
         first.push(idle_task_bytes(rt, n));
         second.push(idle_task_bytes(rt, n));
     }
-    row("first pass (queues, slabs grow)", "per task", &first, bytes);
-    row("second pass (steady state)", "per task", &second, bytes);
+    row("pass 1", "per task", &first, bytes);
+    row("pass 2", "per task", &second, bytes);
     println!();
     println!("The caller's `Vec` of handles is allocated before the baseline and not counted.");
     println!();
@@ -252,8 +253,8 @@ fn idle_connections() {
         first.push(measure());
         second.push(measure());
     }
-    row("first pass (reactor tables grow)", "per connection", &first, bytes);
-    row("second pass (steady state)", "per connection", &second, bytes);
+    row("pass 1", "per connection", &first, bytes);
+    row("pass 2", "per connection", &second, bytes);
     println!();
     println!(
         "Clients are plain blocking sockets on a helper thread (their `Vec`, 4 B per connection, is \
