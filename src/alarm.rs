@@ -31,7 +31,7 @@ use crate::sync::Mutex;
 /// A clock on std, whose alarm is a thread that sleeps; a board uses a timer peripheral and its
 /// interrupt instead:
 ///
-/// ```
+/// ```standalone_crate
 /// use std::sync::OnceLock;
 /// use std::time::{Duration, Instant};
 ///
@@ -113,7 +113,7 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry { source: None, timers: S
 ///
 /// # Examples
 ///
-/// ```
+/// ```standalone_crate
 /// struct Fixed;
 /// impl ambi::alarm::TimeSource for Fixed {
 ///     fn now(&self) -> u64 { 7 }
@@ -137,7 +137,7 @@ pub fn set_time_source(source: &'static dyn TimeSource) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```standalone_crate
 /// # struct Fixed;
 /// # impl ambi::alarm::TimeSource for Fixed {
 /// #     fn now(&self) -> u64 { 1_000 }
@@ -161,7 +161,7 @@ pub fn now() -> u64 {
 ///
 /// # Examples
 ///
-/// ```
+/// ```standalone_crate
 /// # struct Fixed;
 /// # impl ambi::alarm::TimeSource for Fixed {
 /// #     fn now(&self) -> u64 { 5 }
@@ -177,7 +177,11 @@ pub fn on_alarm() {
         let due = REGISTRY.with(|r| {
             let now = r.source().now();
             // Earliest first, so timers due together still wake in deadline order.
-            let due = r.timers.iter_mut().filter(|(_, e)| e.deadline <= now && e.waker.is_some()).min_by_key(|(_, e)| e.deadline);
+            let due = r
+                .timers
+                .iter_mut()
+                .filter(|(_, e)| e.deadline <= now && e.waker.is_some())
+                .min_by_key(|(_, e)| e.deadline);
             if let Some((_, entry)) = due {
                 return entry.waker.take();
             }
@@ -203,7 +207,7 @@ pub fn on_alarm() {
 ///
 /// # Examples
 ///
-/// ```
+/// ```standalone_crate
 /// # use std::sync::OnceLock;
 /// # use std::time::{Duration, Instant};
 /// # struct Clock;
@@ -219,12 +223,11 @@ pub fn on_alarm() {
 /// # }
 /// ambi::alarm::set_time_source(&Clock);
 /// let ex = ambi::Executor::new();
-/// let slow = ex.spawn(async { ambi::alarm::after(3_000).await; "slow" });
-/// let fast = ex.spawn(async { ambi::alarm::after(1_000).await; "fast" });
-/// let order = ambi::block_on(ex.run(async {
-///     futures_lite::future::or(async { slow.await }, async { fast.await }).await
-/// }));
-/// assert_eq!(order, "fast");
+/// let start = ambi::alarm::now();
+/// let slow = ex.spawn(ambi::alarm::after(3_000));
+/// let fast = ex.spawn(ambi::alarm::after(1_000));
+/// let (slow, fast) = ambi::block_on(ex.run(async { (slow.await, fast.await) }));
+/// assert!(fast >= start + 1_000 && slow >= start + 3_000);
 /// ```
 pub fn after(ticks: u64) -> Sleep {
     at(now().saturating_add(ticks))
@@ -239,7 +242,7 @@ pub fn after(ticks: u64) -> Sleep {
 ///
 /// # Examples
 ///
-/// ```
+/// ```standalone_crate
 /// # struct Fixed;
 /// # impl ambi::alarm::TimeSource for Fixed {
 /// #     fn now(&self) -> u64 { 50 }
@@ -259,7 +262,7 @@ pub fn at(deadline: u64) -> Sleep {
 ///
 /// # Examples
 ///
-/// ```
+/// ```standalone_crate
 /// # struct Fixed;
 /// # impl ambi::alarm::TimeSource for Fixed {
 /// #     fn now(&self) -> u64 { 0 }
@@ -282,7 +285,7 @@ impl Sleep {
     ///
     /// # Examples
     ///
-    /// ```
+    /// ```standalone_crate
     /// # struct Fixed;
     /// # impl ambi::alarm::TimeSource for Fixed {
     /// #     fn now(&self) -> u64 { 10 }

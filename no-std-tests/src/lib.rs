@@ -12,8 +12,8 @@ extern crate alloc;
 
 use core::cell::{Cell, RefCell};
 use core::mem::MaybeUninit;
-use portable_atomic::{AtomicU32, Ordering};
 use core::task::Waker;
+use portable_atomic::{AtomicU32, Ordering};
 
 use alloc::string::String;
 use cortex_m::peripheral::SCB;

@@ -133,12 +133,27 @@ fn dropped_timer_does_not_block_others() -> Outcome {
     use futures_lite_or::or;
     // The short timer wins; the long one is dropped while the alarm may be armed for it.
     let start = now();
-    let winner = block_on(or(async { after(1_000).await; 1u8 }, async { after(3).await; 2u8 }));
+    let winner = block_on(or(
+        async {
+            after(1_000).await;
+            1u8
+        },
+        async {
+            after(3).await;
+            2u8
+        },
+    ));
     ensure!(winner == 2, "winner {}", winner);
     ensure!(now() < start + 1_000, "waited for the dropped timer");
     // An earlier timer dropped while armed: the alarm fires for nothing and must re-arm.
     let mut early = after(2);
-    let polled_once = block_on(or(async { (&mut early).await; 0u8 }, async { 1u8 }));
+    let polled_once = block_on(or(
+        async {
+            (&mut early).await;
+            0u8
+        },
+        async { 1u8 },
+    ));
     ensure!(polled_once == 1, "a 2-tick timer was ready at once");
     drop(early);
     let t = now();

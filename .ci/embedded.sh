@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Runs the no_std core on emulated Cortex-M boards (qemu-system-arm) and the std test suite on
+# emulated small Linux boards (qemu-user, aarch64 and armv7). Installs what it needs, idempotently.
+#
+# Usage: .ci/embedded.sh [boards|linux|all]   (default: all)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WHAT="${1:-all}"
+CACHE="${AMBI_CI_CACHE:-$HOME/.cache/ambi-ci}"
+QEMU_ROOT="$CACHE/qemu"
+# Own target folders under the usual one, so these builds never wait on the host build's lock.
+TARGET_BASE="${CARGO_TARGET_DIR:-$ROOT/target}"
+case "$TARGET_BASE" in /*) ;; *) TARGET_BASE="$ROOT/$TARGET_BASE" ;; esac
+BOARDS=(thumbv7em-none-eabihf thumbv6m-none-eabi)
+LINUX=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
+export AMBI_QEMU_ROOT="$QEMU_ROOT"
+
+log() { printf '\n=== %s\n' "$*"; }
+
+need_apt_update=1
+apt_install() {
+    # Installs the Debian packages given that are not installed yet.
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if [ "$need_apt_update" = 1 ]; then apt-get update -qq; need_apt_update=0; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+install_rust_targets() {
+    rustup target add "$@" >/dev/null 2>&1 || rustup target add "$@"
+}
+
+# qemu-system-arm from Debian, unpacked into a cache folder instead of installed: installing it
+# would remove the machine's newer qemu-utils (the two conflict).
+install_qemu_system_arm() {
+    if [ -x "$QEMU_ROOT/usr/bin/qemu-system-arm" ] && qemu_system_arm --version >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$need_apt_update" = 1 ]; then apt-get update -qq; need_apt_update=0; fi
+    local tmp
+    tmp="$(mktemp -d)"
+    local pkgs
+    pkgs="$(apt-get install -s --no-install-recommends qemu-system-arm | awk '/^Inst /{print $2}')"
+    [ -n "$pkgs" ] || pkgs=qemu-system-arm
+    # shellcheck disable=SC2086
+    chmod 755 "$tmp"
+    (cd "$tmp" && apt-get download -qq $pkgs)
+    rm -rf "$QEMU_ROOT.new"
+    mkdir -p "$QEMU_ROOT.new"
+    for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$QEMU_ROOT.new"; done
+    rm -rf "$QEMU_ROOT" "$tmp"
+    mv "$QEMU_ROOT.new" "$QEMU_ROOT"
+    qemu_system_arm --version | head -1
+}
+
+qemu_system_arm() {
+    LD_LIBRARY_PATH="$QEMU_ROOT/usr/lib/x86_64-linux-gnu:$QEMU_ROOT/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        "$QEMU_ROOT/usr/bin/qemu-system-arm" -L "$QEMU_ROOT/usr/share/qemu" "$@"
+}
+
+
+# Sums the "N passed, M failed" lines of the board suites in $1; a suite that ended without one
+# (hang, crash) counts as one failure.
+board_counts() {
+    awk '
+        /^suite / { suites++ }
+        /^[0-9]+ passed, [0-9]+ failed$/ { p += $1; f += $3; closed++ }
+        END { printf "%d %d\n", p, f + (suites - closed) }
+    ' "$1"
+}
+
+# Sums cargo test's "test result:" lines in $1.
+cargo_counts() {
+    awk '
+        /^test result: / {
+            for (i = 1; i <= NF; i++) {
+                if ($(i) ~ /^passed;?$/) p += $(i - 1)
+                if ($(i) ~ /^failed;?$/) f += $(i - 1)
+            }
+        }
+        END { printf "%d %d\n", p, f }
+    ' "$1"
+}
+
+status=0
+total_p=0
+total_f=0
+summary=()
+
+run_boards() {
+    install_rust_targets "${BOARDS[@]}"
+    install_qemu_system_arm
+    local target out rc p f
+    for target in "${BOARDS[@]}"; do
+        log "no_std suites on $target (qemu-system-arm)"
+        out="$(mktemp)"
+        rc=0
+        (cd "$ROOT/no-std-tests" && CARGO_TARGET_DIR="$TARGET_BASE/no-std" \
+            cargo test --no-fail-fast --target "$target") 2>&1 | tee "$out" || rc=$?
+        read -r p f < <(board_counts "$out")
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # failed to build or to start
+        rm -f "$out"
+        echo "$target: $p passed, $f failed"
+        summary+=("$target: $p passed, $f failed")
+        total_p=$((total_p + p)); total_f=$((total_f + f))
+        [ "$rc" -eq 0 ] && [ "$f" -eq 0 ] || status=1
+    done
+}
+
+# Lets a process under qemu-user start a child from a foreign binary (the tests re-run their own
+# executable with other environment variables): the kernel hands such binaries to qemu, as
+# Debian's qemu-user-static sets up at boot where systemd-binfmt runs. Idempotent.
+register_binfmt() {
+    local dir=/proc/sys/fs/binfmt_misc arch
+    [ -e "$dir/register" ] || mount -t binfmt_misc binfmt_misc "$dir" 2>/dev/null || true
+    for arch in aarch64 arm; do
+        [ -e "$dir/qemu-$arch" ] && continue
+        if ! { [ -w "$dir/register" ] && cat "/usr/lib/binfmt.d/qemu-$arch.conf" >"$dir/register"; } 2>/dev/null; then
+            echo "warning: cannot register qemu-$arch with binfmt_misc; tests that start child processes will fail" >&2
+        fi
+    done
+}
+
+run_linux() {
+    install_rust_targets "${LINUX[@]}"
+    apt_install qemu-user-static gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf \
+        libc6-dev-arm64-cross libc6-dev-armhf-cross
+    register_binfmt
+    # AMBI_QEMU_USER_SKIP: space-separated test name filters not to run under emulation (each one
+    # printed, so a skip is never silent).
+    local skip_args=() name
+    for name in ${AMBI_QEMU_USER_SKIP:-}; do
+        echo "skipping under qemu-user: $name"
+        skip_args+=(--skip "$name")
+    done
+    local target out rc p f
+    for target in "${LINUX[@]}"; do
+        local triple var gnu qemu
+        triple="$(echo "$target" | tr 'a-z-' 'A-Z_')"
+        case "$target" in
+            aarch64-*) gnu=aarch64-linux-gnu; qemu=qemu-aarch64-static ;;
+            armv7-*) gnu=arm-linux-gnueabihf; qemu=qemu-arm-static ;;
+        esac
+        log "std test suite on $target (qemu-user)"
+        out="$(mktemp)"
+        rc=0
+        # `-E QEMU_LD_PREFIX` puts it in the guest's environment, so that the child processes a
+        # test starts (through binfmt_misc) find the target's libraries too.
+        (cd "$ROOT" && env "CARGO_TARGET_${triple}_LINKER=$gnu-gcc" \
+            "CARGO_TARGET_${triple}_RUNNER=$qemu -L /usr/$gnu -E QEMU_LD_PREFIX=/usr/$gnu" \
+            CARGO_TARGET_DIR="$TARGET_BASE/cross" \
+            cargo test --no-fail-fast --target "$target" -- "${skip_args[@]}") 2>&1 | tee "$out" || rc=$?
+        read -r p f < <(cargo_counts "$out")
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # failed to build, or a test binary crashed
+        rm -f "$out"
+        echo "$target: $p passed, $f failed"
+        summary+=("$target: $p passed, $f failed")
+        total_p=$((total_p + p)); total_f=$((total_f + f))
+        [ "$rc" -eq 0 ] && [ "$f" -eq 0 ] || status=1
+    done
+}
+
+start=$SECONDS
+case "$WHAT" in
+    boards) run_boards ;;
+    linux) run_linux ;;
+    all) run_boards; run_linux ;;
+    *) echo "usage: $0 [boards|linux|all]" >&2; exit 2 ;;
+esac
+
+log "emulated boards: summary ($((SECONDS - start)) s)"
+for line in "${summary[@]}"; do echo "$line"; done
+echo "embedded: $total_p passed, $total_f failed"
+exit "$status"
