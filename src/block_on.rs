@@ -44,10 +44,7 @@ pub fn block_on<F: IntoFuture>(future: F) -> F::Output {
             if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(waker)) {
                 return out;
             }
-            match std_impl::wait(future.as_mut(), parker, waker, None) {
-                Some(out) => out,
-                None => unreachable!("no deadline"),
-            }
+            std_impl::wait_pending(future.as_mut(), parker, waker)
         })
     }
     #[cfg(not(feature = "std"))]
@@ -115,22 +112,36 @@ pub(crate) fn enter_executors<'s>(states: &[&'s State]) -> impl Drop + use<'s> {
 #[cfg(feature = "std")]
 mod std_impl {
     use alloc::vec::Vec;
-    use core::cell::RefCell;
+    use core::cell::{Cell, OnceCell, RefCell};
     use std::time::Instant;
 
     use super::*;
 
     std::thread_local! {
         /// This thread's parker and its waker, reused by every non-nested `block_on`.
-        static CACHE: RefCell<Option<(Arc<Parker>, Waker)>> = const { RefCell::new(None) };
+        static CACHE: Cache = const { Cache { in_use: Cell::new(false), parker: OnceCell::new() } };
         /// The executors whose `run` is being polled on this thread, outermost first.
         static RUNNING: RefCell<Vec<*const State>> = const { RefCell::new(Vec::new()) };
     }
 
+    struct Cache {
+        /// Set while a `block_on` on this thread uses `parker`; a nested one makes its own.
+        in_use: Cell<bool>,
+        parker: OnceCell<(Arc<Parker>, Waker)>,
+    }
+
+    /// Clears `Cache::in_use` when the outermost `block_on` returns or unwinds.
+    struct Release<'c>(&'c Cell<bool>);
+
+    impl Drop for Release<'_> {
+        fn drop(&mut self) {
+            self.0.set(false);
+        }
+    }
+
     /// Whether this thread is inside a `block_on` (whose idle steps will drive the reactor).
     pub(crate) fn is_inside() -> bool {
-        // The outermost `block_on` holds the cache borrowed for its whole length.
-        CACHE.try_with(|cache| cache.try_borrow_mut().is_err()).unwrap_or(false)
+        CACHE.try_with(|cache| cache.in_use.get()).unwrap_or(false)
     }
 
     fn fresh() -> (Arc<Parker>, Waker) {
@@ -140,22 +151,40 @@ mod std_impl {
     }
 
     /// Runs `f` with this thread's cached parker, or a fresh one when a `block_on` further up the
-    /// stack is using the cached one.
+    /// stack is using the cached one (or the thread-local is already destroyed).
+    #[inline]
     pub(super) fn with_parker<R>(f: impl FnOnce(&Parker, &Waker) -> R) -> R {
+        // The closure runs in exactly one of the two places; `Option` only proves it to the
+        // compiler, and its checks fold away once inlined.
         let mut f = Some(f);
         let cached = CACHE.try_with(|cache| {
-            let mut guard = cache.try_borrow_mut().ok()?;
-            let (parker, waker) = guard.get_or_insert_with(fresh);
-            let f = f.take().expect("called once");
-            Some(f(parker, waker))
+            if cache.in_use.replace(true) {
+                return None;
+            }
+            let _release = Release(&cache.in_use);
+            let (parker, waker) = cache.parker.get_or_init(fresh);
+            f.take().map(|f| f(parker, waker))
         });
         match cached {
             Ok(Some(out)) => out,
-            // Nested, or the thread-local is being destroyed.
-            _ => {
-                let (parker, waker) = fresh();
-                (f.take().expect("called once"))(&parker, &waker)
-            }
+            _ => with_fresh_parker(f.take().expect("not run yet")),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn with_fresh_parker<R>(f: impl FnOnce(&Parker, &Waker) -> R) -> R {
+        let (parker, waker) = fresh();
+        f(&parker, &waker)
+    }
+
+    /// `wait` without a deadline, kept out of line so the ready path stays small.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn wait_pending<F: Future>(future: Pin<&mut F>, parker: &Parker, waker: &Waker) -> F::Output {
+        match wait(future, parker, waker, None) {
+            Some(out) => out,
+            None => unreachable!("no deadline"),
         }
     }
 

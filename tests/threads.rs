@@ -99,7 +99,7 @@ fn install_after_first_use_is_an_error() {
 #[test]
 fn bad_ambi_threads_is_a_clear_panic() {
     if is_child() {
-        let _ = spawn(async {});
+        spawn(async {}).detach();
         return;
     }
     let out = in_child_failing("bad_ambi_threads_is_a_clear_panic", &[("AMBI_THREADS", "lots")]);
