@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -126,12 +126,17 @@ impl Router {
 /// Sync handlers blocking right now.
 static BLOCKING_NOW: AtomicUsize = AtomicUsize::new(0);
 
+/// Hears each time a sync handler starts blocking.
+static ENTERED: LazyLock<(async_channel::Sender<()>, async_channel::Receiver<()>)> =
+    LazyLock::new(async_channel::unbounded);
+
 /// How long the sync handler blocks its thread.
 const BLOCK: Duration = Duration::from_millis(100);
 
 /// A legacy sync handler: blocks its thread (a sync database driver, say) for 100 ms.
 fn report(_req: Request) -> Reply {
     BLOCKING_NOW.fetch_add(1, Ordering::SeqCst);
+    ENTERED.0.try_send(()).ok();
     std::thread::sleep(BLOCK);
     BLOCKING_NOW.fetch_sub(1, Ordering::SeqCst);
     http::respond(StatusCode::OK, format!("report from {}", thread_name()))
@@ -170,17 +175,14 @@ fn measure() -> io::Result<Measured> {
 
     // Sync requests, back to back, from `SYNC_IN_FLIGHT` clients until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
-    let (started_tx, started_rx) = async_channel::unbounded();
     let sync_clients: Vec<_> = (0..SYNC_IN_FLIGHT)
         .map(|_| {
-            let (client, stop, started_tx) = (client.clone(), stop.clone(), started_tx.clone());
+            let (client, stop) = (client.clone(), stop.clone());
             ambi::spawn(async move {
                 let mut latencies = Vec::new();
                 while !stop.load(Ordering::SeqCst) {
                     let t = Instant::now();
-                    let request = client.get("/report");
-                    started_tx.try_send(()).ok();
-                    let (status, body) = request.await?;
+                    let (status, body) = client.get("/report").await?;
                     latencies.push(t.elapsed());
                     assert_eq!(status, StatusCode::OK);
                     let body = String::from_utf8_lossy(&body);
@@ -190,13 +192,13 @@ fn measure() -> io::Result<Measured> {
             })
         })
         .collect();
-    // Wait until every sync client has sent its first request, and the first one is blocking.
-    for _ in 0..SYNC_IN_FLIGHT {
-        started_rx.recv_blocking().expect("sync clients running");
-    }
-    while BLOCKING_NOW.load(Ordering::SeqCst) == 0 {
-        std::thread::yield_now();
-    }
+    // Start measuring once the sync handlers block. (`block_on`, not `recv_blocking`: with
+    // `AMBI_THREADS=0`, tasks run only inside `block_on`.)
+    ambi::block_on(async {
+        for _ in 0..SYNC_IN_FLIGHT {
+            ENTERED.1.recv().await.expect("sync handlers running");
+        }
+    });
 
     let mut async_latencies = Vec::new();
     let mut blocking_total = 0;

@@ -88,7 +88,9 @@ struct WebServer {
 
 impl WebServer {
     fn start(service: Dashboard) -> io::Result<Self> {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        http::deepen_backlog(&listener)?;
+        let server = Arc::new(tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?);
         let addr = server.server_addr().to_ip().expect("a TCP server");
         let accept = thread::spawn({
             let server = server.clone();

@@ -35,6 +35,7 @@ where
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
+    deepen_backlog(listener.get_ref())?;
     let addr = listener.get_ref().local_addr()?;
     let handler = Arc::new(handler);
     let accept = ambi::spawn(async move {
@@ -55,6 +56,19 @@ where
         }
     });
     Ok(Server { addr, _accept: accept })
+}
+
+/// Raises a listener's backlog from std's 128 to 1024 (capped by the system's `somaxconn`), so a
+/// burst of a few hundred simultaneous connections is queued rather than dropped by the kernel
+/// (a dropped handshake costs the client a one-second retransmission).
+pub fn deepen_backlog(listener: &TcpListener) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `listen` on a valid, already listening socket only changes its queue length.
+    if unsafe { libc::listen(listener.as_raw_fd(), 1024) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// An HTTP/1.1 client: one connection per request, on ambi's executor.
