@@ -91,6 +91,54 @@ pub(crate) fn run_worker<F: Future>(future: F) -> F::Output {
 #[cfg(feature = "std")]
 pub(crate) use std_impl::is_inside;
 
+/// Records that this thread's runner of `state` is going to sleep, woken by `waker`.
+///
+/// While recorded, a task of `state` scheduled *by this thread* (typically by the reactor driver
+/// this idle thread became) is left to this runner: [`wake_idle_runner`] wakes `waker` instead of
+/// another runner, which saves a thread switch.
+pub(crate) fn idle_runner_sleeps(state: &State, waker: &Waker) {
+    #[cfg(feature = "std")]
+    std_impl::IDLE_RUNNER.with(|r| *r.borrow_mut() = Some((state as *const State, waker.clone())));
+    #[cfg(not(feature = "std"))]
+    let _ = (state, waker);
+}
+
+/// Forgets this thread's sleeping runner of `state`, if it is the recorded one.
+pub(crate) fn idle_runner_wakes(state: &State) {
+    #[cfg(feature = "std")]
+    {
+        let _ = std_impl::IDLE_RUNNER.try_with(|r| {
+            let mut r = r.borrow_mut();
+            if r.as_ref().is_some_and(|(s, _)| core::ptr::eq(*s, state)) {
+                *r = None;
+            }
+        });
+    }
+    #[cfg(not(feature = "std"))]
+    let _ = state;
+}
+
+/// If this thread's sleeping runner runs `state`, wakes it and returns `true`.
+pub(crate) fn wake_idle_runner(state: &State) -> bool {
+    #[cfg(feature = "std")]
+    {
+        std_impl::IDLE_RUNNER
+            .try_with(|r| match &*r.borrow() {
+                Some((s, waker)) if core::ptr::eq(*s, state) => {
+                    waker.wake_by_ref();
+                    true
+                }
+                _ => false,
+            })
+            .unwrap_or(false)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        let _ = state;
+        false
+    }
+}
+
 /// Marks the calling thread as running these executors' tasks until the guard drops.
 pub(crate) fn enter_executors<'s>(states: &[&'s State]) -> impl Drop + use<'s> {
     #[cfg(feature = "std")]
@@ -120,6 +168,9 @@ mod std_impl {
     std::thread_local! {
         /// This thread's parker and its waker, reused by every non-nested `block_on`.
         static CACHE: Cache = const { Cache { in_use: Cell::new(false), parker: OnceCell::new() } };
+        /// The runner of an executor sleeping on this thread, and its waker; see
+        /// `idle_runner_sleeps`.
+        pub(super) static IDLE_RUNNER: RefCell<Option<(*const State, Waker)>> = const { RefCell::new(None) };
         /// The executors whose `run` is being polled on this thread, outermost first.
         static RUNNING: RefCell<Vec<*const State>> = const { RefCell::new(Vec::new()) };
     }

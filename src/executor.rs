@@ -176,7 +176,11 @@ impl State {
                 return;
             }
         }
-        self.event.notify(1);
+        // A runner of this executor sleeping on this very thread (which is now driving the
+        // reactor) runs the task when it wakes: no need to wake another thread for it.
+        if !crate::block_on::wake_idle_runner(self) {
+            self.event.notify(1);
+        }
     }
 
     /// Takes the next runnable, if any.
@@ -901,6 +905,7 @@ impl<F: Future> Future for Run<'_, F> {
         // SAFETY: see above.
         let mut future = unsafe { Pin::new_unchecked(&mut this.future) };
         let _running = crate::block_on::enter_executors(&this.states);
+        crate::block_on::idle_runner_wakes(this.states[0]);
         loop {
             if let Poll::Ready(out) = future.as_mut().poll(cx) {
                 return Poll::Ready(out);
@@ -926,10 +931,18 @@ impl<F: Future> Future for Run<'_, F> {
                 notified |= Pin::new(listener).poll(cx).is_ready();
             }
             if !notified {
+                crate::block_on::idle_runner_sleeps(this.states[0], cx.waker());
                 return Poll::Pending;
             }
             this.listeners.clear();
         }
+    }
+}
+
+impl<F> Drop for Run<'_, F> {
+    fn drop(&mut self) {
+        // A runner that will never wake must not keep tasks scheduled on this thread to itself.
+        crate::block_on::idle_runner_wakes(self.states[0]);
     }
 }
 
