@@ -16,6 +16,35 @@
 //!                              └──end_driving──▶ EMPTY
 //! ```
 
+/// Implements `crate::sync::Wake` for a parker by calling its `unpark`. Its two variants differ
+/// only in the receiver: std's trait takes `self`, portable-atomic-util's takes `this`. Under loom
+/// there is none: loom's `Arc` is not std's, and the models build their wakers by hand.
+macro_rules! wake_by_unpark {
+    ($parker:ty) => {
+        #[cfg(all(not(loom), not(feature = "portable-atomic")))]
+        impl crate::sync::Wake for $parker {
+            fn wake(self: Arc<Self>) {
+                self.unpark();
+            }
+
+            fn wake_by_ref(self: &Arc<Self>) {
+                self.unpark();
+            }
+        }
+
+        #[cfg(all(not(loom), feature = "portable-atomic"))]
+        impl crate::sync::Wake for $parker {
+            fn wake(this: Arc<Self>) {
+                this.unpark();
+            }
+
+            fn wake_by_ref(this: &Arc<Self>) {
+                this.unpark();
+            }
+        }
+    };
+}
+
 #[cfg(feature = "std")]
 pub(crate) use self::std_impl::Parker;
 
@@ -114,28 +143,7 @@ mod std_impl {
         }
     }
 
-    #[cfg(not(loom))]
-    #[cfg(not(feature = "portable-atomic"))]
-    impl crate::sync::Wake for Parker {
-        fn wake(self: Arc<Self>) {
-            self.unpark();
-        }
-
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.unpark();
-        }
-    }
-
-    #[cfg(feature = "portable-atomic")]
-    impl crate::sync::Wake for Parker {
-        fn wake(this: Arc<Self>) {
-            this.unpark();
-        }
-
-        fn wake_by_ref(this: &Arc<Self>) {
-            this.unpark();
-        }
-    }
+    wake_by_unpark!(Parker);
 }
 
 #[cfg(not(feature = "std"))]
@@ -206,25 +214,5 @@ mod idle {
         }
     }
 
-    #[cfg(not(feature = "portable-atomic"))]
-    impl crate::sync::Wake for Parker {
-        fn wake(self: Arc<Self>) {
-            self.unpark();
-        }
-
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.unpark();
-        }
-    }
-
-    #[cfg(feature = "portable-atomic")]
-    impl crate::sync::Wake for Parker {
-        fn wake(this: Arc<Self>) {
-            this.unpark();
-        }
-
-        fn wake_by_ref(this: &Arc<Self>) {
-            this.unpark();
-        }
-    }
+    wake_by_unpark!(Parker);
 }

@@ -17,16 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use ambi::{Executor, LocalExecutor, block_on, spawn};
-use common::{DropCounter, Tracked, in_child, is_child};
+use common::{DropCounter, Tracked, in_child, is_child, message};
 use futures_lite::future;
-
-fn message(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
-}
 
 /// Panics with `msg` when dropped, and counts the drop first.
 struct PanicOnDrop {

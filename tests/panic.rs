@@ -5,14 +5,7 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ambi::{Executor, LocalExecutor, block_on, spawn};
-
-fn message(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
-}
+use common::message;
 
 #[test]
 fn global_task_panic_reaches_the_awaiter() {

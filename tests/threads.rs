@@ -16,6 +16,24 @@ fn child_or_run(name: &str, env: &[(&str, &str)]) -> bool {
     false
 }
 
+/// Runs `n` tasks that can only finish together (a barrier of `n`), which proves `n` workers run
+/// at once; returns their thread names, sorted.
+fn names_of_concurrent_workers(n: usize) -> Vec<String> {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let b = barrier.clone();
+            spawn(async move {
+                b.wait();
+                std::thread::current().name().map(str::to_string)
+            })
+        })
+        .collect();
+    let mut names: Vec<String> = tasks.into_iter().map(|t| block_on(t).unwrap()).collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn block_on_only_program_starts_no_thread() {
     if !child_or_run("block_on_only_program_starts_no_thread", &[]) {
@@ -42,20 +60,7 @@ fn workers_start_on_first_spawn_with_configured_count_and_names() {
         return;
     }
     assert_eq!(threads_named("ambi-worker"), 0, "nothing before the first spawn");
-    // Three tasks that can only finish together prove three workers run at once.
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
-    let tasks: Vec<_> = (0..3)
-        .map(|_| {
-            let b = barrier.clone();
-            spawn(async move {
-                b.wait();
-                std::thread::current().name().map(str::to_string)
-            })
-        })
-        .collect();
-    let mut names: Vec<String> = tasks.into_iter().map(|t| block_on(t).unwrap()).collect();
-    names.sort();
-    assert_eq!(names, ["ambi-worker-1", "ambi-worker-2", "ambi-worker-3"]);
+    assert_eq!(names_of_concurrent_workers(3), ["ambi-worker-1", "ambi-worker-2", "ambi-worker-3"]);
     // A thread names itself once it runs, so give the count a moment; never more than three.
     assert!(eventually(Duration::from_secs(5), || threads_named("ambi-worker") == 3), "{:?}", thread_names());
 }
@@ -69,20 +74,8 @@ fn builder_sets_workers_and_names_and_refuses_a_second_install() {
     ambi::Builder::new().worker_threads(2).thread_name("svc").install().unwrap();
     let err = ambi::Builder::new().worker_threads(5).install().unwrap_err();
     assert!(err.to_string().contains("already configured"), "{err}");
-    // Two tasks that can only finish together: two workers, named after the Builder's prefix.
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
-    let tasks: Vec<_> = (0..2)
-        .map(|_| {
-            let b = barrier.clone();
-            spawn(async move {
-                b.wait();
-                std::thread::current().name().map(str::to_string)
-            })
-        })
-        .collect();
-    let mut names: Vec<String> = tasks.into_iter().map(|t| block_on(t).unwrap()).collect();
-    names.sort();
-    assert_eq!(names, ["svc-worker-1", "svc-worker-2"]);
+    // Named after the Builder's prefix.
+    assert_eq!(names_of_concurrent_workers(2), ["svc-worker-1", "svc-worker-2"]);
     // A thread names itself once it runs, so give the count a moment; never more than two.
     assert!(eventually(Duration::from_secs(5), || threads_named("svc-worker") == 2), "{:?}", thread_names());
 }

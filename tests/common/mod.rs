@@ -108,3 +108,12 @@ impl DropCounter {
         self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// The message of a panic payload (`panic!` with a literal or a formatted string).
+pub fn message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
