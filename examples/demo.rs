@@ -4,10 +4,10 @@
 //!
 //! `cargo run --release --example demo`
 
-#[path = "support/hyper_ambi.rs"]
-mod hyper_ambi;
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/hyper_ambi.rs"]
+mod hyper_ambi;
 
 use std::time::{Duration, Instant};
 

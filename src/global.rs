@@ -13,8 +13,8 @@
 use alloc::fmt;
 use alloc::string::{String, ToString};
 use core::future::Future;
-use std::sync::OnceLock;
 use core::time::Duration;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use event_listener::{Event, Listener};

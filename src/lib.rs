@@ -58,9 +58,9 @@ extern crate std;
 
 #[cfg(not(loom))]
 pub mod alarm;
+mod block_on;
 #[cfg(feature = "std")]
 mod blocking;
-mod block_on;
 mod dual;
 mod executor;
 #[cfg(feature = "std")]
@@ -75,9 +75,9 @@ mod task;
 #[cfg(feature = "std")]
 mod timer;
 
+pub use crate::block_on::block_on;
 #[cfg(feature = "std")]
 pub use crate::blocking::unblock;
-pub use crate::block_on::block_on;
 pub use crate::dual::{Dual, dual};
 pub use crate::executor::{Executor, LocalExecutor, SpawnError};
 #[cfg(feature = "std")]

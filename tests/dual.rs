@@ -180,10 +180,7 @@ fn wait_timeout_inside_tokio_current_thread_does_not_hang() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     let back = rt.block_on(async {
         let sleep = dual(tokio::time::sleep(Duration::from_millis(20)));
-        match sleep.wait_timeout(Duration::from_millis(200)) {
-            Ok(()) => None,
-            Err(unfinished) => Some(unfinished),
-        }
+        sleep.wait_timeout(Duration::from_millis(200)).err()
     });
     let unfinished = back.expect("Tokio's timer cannot fire while its only thread is blocked");
     // Handed back to Tokio, it completes.

@@ -53,8 +53,16 @@ mod global {
     }
 }
 
-/// `block_on`'s nesting context is thread-local bookkeeping, not synchronisation.
+/// `block_on`'s nesting context is thread-local bookkeeping, not synchronisation; so is the
+/// idle-runner shortcut (a thread scheduling onto its own sleeping runner), which involves no
+/// other thread.
 mod block_on {
+    pub(crate) fn idle_runner_sleeps(_: &crate::executor::State, _: &std::task::Waker) {}
+    pub(crate) fn idle_runner_wakes(_: &crate::executor::State) {}
+    pub(crate) fn wake_idle_runner(_: &crate::executor::State) -> bool {
+        false
+    }
+
     pub(crate) fn enter_executors<'s>(_: &[&'s crate::executor::State]) -> impl Drop + use<'s> {
         struct Nothing;
         impl Drop for Nothing {
@@ -187,9 +195,12 @@ fn runner_never_sleeps_on_a_queued_task() {
         let spawner = thread::spawn(move || {
             ex2.spawn(async move { ran2.store(true, Ordering::Release) }).detach();
         });
-        let until_ran = std::future::poll_fn(|_| {
-            if ran.load(Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
-        });
+        let until_ran =
+            std::future::poll_fn(
+                |_| {
+                    if ran.load(Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
+                },
+            );
         park_loop(Run::new(ex.state(), until_ran));
         spawner.join().unwrap();
     });
@@ -255,7 +266,8 @@ fn blocked_runner_does_not_strand_queued_work() {
         let finished = Arc::new(AtomicUsize::new(0));
         let done = Arc::new(event_listener::Event::new());
         let spawn_both = {
-            let (ex, second_ran, finished, done) = (ex.clone(), second_ran.clone(), finished.clone(), done.clone());
+            let (ex, second_ran, finished, done) =
+                (ex.clone(), second_ran.clone(), finished.clone(), done.clone());
             move || {
                 let (s, f, d) = (second_ran.clone(), finished.clone(), done.clone());
                 ex.spawn(async move {
