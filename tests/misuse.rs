@@ -1,0 +1,78 @@
+//! Running out of descriptors and handing the reactor what it cannot take: clear errors, no hang,
+//! no spin, and service resumes when the cause goes away.
+
+mod common;
+
+use std::fs::File;
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use ambi::{Async, Timer, block_on};
+use common::{in_child, is_child};
+
+/// Sets this process's soft limit on open descriptors.
+fn set_nofile_limit(soft: u64) {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid, writable `rlimit`.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    lim.rlim_cur = soft.min(lim.rlim_max);
+    // SAFETY: `lim` is a valid `rlimit`.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+}
+
+#[test]
+fn accept_reports_emfile_and_serves_again_when_descriptors_free_up() {
+    if !is_child() {
+        in_child("accept_reports_emfile_and_serves_again_when_descriptors_free_up", &[]);
+        return;
+    }
+    let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
+    let addr = listener.get_ref().local_addr().unwrap();
+    // Make sure the reactor exists before descriptors run out.
+    block_on(Timer::after(Duration::from_millis(1)));
+
+    let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    set_nofile_limit(open + 8);
+    // Two clients wait in the listen backlog (connect completes without an accept).
+    let clients: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // Use up every remaining descriptor.
+    let mut filler = Vec::new();
+    loop {
+        match File::open("/dev/null") {
+            Ok(f) => filler.push(f),
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(libc::EMFILE), "{e}");
+                break;
+            }
+        }
+    }
+    assert!(!filler.is_empty());
+
+    // The accept fails with the OS cause, promptly: no hang, no retry loop.
+    let err = block_on(async {
+        futures_lite::future::or(async { listener.accept().await.map(|_| ()) }, async {
+            Timer::after(Duration::from_secs(10)).await;
+            panic!("accept hung at the descriptor limit");
+        })
+        .await
+    })
+    .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
+
+    // Free descriptors: the server accepts the waiting clients again.
+    filler.truncate(filler.len() - 2);
+    for _ in 0..2 {
+        let (stream, peer) = block_on(listener.accept()).expect("accepts once descriptors are free");
+        assert!(clients.iter().any(|c| c.local_addr().unwrap() == peer));
+        drop(stream);
+    }
+}
+
+#[test]
+fn async_new_on_a_regular_file_is_an_error() {
+    // epoll cannot watch a regular file: the registration fails with the OS cause, not a panic.
+    let file = File::open("Cargo.toml").unwrap();
+    let err = Async::new(file).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+}
