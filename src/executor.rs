@@ -24,7 +24,7 @@ use core::task::{Context, Poll, Waker};
 
 use async_task::{Builder, Runnable};
 use concurrent_queue::{ConcurrentQueue, PushError};
-use event_listener::{Event, EventListener};
+use event_listener::{Event, EventListener, Listener};
 use slab::Slab;
 
 #[cfg(feature = "std")]
@@ -910,10 +910,15 @@ impl<F: Future> Future for Run<'_, F> {
             if let Poll::Ready(out) = future.as_mut().poll(cx) {
                 return Poll::Ready(out);
             }
-            // A listener that woke this runner still counts as notified until dropped, and
-            // event-listener skips `notify(1)` while one is: drop it before the batch, or the
-            // batch's call to wake another runner for the rest of the queue would be swallowed.
-            this.listeners.clear();
+            // A listener that woke this runner still counts as notified, and event-listener skips
+            // `notify(1)` while one is: the batch's call to wake another runner for the rest of
+            // the queue would be swallowed. Dropping it is no better: a notified listener that is
+            // dropped unpolled passes its notification on, and two runners with nothing to do
+            // would pass it back and forth for ever. This runner is awake, so it takes the
+            // notification for itself.
+            for listener in this.listeners.drain(..) {
+                listener.discard();
+            }
             let ran: usize = this.states.iter().map(|s| s.run_batch()).sum();
             if ran > 0 {
                 // Give the own future and the caller a turn before the next batch.

@@ -226,6 +226,9 @@ async fn until(count: Arc<AtomicUsize>, done: Arc<event_listener::Event>, n: usi
 fn two_runners_two_spawns() {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(2);
+    // Runners re-create their listeners on every poll: one execution takes more steps than
+    // loom's default budget of 1,000.
+    builder.max_branches = 20_000;
     builder.check(|| {
         let ex = Arc::new(Executor::new());
         let ran = Arc::new(AtomicUsize::new(0));
@@ -259,6 +262,9 @@ fn two_runners_two_spawns() {
 fn blocked_runner_does_not_strand_queued_work() {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(2);
+    // Runners re-create their listeners on every poll: one execution takes more steps than
+    // loom's default budget of 1,000.
+    builder.max_branches = 20_000;
     builder.check(|| {
         use loom::sync::{Condvar, Mutex};
         let ex = Arc::new(Executor::new());
