@@ -158,12 +158,12 @@ impl State {
 
     /// Pushes a runnable and wakes one sleeping runner.
     fn schedule(&self, runnable: Runnable) {
-        match self.queue.push(runnable) {
+        match crate::sync::interrupt_free(|| self.queue.push(runnable)) {
             Ok(()) => {}
             Err(PushError::Full(runnable)) => match &self.overflow {
                 // Only `spawn` past the capacity gets here; `try_spawn` never lets it happen.
                 Some(overflow) => {
-                    if let Err(err) = overflow.push(runnable) {
+                    if let Err(err) = crate::sync::interrupt_free(|| overflow.push(runnable)) {
                         drop(err.into_inner());
                     }
                 }
@@ -185,10 +185,12 @@ impl State {
 
     /// Takes the next runnable, if any.
     pub(crate) fn pop(&self) -> Option<Runnable> {
-        if let Ok(r) = self.queue.pop() {
-            return Some(r);
-        }
-        self.overflow.as_ref().and_then(|q| q.pop().ok())
+        crate::sync::interrupt_free(|| {
+            if let Ok(r) = self.queue.pop() {
+                return Some(r);
+            }
+            self.overflow.as_ref().and_then(|q| q.pop().ok())
+        })
     }
 
     fn has_work(&self) -> bool {

@@ -259,7 +259,7 @@ fn worker_main() {
 ///
 /// # Examples
 ///
-/// ```
+/// ```standalone_crate
 /// ambi::Builder::new().worker_threads(2).max_blocking_threads(8).install().unwrap();
 /// // A second install is an error, never silently ignored:
 /// assert!(ambi::Builder::new().worker_threads(4).install().is_err());
@@ -334,7 +334,7 @@ impl Builder {
     ///
     /// # Examples
     ///
-    /// ```
+    /// ```standalone_crate
     /// ambi::Builder::new().worker_threads(1).install().expect("first install");
     /// let err = ambi::Builder::new().install().unwrap_err();
     /// println!("{err}");

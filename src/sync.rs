@@ -106,3 +106,21 @@ pub(crate) fn spin_wait() {
     #[cfg(all(not(loom), not(feature = "std")))]
     core::hint::spin_loop();
 }
+
+/// Runs `f` so that no interrupt handler on this core can run in the middle of it.
+///
+/// On `no_std`, wakers may run in interrupt handlers, and a concurrent-queue push that finds
+/// another push half-way through (installing the next block of an unbounded queue, say) spins
+/// until it is finished: a handler that interrupted that other push would spin for ever. With
+/// `std`, wakers run on threads, and a preempted push always resumes: nothing to do.
+#[inline]
+pub(crate) fn interrupt_free<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(feature = "std")]
+    {
+        f()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        critical_section::with(|_| f())
+    }
+}
