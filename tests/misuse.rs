@@ -12,7 +12,7 @@ use ambi::{Async, Timer, block_on};
 use common::{in_child, is_child};
 
 /// Sets this process's soft limit on open descriptors.
-fn set_nofile_limit(soft: u64) {
+fn set_nofile_limit(soft: libc::rlim_t) {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `lim` is a valid, writable `rlimit`.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
@@ -32,7 +32,7 @@ fn accept_reports_emfile_and_serves_again_when_descriptors_free_up() {
     // Make sure the reactor exists before descriptors run out.
     block_on(Timer::after(Duration::from_millis(1)));
 
-    let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as libc::rlim_t;
     set_nofile_limit(open + 8);
     // Two clients wait in the listen backlog (connect completes without an accept).
     let clients: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
