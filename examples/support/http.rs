@@ -85,21 +85,14 @@ impl Client {
     ambi::dual! {
         /// GETs `path`; returns the status and the whole body.
         pub async fn get(&self, path: &str) -> io::Result<(StatusCode, Bytes)> {
-            let stream = Async::<TcpStream>::connect(self.addr).await?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo(stream))
-                .await
-                .map_err(io::Error::other)?;
-            let driver = ambi::spawn(async move { conn.await.ok(); });
-            let req = Request::get(path)
-                .header(hyper::header::HOST, self.addr.to_string())
-                .body(Full::new(Bytes::new()))
-                .map_err(io::Error::other)?;
-            let res = sender.send_request(req).await.map_err(io::Error::other)?;
-            let status = res.status();
-            let body = res.into_body().collect().await.map_err(io::Error::other)?.to_bytes();
-            drop(sender);
-            driver.await;
-            Ok((status, body))
+            let mut body = Vec::new();
+            let (status, _) = self
+                .get_streaming(path, |data| {
+                    body.extend_from_slice(&data);
+                    async { Ok(()) }
+                })
+                .await?;
+            Ok((status, Bytes::from(body)))
         }
 
         /// GETs `path` and hands the body to `sink` frame by frame, as it arrives, so a large body
