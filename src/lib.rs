@@ -56,7 +56,6 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-#[cfg(not(loom))]
 pub mod alarm;
 mod block_on;
 #[cfg(feature = "std")]
