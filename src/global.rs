@@ -8,7 +8,9 @@
 //! one), so the executor always has `worker_threads` threads on duty and a task waiting on a
 //! sibling completes even with one worker. When the call returns, the thread is back on duty and
 //! the pool is one over: the first worker to notice steps back and becomes a spare, which exits
-//! after [`SPARE_IDLE`] without being recalled.
+//! after [`SPARE_IDLE`] without being recalled. The counting is `workers.rs`'s.
+
+mod workers;
 
 use alloc::fmt;
 use alloc::string::{String, ToString};
@@ -17,10 +19,11 @@ use core::time::Duration;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use event_listener::{Event, Listener};
+use event_listener::Listener;
 
+use self::workers::Workers;
 use crate::executor::{Executor, State};
-use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::task::Task;
 
 /// How long a spare worker waits to be recalled before its thread exits.
@@ -118,15 +121,15 @@ pub(crate) fn hand_off_if_on_duty() -> Option<impl Drop> {
     impl Drop for BackOnDuty {
         fn drop(&mut self) {
             ON_DUTY.with(|d| d.set(true));
-            // One over target now; `Pool::should_retire` lets some worker step back.
-            POOL.on_duty.fetch_add(1, Ordering::AcqRel);
+            POOL.workers.back_on_duty();
         }
     }
     if !ON_DUTY.with(|d| d.replace(false)) {
         return None;
     }
-    POOL.on_duty.fetch_sub(1, Ordering::AcqRel);
-    POOL.recruit();
+    if POOL.workers.hand_off() {
+        POOL.spawn_thread();
+    }
     Some(BackOnDuty)
 }
 
@@ -135,18 +138,9 @@ struct Pool {
     started: AtomicBool,
     /// Set when tasks must run inside `block_on`: zero workers, or no thread could be started.
     in_block_on: AtomicBool,
-    /// Worker threads on duty (including recruits whose thread is still starting).
-    on_duty: AtomicUsize,
     /// For names: `ambi-worker-N`.
     next_id: AtomicUsize,
-    spares: Mutex<Spares>,
-    recall: Event,
-}
-
-#[derive(Debug)]
-struct Spares {
-    idle: usize,
-    recalls: usize,
+    workers: Workers,
 }
 
 impl Pool {
@@ -154,10 +148,8 @@ impl Pool {
         Self {
             started: AtomicBool::new(false),
             in_block_on: AtomicBool::new(false),
-            on_duty: AtomicUsize::new(0),
             next_id: AtomicUsize::new(0),
-            spares: Mutex::new(Spares { idle: 0, recalls: 0 }),
-            recall: Event::new(),
+            workers: Workers::new(),
         }
     }
 
@@ -170,26 +162,7 @@ impl Pool {
             self.in_block_on.store(true, Ordering::Release);
         }
         for _ in 0..target {
-            self.on_duty.fetch_add(1, Ordering::AcqRel);
-            self.spawn_thread();
-        }
-    }
-
-    /// Puts one more worker on duty: recalls a spare, or starts a thread.
-    fn recruit(&self) {
-        self.on_duty.fetch_add(1, Ordering::AcqRel);
-        let recalled = self.spares.with(|s| {
-            if s.idle > 0 {
-                s.idle -= 1;
-                s.recalls += 1;
-                true
-            } else {
-                false
-            }
-        });
-        if recalled {
-            self.recall.notify(1);
-        } else {
+            self.workers.add();
             self.spawn_thread();
         }
     }
@@ -199,57 +172,27 @@ impl Pool {
         let name = std::format!("{}-worker-{id}", config().thread_name);
         if std::thread::Builder::new().name(name).spawn(worker_main).is_err() {
             // No thread: the duty falls to `block_on` callers rather than nobody.
-            self.on_duty.fetch_sub(1, Ordering::AcqRel);
+            self.workers.not_started();
             self.in_block_on.store(true, Ordering::Release);
-        }
-    }
-
-    /// Takes one worker off duty if more than the target are on duty.
-    fn should_retire(&self) -> bool {
-        let target = config().worker_threads;
-        self.on_duty
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n > target).then(|| n - 1))
-            .is_ok()
-    }
-
-    /// Waits as a spare; returns `true` if recalled to duty (already counted by `recruit`).
-    fn wait_as_spare(&self) -> bool {
-        self.spares.with(|s| s.idle += 1);
-        let deadline = Instant::now() + SPARE_IDLE;
-        let take = |s: &mut Spares| {
-            if s.recalls > 0 {
-                s.recalls -= 1;
-                true
-            } else {
-                false
-            }
-        };
-        loop {
-            let listener = self.recall.listen();
-            if self.spares.with(take) {
-                return true;
-            }
-            if listener.wait_deadline(deadline).is_none() {
-                return self.spares.with(|s| {
-                    take(s) || {
-                        s.idle -= 1;
-                        false
-                    }
-                });
-            }
         }
     }
 }
 
 fn worker_main() {
+    let target = config().worker_threads;
     loop {
         ON_DUTY.with(|d| d.set(true));
         let retire = futures_lite::future::poll_fn(|_| {
-            if POOL.should_retire() { core::task::Poll::Ready(()) } else { core::task::Poll::Pending }
+            if POOL.workers.should_retire(target) {
+                core::task::Poll::Ready(())
+            } else {
+                core::task::Poll::Pending
+            }
         });
         crate::block_on::run_worker(GLOBAL.run(retire));
         ON_DUTY.with(|d| d.set(false));
-        if !POOL.wait_as_spare() {
+        let deadline = Instant::now() + SPARE_IDLE;
+        if !POOL.workers.wait_as_spare(|listener| listener.wait_deadline(deadline).is_some()) {
             return;
         }
     }

@@ -1,0 +1,137 @@
+//! The global workers' duty roster: how many workers are on duty, and the spares waiting to be
+//! recalled.
+//!
+//! A worker whose task calls `block_on` goes off duty and recruits a replacement first
+//! ([`Workers::hand_off`]); back on duty, it leaves the pool one over target, and the first
+//! worker to notice ([`Workers::should_retire`]) steps back and becomes a spare:
+//! ```text
+//!  on duty ──should_retire──▶ spare ──recall taken──▶ on duty
+//!                               └──time-out, no recall──▶ thread exits
+//! ```
+//! A recruit claims an idle spare under the lock (`idle -= 1`, `recalls += 1`) before it notifies,
+//! and a spare whose wait times out takes a pending recall before it gives up: a recall is never
+//! lost to a time-out.
+//!
+//! Threads and time are the caller's: it starts a thread when told to and hands
+//! [`Workers::wait_as_spare`] the timed wait, so the loom models (`tests/loom.rs`) run this file
+//! unchanged.
+
+#![forbid(unsafe_code)]
+
+use event_listener::{Event, EventListener};
+
+use crate::sync::{AtomicUsize, Mutex, Ordering};
+
+/// The on-duty count and the spares of the global executor's worker threads.
+pub(crate) struct Workers {
+    /// Workers on duty, including recruits whose thread is still starting.
+    on_duty: AtomicUsize,
+    spares: Mutex<Spares>,
+    recall: Event,
+}
+
+#[derive(Debug)]
+struct Spares {
+    /// Spares waiting that no recruit has claimed.
+    idle: usize,
+    /// Claims on spares not taken up yet.
+    recalls: usize,
+}
+
+impl Workers {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Self {
+            on_duty: AtomicUsize::new(0),
+            spares: Mutex::new(Spares { idle: 0, recalls: 0 }),
+            recall: Event::new(),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Self {
+            on_duty: AtomicUsize::new(0),
+            spares: Mutex::new(Spares { idle: 0, recalls: 0 }),
+            recall: Event::new(),
+        }
+    }
+
+    /// Counts a worker on duty whose thread the caller starts now.
+    pub(crate) fn add(&self) {
+        self.on_duty.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Uncounts a worker whose thread could not be started.
+    pub(crate) fn not_started(&self) {
+        self.on_duty.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Takes the calling worker off duty and recruits its replacement; returns `true` if the
+    /// caller must start a thread for it (there was no spare to recall).
+    pub(crate) fn hand_off(&self) -> bool {
+        self.on_duty.fetch_sub(1, Ordering::AcqRel);
+        self.recruit()
+    }
+
+    /// Puts a worker back on duty after [`hand_off`](Self::hand_off): one over target now, until
+    /// some worker's [`should_retire`](Self::should_retire) steps back.
+    pub(crate) fn back_on_duty(&self) {
+        self.on_duty.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Puts one more worker on duty: recalls a spare, or returns `true` for a new thread.
+    fn recruit(&self) -> bool {
+        self.on_duty.fetch_add(1, Ordering::AcqRel);
+        let recalled = self.spares.with(|s| {
+            if s.idle > 0 {
+                s.idle -= 1;
+                s.recalls += 1;
+                true
+            } else {
+                false
+            }
+        });
+        if recalled {
+            self.recall.notify(1);
+        }
+        !recalled
+    }
+
+    /// Takes one worker off duty if more than `target` are on duty.
+    pub(crate) fn should_retire(&self, target: usize) -> bool {
+        self.on_duty
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n > target).then(|| n - 1))
+            .is_ok()
+    }
+
+    /// Waits as a spare; returns `true` if recalled to duty (already counted by the recruit).
+    ///
+    /// `wait` waits for the listener's notification, but not past the spare's time-out; it
+    /// returns whether the notification came.
+    pub(crate) fn wait_as_spare(&self, mut wait: impl FnMut(EventListener) -> bool) -> bool {
+        self.spares.with(|s| s.idle += 1);
+        let take = |s: &mut Spares| {
+            if s.recalls > 0 {
+                s.recalls -= 1;
+                true
+            } else {
+                false
+            }
+        };
+        loop {
+            let listener = self.recall.listen();
+            if self.spares.with(take) {
+                return true;
+            }
+            if !wait(listener) {
+                return self.spares.with(|s| {
+                    take(s) || {
+                        s.idle -= 1;
+                        false
+                    }
+                });
+            }
+        }
+    }
+}
