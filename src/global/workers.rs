@@ -18,7 +18,7 @@
 
 #![forbid(unsafe_code)]
 
-use event_listener::{Event, EventListener};
+use event_listener::{Event, EventListener, IntoNotification};
 
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 
@@ -93,7 +93,9 @@ impl Workers {
             }
         });
         if recalled {
-            self.recall.notify(1);
+            // One more, not "one": a spare an earlier recall woke may not have taken its
+            // notification yet, and "one" would be satisfied by it, leaving this recall unanswered.
+            self.recall.notify(1.additional());
         }
         !recalled
     }
