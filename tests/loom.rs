@@ -3,10 +3,20 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --test loom` (`.ci/loom.sh`).
 //!
 //! The models compile the crate's real source files (`src/sync.rs`, `src/park.rs`,
-//! `src/task.rs`, `src/executor.rs`) as modules of this test, so `crate::sync` resolves to loom's
-//! atomics, `Arc`, `Mutex` and threads, and every interleaving of our code is explored. Only the
-//! outside world is stubbed: the reactor's poller (`reactor::notify` and a wait for it) and the
-//! thread-local nesting context of `block_on`.
+//! `src/task.rs`, `src/executor.rs`, `src/global/workers.rs`) as modules of this test, so
+//! `crate::sync` resolves to loom's atomics, `Arc`, `Mutex` and threads, and every interleaving of
+//! our code is explored. Only the outside world is stubbed: the reactor's poller
+//! (`reactor::notify` and a wait for it), the thread-local nesting context of `block_on`, the
+//! threads the runtime starts (loom threads), and time (a [`Clock`] whose deadline passes at a
+//! point loom or the model chooses).
+//!
+//! Modelled:
+//! - parking: a wake-up around `park` or `begin_driving` is never lost;
+//! - runners sleeping and waking: a queued task never waits on a sleeping runner, also when a
+//!   runner is blocked inside a task; and a broken sleep protocol that loom must catch;
+//! - the nested-`block_on` hand-off of the global workers: the on-duty count returns to target,
+//!   exactly one worker steps back, a recall racing a spare's time-out is never lost, and two
+//!   recalls wake two spares.
 #![cfg(loom)]
 #![allow(dead_code, unused_imports, missing_docs)]
 
@@ -20,6 +30,8 @@ mod park;
 mod sync;
 #[path = "../src/task.rs"]
 mod task;
+#[path = "../src/global/workers.rs"]
+mod workers;
 
 /// The poller a driving thread waits in: woken by `notify`, like `polling::Poller::notify`.
 mod reactor {
@@ -82,6 +94,7 @@ use loom::thread;
 
 use executor::{Executor, Run};
 use park::Parker;
+use workers::Workers;
 
 /// A waker over our `Parker`, as `block_on` builds it (std's `Wake` needs std's `Arc`).
 fn waker(parker: Arc<Parker>) -> Waker {
@@ -304,6 +317,216 @@ fn blocked_runner_does_not_strand_queued_work() {
         park_loop(Run::new(ex.state(), until(finished.clone(), done, 2)));
         spawner.join().unwrap();
         second.join().unwrap();
+    });
+}
+
+/// Time, for the waits that time out. loom has none: the deadline passes at one point of each
+/// execution, chosen by loom (`start`: the clock's own thread) or by the model (`expire`); a wait
+/// on the clock then returns "timed out" unless its notification came first.
+struct Clock {
+    expired: AtomicBool,
+    sleepers: loom::sync::Mutex<Vec<Waker>>,
+}
+
+impl Clock {
+    /// A clock whose deadline passes at any point loom chooses.
+    fn start() -> (Arc<Self>, thread::JoinHandle<()>) {
+        let clock = Self::stopped();
+        let c = clock.clone();
+        (clock, thread::spawn(move || c.expire()))
+    }
+
+    /// A clock whose deadline passes only when the model calls `expire`.
+    fn stopped() -> Arc<Self> {
+        Arc::new(Self { expired: AtomicBool::new(false), sleepers: loom::sync::Mutex::new(Vec::new()) })
+    }
+
+    fn expire(&self) {
+        self.expired.store(true, Ordering::SeqCst);
+        let sleepers = std::mem::take(&mut *self.sleepers.lock().unwrap());
+        for waker in sleepers {
+            waker.wake();
+        }
+    }
+
+    /// `listener.wait_deadline(deadline).is_some()`: waits for the notification until the
+    /// deadline; returns whether it came.
+    fn wait(&self, listener: event_listener::EventListener) -> bool {
+        let parker = Parker::new();
+        let waker = waker(parker.clone());
+        self.sleepers.lock().unwrap().push(waker.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut listener = pin!(listener);
+        loop {
+            if listener.as_mut().poll(&mut cx).is_ready() {
+                return true;
+            }
+            if self.expired.load(Ordering::SeqCst) {
+                // As `wait_deadline`: a notification that came before the wait was withdrawn counts.
+                return listener.as_mut().poll(&mut cx).is_ready();
+            }
+            parker.park_deadline(None);
+        }
+    }
+}
+
+/// A count that threads wait on.
+struct Tally {
+    count: loom::sync::Mutex<usize>,
+    changed: loom::sync::Condvar,
+}
+
+impl Tally {
+    fn new() -> Arc<Self> {
+        Arc::new(Self { count: loom::sync::Mutex::new(0), changed: loom::sync::Condvar::new() })
+    }
+
+    fn add(&self) {
+        *self.count.lock().unwrap() += 1;
+        self.changed.notify_all();
+    }
+
+    fn get(&self) -> usize {
+        *self.count.lock().unwrap()
+    }
+
+    fn wait_for(&self, n: usize) {
+        let mut count = self.count.lock().unwrap();
+        while *count < n {
+            count = self.changed.wait(count).unwrap();
+        }
+    }
+}
+
+/// How many workers the roster counts on duty (it takes them all off duty to count them).
+fn counted_on_duty(workers: &Workers) -> usize {
+    let mut n = 0;
+    while workers.should_retire(0) {
+        n += 1;
+    }
+    n
+}
+
+/// A global worker of a runtime of one worker thread, as `worker_main` runs it, its executor
+/// reduced to one task (the one a nested `block_on` waits for: `task_ran`) and one look at
+/// `should_retire` per turn on duty. Returns whether it ends on duty (`false`: it timed out as a
+/// spare and exits).
+fn worker(workers: &Workers, clock: &Clock, task_ran: &Tally, retired: &AtomicUsize) -> bool {
+    const TARGET: usize = 1;
+    loop {
+        task_ran.add();
+        if !workers.should_retire(TARGET) {
+            return true;
+        }
+        retired.fetch_add(1, Ordering::SeqCst);
+        if !workers.wait_as_spare(|listener| clock.wait(listener)) {
+            return false;
+        }
+    }
+}
+
+/// The nested-`block_on` hand-off with one worker thread: the worker goes off duty and a new
+/// thread is recruited, which runs the task the worker waits for; the worker comes back on duty,
+/// and exactly one of the two steps back, whichever looks first. The roster counts one on duty
+/// again, and the spare times out and exits.
+#[test]
+fn hand_off_returns_to_target() {
+    loom::model(|| {
+        let workers = Arc::new(Workers::new());
+        let (clock, time) = Clock::start();
+        let task_ran = Tally::new();
+        let retired = Arc::new(AtomicUsize::new(0));
+        workers.add();
+        assert!(workers.hand_off(), "no spare to recall: a new thread is needed");
+        let recruit = {
+            let (workers, clock, task_ran, retired) =
+                (workers.clone(), clock.clone(), task_ran.clone(), retired.clone());
+            thread::spawn(move || worker(&workers, &clock, &task_ran, &retired))
+        };
+        task_ran.wait_for(1);
+        workers.back_on_duty();
+        let stays = worker(&workers, &clock, &task_ran, &retired);
+        let recruit_stays = recruit.join().unwrap();
+        time.join().unwrap();
+        assert_eq!(retired.load(Ordering::SeqCst), 1);
+        assert!(stays != recruit_stays, "one steps back, one stays");
+        assert_eq!(counted_on_duty(&workers), 1);
+    });
+}
+
+/// A recall racing the spare's time-out. The hand-off recalls the spare, or starts a thread if
+/// the spare is not waiting yet or has given up; either way some thread takes the duty and runs
+/// the task the worker waits for (a recall that nobody answers hangs the worker). At the end
+/// every duty counted has a thread on it, and no claim on a spare is left over.
+#[test]
+fn recall_races_spare_time_out() {
+    loom::model(|| {
+        let workers = Arc::new(Workers::new());
+        let (clock, time) = Clock::start();
+        let task_ran = Tally::new();
+        let retired = Arc::new(AtomicUsize::new(0));
+        let on_duty = Arc::new(AtomicUsize::new(0));
+        let start = |spare: bool| {
+            let (workers, clock, task_ran, retired, on_duty) =
+                (workers.clone(), clock.clone(), task_ran.clone(), retired.clone(), on_duty.clone());
+            thread::spawn(move || {
+                let recalled = !spare || workers.wait_as_spare(|listener| clock.wait(listener));
+                if recalled && worker(&workers, &clock, &task_ran, &retired) {
+                    on_duty.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        // The worker on duty, and a spare that stepped back earlier.
+        workers.add();
+        let spare = start(true);
+        // The worker's task calls `block_on` on another task.
+        let recruit = workers.hand_off().then(|| start(false));
+        task_ran.wait_for(1);
+        // Back on duty (stepping back is `hand_off_returns_to_target`'s).
+        workers.back_on_duty();
+        on_duty.fetch_add(1, Ordering::SeqCst);
+        spare.join().unwrap();
+        if let Some(recruit) = recruit {
+            recruit.join().unwrap();
+        }
+        time.join().unwrap();
+        assert_eq!(counted_on_duty(&workers), on_duty.load(Ordering::SeqCst));
+        assert!(!workers.wait_as_spare(|_| false), "a claim on a spare was left over");
+        assert!(workers.hand_off(), "a spare was left counted as idle");
+    });
+}
+
+/// Two hand-offs at once, with two spares anywhere in `wait_as_spare`: each recall brings a spare
+/// back before any time-out (time stands still until the recalled spares are back). A recall that
+/// notified "one listener" instead of "one more" was absorbed by the spare an earlier recall had
+/// woken, and the second spare slept until its time-out with its duty vacant.
+#[test]
+fn two_recalls_wake_two_spares() {
+    loom::model(|| {
+        let workers = Arc::new(Workers::new());
+        let clock = Clock::stopped();
+        let back = Tally::new();
+        let spares: Vec<_> = (0..2)
+            .map(|_| {
+                let (workers, clock, back) = (workers.clone(), clock.clone(), back.clone());
+                thread::spawn(move || {
+                    if workers.wait_as_spare(|listener| clock.wait(listener)) {
+                        back.add();
+                    }
+                })
+            })
+            .collect();
+        // Two workers on duty (the target); both their tasks call `block_on`.
+        workers.add();
+        workers.add();
+        let recalled = (0..2).filter(|_| !workers.hand_off()).count();
+        back.wait_for(recalled);
+        clock.expire();
+        for spare in spares {
+            spare.join().unwrap();
+        }
+        assert_eq!(back.get(), recalled);
+        assert_eq!(counted_on_duty(&workers), 2);
     });
 }
 
