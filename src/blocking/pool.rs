@@ -1,0 +1,148 @@
+//! The blocking pool's bookkeeping: the job queue, and how many threads live, sleep, or were
+//! claimed to wake.
+//!
+//! [`Pool::schedule`] queues a job, then wakes a sleeper if there is one, or asks its caller for a
+//! new thread while fewer than the bound live; otherwise the job waits for a busy thread. Waking
+//! uses tokens: `schedule` claims a sleeper under the lock (`sleeping -= 1`, `tokens += 1`)
+//! before it notifies, and a thread whose wait times out takes a pending token before it exits,
+//! so a time-out racing a schedule never strands the job.
+//! ```text
+//!  busy ──queue empty──▶ sleeping ──token taken──▶ busy
+//!                            └──time-out, no token──▶ exits (threads -= 1)
+//! ```
+//!
+//! Threads and time are the caller's: it starts a thread when told to and hands
+//! [`Pool::wait_for_work`] the timed wait, so the loom models (`tests/loom.rs`) run this file
+//! unchanged.
+
+#![forbid(unsafe_code)]
+
+use alloc::collections::VecDeque;
+
+use event_listener::{Event, EventListener, IntoNotification};
+
+use crate::sync::Mutex;
+
+/// A queue of jobs `J` and the count of the threads that run them.
+pub(crate) struct Pool<J> {
+    state: Mutex<State<J>>,
+    wake: Event,
+}
+
+#[derive(Debug)]
+struct State<J> {
+    queue: VecDeque<J>,
+    /// Live pool threads (including ones still starting).
+    threads: usize,
+    /// Threads waiting for work that nobody has claimed yet.
+    sleeping: usize,
+    /// Claims on sleepers not yet taken up.
+    tokens: usize,
+    /// For names: `ambi-blocking-N`.
+    next_id: usize,
+}
+
+impl<J> Pool<J> {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Self {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                threads: 0,
+                sleeping: 0,
+                tokens: 0,
+                next_id: 0,
+            }),
+            wake: Event::new(),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Self {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                threads: 0,
+                sleeping: 0,
+                tokens: 0,
+                next_id: 0,
+            }),
+            wake: Event::new(),
+        }
+    }
+
+    /// Queues `job`; returns `Some(id)` if the caller must start thread number `id` for it, which
+    /// is already counted (see [`not_started`](Self::not_started)).
+    pub(crate) fn schedule(&self, job: J, max_threads: usize) -> Option<usize> {
+        let (notify, spawn) = self.state.with(|s| {
+            s.queue.push_back(job);
+            if s.sleeping > 0 {
+                s.sleeping -= 1;
+                s.tokens += 1;
+                (true, None)
+            } else if s.threads < max_threads {
+                s.threads += 1;
+                s.next_id += 1;
+                (false, Some(s.next_id))
+            } else {
+                // Every thread is busy and the pool is full: the job waits its turn.
+                (false, None)
+            }
+        });
+        if notify {
+            self.wake.notify(1.additional());
+        }
+        spawn
+    }
+
+    /// Uncounts a thread that could not be started; returns the jobs nobody else will run, which
+    /// the caller runs rather than never.
+    pub(crate) fn not_started(&self) -> VecDeque<J> {
+        self.state.with(|s| {
+            s.threads -= 1;
+            if s.threads == 0 { core::mem::take(&mut s.queue) } else { VecDeque::new() }
+        })
+    }
+
+    /// The next job for a pool thread; `None` counts the thread as sleeping, and it must then call
+    /// [`wait_for_work`](Self::wait_for_work).
+    pub(crate) fn next_job(&self) -> Option<J> {
+        self.state.with(|s| {
+            let job = s.queue.pop_front();
+            if job.is_none() {
+                s.sleeping += 1;
+            }
+            job
+        })
+    }
+
+    /// Waits as a sleeper; returns `false` when the thread should exit (it is already uncounted).
+    ///
+    /// `wait` waits for the listener's notification, but not past the thread's time-out; it
+    /// returns whether the notification came.
+    pub(crate) fn wait_for_work(&self, mut wait: impl FnMut(EventListener) -> bool) -> bool {
+        let take = |s: &mut State<J>| {
+            if s.tokens > 0 {
+                s.tokens -= 1;
+                true
+            } else {
+                false
+            }
+        };
+        loop {
+            let listener = self.wake.listen();
+            if self.state.with(take) {
+                return true;
+            }
+            if !wait(listener) {
+                return self.state.with(|s| {
+                    take(s) || {
+                        s.sleeping -= 1;
+                        s.threads -= 1;
+                        false
+                    }
+                });
+            }
+        }
+    }
+}
