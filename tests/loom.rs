@@ -3,11 +3,11 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --test loom` (`.ci/loom.sh`).
 //!
 //! The models compile the crate's real source files (`src/sync.rs`, `src/park.rs`,
-//! `src/task.rs`, `src/executor.rs`, `src/global/workers.rs`) as modules of this test, so
-//! `crate::sync` resolves to loom's atomics, `Arc`, `Mutex` and threads, and every interleaving of
-//! our code is explored. Only the outside world is stubbed: the reactor's poller
-//! (`reactor::notify` and a wait for it), the thread-local nesting context of `block_on`, the
-//! threads the runtime starts (loom threads), and time (a [`Clock`] whose deadline passes at a
+//! `src/task.rs`, `src/executor.rs`, `src/global/workers.rs`, `src/blocking/pool.rs`) as modules
+//! of this test, so `crate::sync` resolves to loom's atomics, `Arc`, `Mutex` and threads, and
+//! every interleaving of our code is explored. Only the outside world is stubbed: the reactor's
+//! poller (`reactor::notify` and a wait for it), the thread-local nesting context of `block_on`,
+//! the threads the pools start (loom threads), and time (a [`Clock`] whose deadline passes at a
 //! point loom or the model chooses).
 //!
 //! Modelled:
@@ -16,7 +16,9 @@
 //!   runner is blocked inside a task; and a broken sleep protocol that loom must catch;
 //! - the nested-`block_on` hand-off of the global workers: the on-duty count returns to target,
 //!   exactly one worker steps back, a recall racing a spare's time-out is never lost, and two
-//!   recalls wake two spares.
+//!   recalls wake two spares;
+//! - the blocking pool: every job runs once, a time-out racing a schedule loses nothing, the
+//!   thread count stays within the bound and returns to zero, a sleeper is woken for new work.
 #![cfg(loom)]
 #![allow(dead_code, unused_imports, missing_docs)]
 
@@ -26,6 +28,8 @@ extern crate alloc;
 mod executor;
 #[path = "../src/park.rs"]
 mod park;
+#[path = "../src/blocking/pool.rs"]
+mod pool;
 #[path = "../src/sync.rs"]
 mod sync;
 #[path = "../src/task.rs"]
@@ -94,6 +98,7 @@ use loom::thread;
 
 use executor::{Executor, Run};
 use park::Parker;
+use pool::Pool;
 use workers::Workers;
 
 /// A waker over our `Parker`, as `block_on` builds it (std's `Wake` needs std's `Arc`).
@@ -527,6 +532,102 @@ fn two_recalls_wake_two_spares() {
         }
         assert_eq!(back.get(), recalled);
         assert_eq!(counted_on_duty(&workers), 2);
+    });
+}
+
+/// The jobs of the blocking-pool models: how often each ran, how many ran, how many run now.
+struct Jobs {
+    ran: [AtomicUsize; 2],
+    done: Arc<Tally>,
+    running: AtomicUsize,
+}
+
+/// A blocking-pool thread of at most `MAX_BLOCKING` as `blocking::thread_main` runs it, for jobs
+/// that are indices into `jobs.ran`.
+fn pool_thread(pool: &Pool<usize>, clock: &Clock, jobs: &Jobs) {
+    loop {
+        if let Some(job) = pool.next_job() {
+            let running = jobs.running.fetch_add(1, Ordering::SeqCst) + 1;
+            assert!(running <= MAX_BLOCKING, "more threads than the bound");
+            jobs.ran[job].fetch_add(1, Ordering::SeqCst);
+            jobs.running.fetch_sub(1, Ordering::SeqCst);
+            jobs.done.add();
+            continue;
+        }
+        if !pool.wait_for_work(|listener| clock.wait(listener)) {
+            return;
+        }
+    }
+}
+
+const MAX_BLOCKING: usize = 1;
+
+/// Schedules `range` of the jobs on `pool`, starting the threads it asks for.
+fn schedule(
+    pool: &Arc<Pool<usize>>,
+    clock: &Arc<Clock>,
+    jobs: &Arc<Jobs>,
+    range: std::ops::Range<usize>,
+    threads: &mut Vec<thread::JoinHandle<()>>,
+) {
+    for job in range {
+        if pool.schedule(job, MAX_BLOCKING).is_some() {
+            let (pool, clock, jobs) = (pool.clone(), clock.clone(), jobs.clone());
+            threads.push(thread::spawn(move || pool_thread(&pool, &clock, &jobs)));
+        }
+    }
+}
+
+fn jobs() -> Arc<Jobs> {
+    Arc::new(Jobs {
+        ran: [AtomicUsize::new(0), AtomicUsize::new(0)],
+        done: Tally::new(),
+        running: AtomicUsize::new(0),
+    })
+}
+
+/// The blocking pool with a bound of one thread: two jobs scheduled while its thread runs the
+/// first, sleeps, or times out. Each job runs exactly once (a time-out racing the second schedule
+/// either takes the wake-up or leaves room for a new thread), and once every thread has timed
+/// out the pool counts none.
+#[test]
+fn blocking_pool_grows_and_shrinks() {
+    loom::model(|| {
+        let pool = Arc::new(Pool::new());
+        let (clock, time) = Clock::start();
+        let jobs = jobs();
+        let mut threads = Vec::new();
+        schedule(&pool, &clock, &jobs, 0..2, &mut threads);
+        for t in threads {
+            t.join().unwrap();
+        }
+        time.join().unwrap();
+        for ran in &jobs.ran {
+            assert_eq!(ran.load(Ordering::SeqCst), 1);
+        }
+        assert!(pool.schedule(2, MAX_BLOCKING).is_some(), "every thread timed out: none is counted");
+    });
+}
+
+/// A job scheduled while the pool's one thread goes to sleep after the first job wakes it: no
+/// job waits for a time-out (time stands still until both jobs ran, so a lost wake-up hangs).
+#[test]
+fn blocking_pool_wakes_its_sleeper() {
+    loom::model(|| {
+        let pool = Arc::new(Pool::new());
+        let clock = Clock::stopped();
+        let jobs = jobs();
+        let mut threads = Vec::new();
+        schedule(&pool, &clock, &jobs, 0..1, &mut threads);
+        jobs.done.wait_for(1);
+        schedule(&pool, &clock, &jobs, 1..2, &mut threads);
+        assert_eq!(threads.len(), 1, "the thread is there: no second one");
+        jobs.done.wait_for(2);
+        clock.expire();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(pool.schedule(2, MAX_BLOCKING).is_some(), "the thread timed out: none is counted");
     });
 }
 
