@@ -97,6 +97,13 @@ pub(crate) use core::sync::atomic::AtomicU64;
 #[cfg(all(feature = "std", loom))]
 pub(crate) use loom::sync::atomic::AtomicU64;
 
+/// Fences for the std-only reactor's hand-overs (loom models `fence(SeqCst)`, not `SeqCst`
+/// accesses alone).
+#[cfg(all(feature = "std", not(loom)))]
+pub(crate) use core::sync::atomic::fence;
+#[cfg(all(feature = "std", loom))]
+pub(crate) use loom::sync::atomic::fence;
+
 /// Lets another thread run while waiting for something that has no notification.
 pub(crate) fn spin_wait() {
     #[cfg(loom)]

@@ -13,7 +13,9 @@
 //! Wake-ups are never lost: a driver's parker is in its `DRIVING` state while it waits, so the
 //! waker interrupts the poller (see `park.rs`); a timer earlier than the current wait notifies
 //! the poller too; a registration that finds nobody driving wakes a candidate or the fallback.
+//! The election itself is `duty.rs`'s.
 
+mod duty;
 mod source;
 mod timers;
 
@@ -26,6 +28,7 @@ use std::time::Instant;
 use polling::{Events, Poller};
 use slab::Slab;
 
+use self::duty::Duty;
 pub(crate) use self::source::{READ, Source, WRITE};
 use self::timers::Timers;
 use crate::park::Parker;
@@ -95,14 +98,12 @@ pub(crate) struct Reactor {
     /// The driver's event buffer; only the holder of `driving` locks it.
     events: Mutex<Events>,
     timers: Timers,
-    /// The driver lock.
-    driving: AtomicBool,
+    /// The driver lock and the idle threads waiting to take it.
+    duty: Duty,
     /// End of the driver's current wait, in nanoseconds since `epoch`, or [`NOT_WAITING`] /
     /// [`FOREVER`]; a new timer earlier than this must interrupt the wait.
     wait_until: AtomicU64,
     epoch: Instant,
-    /// Wakers of idle `block_on` threads parked while another thread drives.
-    candidates: Mutex<Slab<Waker>>,
     /// Threads idle in `park`, other than the fallback driver.
     idle_ambi: AtomicUsize,
     /// Set when a future registered from a thread that is not inside `block_on`.
@@ -120,7 +121,7 @@ struct Fallback {
 impl core::fmt::Debug for Reactor {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Reactor")
-            .field("driving", &self.driving.load(Ordering::Relaxed))
+            .field("driving", &self.duty.is_driven())
             .field("idle_ambi", &self.idle_ambi.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
@@ -134,10 +135,9 @@ impl Reactor {
             sources: Mutex::new(Slab::new()),
             events: Mutex::new(Events::new()),
             timers: Timers::new(),
-            driving: AtomicBool::new(false),
+            duty: Duty::new(),
             wait_until: AtomicU64::new(NOT_WAITING),
             epoch: Instant::now(),
-            candidates: Mutex::new(Slab::new()),
             idle_ambi: AtomicUsize::new(0),
             foreign: AtomicBool::new(false),
             fallback: Mutex::new(Fallback::default()),
@@ -184,9 +184,7 @@ impl Reactor {
         if !inside && !self.foreign.load(Ordering::Relaxed) {
             self.foreign.store(true, Ordering::Relaxed);
         }
-        // Pairs with the fence in `release`: either it sees our registration, or we see it left.
-        core::sync::atomic::fence(Ordering::SeqCst);
-        if self.driving.load(Ordering::SeqCst) || self.wake_candidate() {
+        if self.duty.registered() {
             return;
         }
         // A thread inside `block_on` drives once its future is pending.
@@ -195,66 +193,40 @@ impl Reactor {
         }
     }
 
-    /// Wakes one idle candidate to become the driver; returns whether there was one.
-    fn wake_candidate(&self) -> bool {
-        let picked = self.candidates.with(|c| {
-            let key = c.iter().next().map(|(key, _)| key)?;
-            Some(c.remove(key))
-        });
-        match picked {
-            Some(waker) => {
-                waker.wake();
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Whether sources or timers are registered.
     fn has_work(&self) -> bool {
         self.timers.has_any() || self.sources.with(|s| !s.is_empty())
     }
 
-    fn try_lock(&self) -> bool {
-        self.driving.compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed).is_ok()
-    }
-
     /// Drops the driver lock and makes sure someone drives if work is waiting.
     fn release(&'static self) {
-        self.driving.store(false, Ordering::SeqCst);
-        core::sync::atomic::fence(Ordering::SeqCst);
-        self.pass_duty();
+        if !self.duty.release(|| self.has_work()) {
+            self.help_foreign();
+        }
     }
 
     /// Finds a new driver if work is waiting and nobody drives.
     fn pass_duty(&'static self) {
-        if self.driving.load(Ordering::SeqCst) || !self.has_work() || self.wake_candidate() {
-            return;
+        if !self.duty.pass_duty(|| self.has_work()) {
+            self.help_foreign();
         }
-        // `block_on` threads drive their own futures' sources; only foreign ones need help.
+    }
+
+    /// Work waits and no `ambi` thread drives or waits to: `block_on` threads drive their own
+    /// futures' sources once idle, so only foreign futures need the fallback.
+    fn help_foreign(&'static self) {
         if self.foreign.load(Ordering::Relaxed) {
             self.start_fallback();
         }
     }
 
     fn park(&'static self, parker: &Parker, waker: &Waker, deadline: Option<Instant>) -> bool {
-        if self.try_lock() {
-            return self.drive(parker, deadline);
-        }
-        let key = self.candidates.with(|c| c.insert(waker.clone()));
-        // The driver may have left between `try_lock` and the insertion, without seeing us.
-        if self.try_lock() {
-            self.candidates.with(|c| c.try_remove(key));
-            return self.drive(parker, deadline);
-        }
-        let woken = parker.park_deadline(deadline);
-        let picked = self.candidates.with(|c| c.try_remove(key).is_none());
-        if picked {
-            // We were chosen to drive but return to poll our future first; if it is done we will
-            // not come back, so the duty must not be lost with us.
-            self.pass_duty();
-        }
-        woken
+        self.duty.park(
+            waker,
+            || self.drive(parker, deadline),
+            || parker.park_deadline(deadline),
+            || self.pass_duty(),
+        )
     }
 
     /// Drives until `parker` is woken or `deadline` passes; the caller holds the driver lock.
