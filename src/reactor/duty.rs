@@ -27,8 +27,13 @@ use crate::sync::{AtomicBool, Mutex, Ordering, fence};
 pub(crate) struct Duty {
     /// Set while a thread drives.
     driving: AtomicBool,
-    /// Wakers of idle threads sleeping while another thread drives.
-    candidates: Mutex<Slab<Waker>>,
+    /// Wakers of idle threads sleeping while another thread drives; `None` once picked.
+    ///
+    /// # Invariant
+    /// An entry stays until the thread that inserted it removes it: a picked candidate's key is
+    /// not reused for another candidate while the first may still remove it, which would delete
+    /// the other's entry (leaving it asleep, never to be picked) and hide the pick.
+    candidates: Mutex<Slab<Option<Waker>>>,
 }
 
 impl Duty {
@@ -57,14 +62,14 @@ impl Duty {
         if self.try_lock() {
             return drive();
         }
-        let key = self.candidates.with(|c| c.insert(waker.clone()));
+        let key = self.candidates.with(|c| c.insert(Some(waker.clone())));
         // The driver may have left between `try_lock` and the insertion, without seeing us.
         if self.try_lock() {
             self.candidates.with(|c| c.try_remove(key));
             return drive();
         }
         let woken = sleep();
-        let picked = self.candidates.with(|c| c.try_remove(key).is_none());
+        let picked = self.candidates.with(|c| c.try_remove(key).flatten().is_none());
         if picked {
             pass_duty();
         }
@@ -99,10 +104,7 @@ impl Duty {
 
     /// Wakes one candidate to become the driver; returns whether there was one.
     fn wake_candidate(&self) -> bool {
-        let picked = self.candidates.with(|c| {
-            let key = c.iter().next().map(|(key, _)| key)?;
-            Some(c.remove(key))
-        });
+        let picked = self.candidates.with(|c| c.iter_mut().find_map(|(_, waker)| waker.take()));
         match picked {
             Some(waker) => {
                 waker.wake();
