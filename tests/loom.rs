@@ -3,12 +3,12 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --test loom` (`.ci/loom.sh`).
 //!
 //! The models compile the crate's real source files (`src/sync.rs`, `src/park.rs`,
-//! `src/task.rs`, `src/executor.rs`, `src/global/workers.rs`, `src/blocking/pool.rs`) as modules
-//! of this test, so `crate::sync` resolves to loom's atomics, `Arc`, `Mutex` and threads, and
-//! every interleaving of our code is explored. Only the outside world is stubbed: the reactor's
-//! poller (`reactor::notify` and a wait for it), the thread-local nesting context of `block_on`,
-//! the threads the pools start (loom threads), and time (a [`Clock`] whose deadline passes at a
-//! point loom or the model chooses).
+//! `src/task.rs`, `src/executor.rs`, `src/global/workers.rs`, `src/blocking/pool.rs`,
+//! `src/reactor/duty.rs`) as modules of this test, so `crate::sync` resolves to loom's atomics,
+//! `Arc`, `Mutex` and threads, and every interleaving of our code is explored. Only the outside
+//! world is stubbed: the reactor's poller (`reactor::notify` and a wait for it) and its timers,
+//! the thread-local nesting context of `block_on`, the threads the pools start (loom threads),
+//! and time (a [`Clock`] whose deadline passes at a point loom or the model chooses).
 //!
 //! Modelled:
 //! - parking: a wake-up around `park` or `begin_driving` is never lost;
@@ -18,12 +18,17 @@
 //!   exactly one worker steps back, a recall racing a spare's time-out is never lost, and two
 //!   recalls wake two spares;
 //! - the blocking pool: every job runs once, a time-out racing a schedule loses nothing, the
-//!   thread count stays within the bound and returns to zero, a sleeper is woken for new work.
+//!   thread count stays within the bound and returns to zero, a sleeper is woken for new work;
+//! - the reactor's driver election: with work waiting, some idle thread always ends up driving
+//!   (a picked candidate that does not drive passes the duty on), and a foreign registration
+//!   racing a leaving driver still gets a driver.
 #![cfg(loom)]
 #![allow(dead_code, unused_imports, missing_docs)]
 
 extern crate alloc;
 
+#[path = "../src/reactor/duty.rs"]
+mod duty;
 #[path = "../src/executor.rs"]
 mod executor;
 #[path = "../src/park.rs"]
@@ -96,6 +101,7 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
+use duty::Duty;
 use executor::{Executor, Run};
 use park::Parker;
 use pool::Pool;
@@ -629,6 +635,184 @@ fn blocking_pool_wakes_its_sleeper() {
         }
         assert!(pool.schedule(2, MAX_BLOCKING).is_some(), "the thread timed out: none is counted");
     });
+}
+
+/// The reactor's idle threads: each runs a `block_on` on a timer of its own, and a driver fires
+/// one due timer per turn. Whoever drives, whenever the others register and go idle, and
+/// whichever candidate a leaving driver picks (one whose timer already fired returns without
+/// driving and must pass the duty on), every timer fires: no execution ends with everybody asleep
+/// as a candidate and nobody driving.
+#[test]
+fn driver_duty_is_never_dropped() {
+    loom::model(|| {
+        let reactor = Arc::new(Timers::new(3));
+        let others: Vec<_> = (1..3)
+            .map(|i| {
+                let reactor = reactor.clone();
+                thread::spawn(move || reactor.block_on_timer(i))
+            })
+            .collect();
+        reactor.block_on_timer(0);
+        for t in others {
+            t.join().unwrap();
+        }
+        assert!(!reactor.duty.is_driven());
+        assert!(!reactor.has_work());
+    });
+}
+
+/// A timer registered from a thread outside `block_on` (a foreign executor's) while an `ambi`
+/// thread drives and leaves: the registration and the leaving driver race on `driving` and the
+/// work, and one of them must see the other and call the fallback driver, or the timer never
+/// fires.
+#[test]
+fn foreign_registration_races_a_leaving_driver() {
+    loom::model(|| {
+        let reactor = Arc::new(Timers::new(2));
+        let foreign = {
+            let reactor = reactor.clone();
+            thread::spawn(move || reactor.foreign_timer(1))
+        };
+        reactor.block_on_timer(0);
+        foreign.join().unwrap();
+        assert!(!reactor.duty.is_driven());
+        assert!(!reactor.has_work());
+    });
+}
+
+/// The reactor around the election, reduced to timers that are due as soon as a driver looks.
+struct Timers {
+    duty: Duty,
+    due: loom::sync::Mutex<std::collections::VecDeque<(usize, Waker)>>,
+    /// Registered and not fired. Read without a lock, and with no stronger ordering than the
+    /// sources' mutex gives, so that only `Duty`'s fences order it against `driving`.
+    registered: AtomicUsize,
+    fired: Vec<AtomicBool>,
+    /// `Reactor::foreign`.
+    foreign: AtomicBool,
+    /// Calls for the fallback driver, and the waker of the thread that plays it.
+    fallback_calls: AtomicUsize,
+    fallback: loom::sync::Mutex<Option<Waker>>,
+}
+
+impl Timers {
+    fn new(n: usize) -> Self {
+        Self {
+            duty: Duty::new(),
+            due: loom::sync::Mutex::new(Default::default()),
+            registered: AtomicUsize::new(0),
+            fired: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            foreign: AtomicBool::new(false),
+            fallback_calls: AtomicUsize::new(0),
+            fallback: loom::sync::Mutex::new(None),
+        }
+    }
+
+    /// `Reactor::help_foreign`: no `ambi` thread drives or waits to, so foreign work needs the
+    /// fallback driver.
+    fn help_foreign(&self) {
+        if self.foreign.load(Ordering::Relaxed) {
+            self.fallback_calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(waker) = &*self.fallback.lock().unwrap() {
+                waker.wake_by_ref();
+            }
+        }
+    }
+
+    /// A foreign future waiting on timer `i`: its thread is not an `ambi` one and drives only as
+    /// the fallback driver, when called (the fallback thread, played by the same thread).
+    fn foreign_timer(&self, i: usize) {
+        let parker = Parker::new();
+        let waker = waker(parker.clone());
+        *self.fallback.lock().unwrap() = Some(waker.clone());
+        self.foreign.store(true, Ordering::Relaxed);
+        self.due.lock().unwrap().push_back((i, waker.clone()));
+        self.registered.fetch_add(1, Ordering::Release);
+        reactor::notify();
+        if !self.duty.registered() {
+            // `ensure_driver` from outside `block_on`: start the fallback.
+            self.fallback_calls.fetch_add(1, Ordering::SeqCst);
+        }
+        while !self.fired[i].load(Ordering::SeqCst) {
+            if self.fallback_calls.load(Ordering::SeqCst) == 0 {
+                parker.park_deadline(None);
+                continue;
+            }
+            self.duty.park(
+                &waker,
+                || self.drive(&parker),
+                || parker.park_deadline(None),
+                || self.pass_duty(),
+            );
+        }
+    }
+
+    fn pass_duty(&self) {
+        if !self.duty.pass_duty(|| self.has_work()) {
+            self.help_foreign();
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        self.registered.load(Ordering::Acquire) > 0
+    }
+
+    /// `Reactor::insert_timer`: queues the timer, interrupts the driver's wait, `ensure_driver`.
+    fn insert(&self, i: usize, waker: &Waker) {
+        self.due.lock().unwrap().push_back((i, waker.clone()));
+        self.registered.fetch_add(1, Ordering::Release);
+        reactor::notify();
+        // From inside `block_on`: if nobody was found, this thread drives once idle.
+        self.duty.registered();
+    }
+
+    /// Fires the earliest timer, if any.
+    fn fire_one(&self) {
+        let Some((i, waker)) = self.due.lock().unwrap().pop_front() else { return };
+        self.registered.fetch_sub(1, Ordering::Release);
+        self.fired[i].store(true, Ordering::SeqCst);
+        waker.wake();
+    }
+
+    /// `Reactor::drive`: fires what is due, waits in the poller until woken, releases the lock.
+    fn drive(&self, parker: &Parker) -> bool {
+        let woken = loop {
+            self.fire_one();
+            if !parker.begin_driving() {
+                break true;
+            }
+            // Nothing due: wait for a wake-up; otherwise the next timer is due at once.
+            if !self.has_work() {
+                reactor::wait();
+            }
+            if parker.end_driving() {
+                break true;
+            }
+        };
+        if !self.duty.release(|| self.has_work()) {
+            self.help_foreign();
+        }
+        woken
+    }
+
+    /// `block_on(timer)`: registers on the first poll, then idles through the election.
+    fn block_on_timer(&self, i: usize) {
+        let parker = Parker::new();
+        let waker = waker(parker.clone());
+        let mut registered = false;
+        while !self.fired[i].load(Ordering::SeqCst) {
+            if !registered {
+                registered = true;
+                self.insert(i, &waker);
+            }
+            self.duty.park(
+                &waker,
+                || self.drive(&parker),
+                || parker.park_deadline(None),
+                || self.pass_duty(),
+            );
+        }
+    }
 }
 
 /// The broken variant of the sleep protocol — look at the queue, *then* listen — must be caught:
