@@ -40,6 +40,9 @@ const LINGER: Duration = Duration::from_millis(1500);
 /// How often a needed fallback driver checks whether an `ambi` thread can take over.
 const CHECK: Duration = Duration::from_millis(500);
 
+/// Waits shorter than this poll for events without sleeping.
+const SHORT_WAIT: Duration = Duration::from_micros(50);
+
 /// `Reactor::wait_until` while the driver is not waiting in the poller.
 const NOT_WAITING: u64 = 0;
 
@@ -256,7 +259,12 @@ impl Reactor {
                 }
                 continue;
             }
-            let timeout = until.map(|u| u.saturating_duration_since(now));
+            // Arming the OS timer for a very short wait costs more than the wait itself (a
+            // virtual machine exit on VMs) and wakes late: poll without sleeping instead, and
+            // come back round until the deadline.
+            let timeout = until
+                .map(|u| u.saturating_duration_since(now))
+                .map(|t| if t < SHORT_WAIT { Duration::ZERO } else { t });
             let woken = self.events.with(|events| {
                 events.clear();
                 let result = self.poller.wait(events, timeout);
