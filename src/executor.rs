@@ -29,8 +29,12 @@ use slab::Slab;
 
 #[cfg(feature = "std")]
 use crate::sync::AtomicBool;
-use crate::sync::{Arc, AtomicPtr, Mutex, Ordering};
+use crate::sync::{Arc, AtomicPtr, AtomicUsize, Mutex, Ordering};
 use crate::task::Task;
+#[cfg(not(loom))]
+use core::sync::atomic::fence;
+#[cfg(loom)]
+use loom::sync::atomic::fence;
 
 /// How many runnables a runner runs before it lets its own future and other work in.
 const BATCH: usize = 64;
@@ -102,6 +106,9 @@ pub(crate) struct State {
     overflow: Option<ConcurrentQueue<Runnable>>,
     capacity: Option<usize>,
     event: Event,
+    /// Runners listening on `event` (or about to): while there are none, `schedule` skips
+    /// `event.notify`, which always takes the event's lock.
+    sleepers: AtomicUsize,
     active: Mutex<Slab<Waker>>,
     /// Panics of futures' destructors, caught where the executor dropped them (async-task would
     /// abort on them), to be resumed by `resume_panic`.
@@ -123,6 +130,7 @@ impl State {
             overflow: capacity.map(|_| ConcurrentQueue::unbounded()),
             capacity,
             event: Event::new(),
+            sleepers: AtomicUsize::new(0),
             active: Mutex::new(Slab::new()),
             #[cfg(feature = "std")]
             panics: Mutex::new(Vec::new()),
@@ -179,6 +187,16 @@ impl State {
         // A runner of this executor sleeping on this very thread (which is now driving the
         // reactor) runs the task when it wakes: no need to wake another thread for it.
         if !crate::block_on::wake_idle_runner(self) {
+            self.notify_one();
+        }
+    }
+
+    /// Wakes one sleeping runner, if there is one; the caller has just queued work.
+    fn notify_one(&self) {
+        // Pairs with the fence in `listen`: either that runner sees the queued work when it
+        // looks again after listening, or this sees it counted.
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::Relaxed) > 0 {
             self.event.notify(1);
         }
     }
@@ -197,8 +215,13 @@ impl State {
         !self.queue.is_empty() || self.overflow.as_ref().is_some_and(|q| !q.is_empty())
     }
 
-    pub(crate) fn listen(&self) -> EventListener {
-        self.event.listen()
+    /// Listens for queued work; the caller must look at the queue again before it waits.
+    pub(crate) fn listen(&self) -> Sleeper<'_> {
+        let listener = ManuallyDrop::new(self.event.listen());
+        self.sleepers.fetch_add(1, Ordering::Relaxed);
+        // Pairs with the fence in `notify_one`: the caller's look at the queue comes after it.
+        fence(Ordering::SeqCst);
+        Sleeper { state: self, listener }
     }
 
     /// Runs up to [`BATCH`] runnables; returns how many ran.
@@ -210,7 +233,7 @@ impl State {
                     // If more work is queued, let another sleeping runner take it while this one
                     // is busy, instead of leaving it to this runner's next iteration.
                     if ran == 0 && self.has_work() {
-                        self.event.notify(1);
+                        self.notify_one();
                     }
                     runnable.run();
                     ran += 1;
@@ -290,6 +313,41 @@ impl State {
         }
         // Every future is gone: now the one who dropped the executor learns of a destructor's panic.
         self.resume_panic();
+    }
+}
+
+/// A runner's listener on [`State::event`], counted in [`State::sleepers`] while it lives.
+pub(crate) struct Sleeper<'s> {
+    state: &'s State,
+    listener: ManuallyDrop<EventListener>,
+}
+
+impl Sleeper<'_> {
+    /// Drops the listener, taking a notification it may hold for the caller itself instead of
+    /// passing it on to another listener.
+    fn discard(mut self) {
+        // SAFETY: `listener` is taken once, here, and `self` is forgotten before `Drop` could
+        // take it again.
+        let listener = unsafe { ManuallyDrop::take(&mut self.listener) };
+        listener.discard();
+        self.state.sleepers.fetch_sub(1, Ordering::Relaxed);
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for Sleeper<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `listener` is dropped once, here; `discard` forgets `self` after taking it.
+        unsafe { ManuallyDrop::drop(&mut self.listener) };
+        self.state.sleepers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Future for Sleeper<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut *self.listener).poll(cx)
     }
 }
 
@@ -885,7 +943,7 @@ pub(crate) struct Run<'s, F> {
     states: Vec<&'s State>,
     future: F,
     /// One per state while sleeping, empty otherwise.
-    listeners: Vec<EventListener>,
+    listeners: Vec<Sleeper<'s>>,
 }
 
 impl<'s, F: Future> Run<'s, F> {
