@@ -1,10 +1,14 @@
 //! `Executor` and `LocalExecutor`: run queues, sleeping runners, `tick`/`run`.
 //!
 //! Both executors share one [`State`]:
-//! - `queue`: the run queue, unbounded, or bounded for [`Executor::with_capacity`];
+//! - `queue`: the shared run queue, unbounded, or bounded for [`Executor::with_capacity`];
+//! - `locals` (std): each runner's own queue, which takes the tasks woken or spawned on the
+//!   runner's thread while it runs them; other runners steal from it when they run out of work;
 //! - `overflow`: only for bounded executors, takes what `spawn` adds past the capacity;
 //! - `event`: runners with nothing to do sleep on it; every `schedule` notifies one;
-//! - `active`: a waker per live task, so dropping the executor can wake and drop every future.
+//! - `active`: a waker per live task, so dropping the executor can wake and drop every future;
+//!   split in [`SHARDS`] slabs, so that spawning and finishing tasks on different threads seldom
+//!   contend for one lock.
 //!
 //! A task's life: `spawn` inserts its waker in `active` and pushes its `Runnable`; a runner pops
 //! and runs it; a wake pushes it again; when its future completes or is dropped, a guard wrapped
@@ -22,22 +26,100 @@ use core::mem::ManuallyDrop;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
-use async_task::{Builder, Runnable};
+use async_task::Builder;
+pub(crate) use async_task::Runnable;
 use concurrent_queue::{ConcurrentQueue, PushError};
 use event_listener::{Event, EventListener, Listener};
 use slab::Slab;
 
 #[cfg(feature = "std")]
 use crate::sync::AtomicBool;
-use crate::sync::{Arc, AtomicPtr, AtomicUsize, Mutex, Ordering};
+use crate::sync::{Arc, AtomicPtr, AtomicUsize, Mutex, Ordering, fence};
 use crate::task::Task;
-#[cfg(not(loom))]
-use core::sync::atomic::fence;
-#[cfg(loom)]
-use loom::sync::atomic::fence;
 
 /// How many runnables a runner runs before it lets its own future and other work in.
 const BATCH: usize = 64;
+
+/// Number of slabs `active` is split into (on `no_std`, one thread, hence one).
+const SHARDS: usize = if cfg!(feature = "std") { 8 } else { 1 };
+
+/// The shard of `active` holding the task with this index.
+#[allow(clippy::modulo_one, reason = "SHARDS is 1 on no_std")]
+fn shard_of(index: usize) -> usize {
+    index % SHARDS
+}
+
+/// Capacity of a runner's local queue; past it, tasks go to the shared queue.
+#[cfg(feature = "std")]
+const LOCAL_CAPACITY: usize = 256;
+
+/// A runner's local queue: tasks woken or spawned on the runner's thread while it runs its batch
+/// stay there, away from the other runners' cache lines, and run next on the same thread.
+#[cfg(feature = "std")]
+pub(crate) struct Local {
+    /// The executor this queue belongs to (its `State`'s address; compared, never dereferenced).
+    state: usize,
+    queue: ConcurrentQueue<Runnable>,
+}
+
+#[cfg(feature = "std")]
+crate::sync::const_thread_local! {
+    /// The local queue of the runner running a batch on this thread; see [`enter_local`].
+    static LOCAL: core::cell::Cell<*const Local> = core::cell::Cell::new(core::ptr::null());
+}
+
+/// Makes `local` the queue that tasks woken on this thread go to (if they are of its executor)
+/// until the guard drops, which restores the previous one.
+#[cfg(feature = "std")]
+fn enter_local(local: &Local) -> impl Drop + '_ {
+    struct Restore<'l>(*const Local, PhantomData<&'l Local>);
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let _ = LOCAL.try_with(|l| l.set(self.0));
+        }
+    }
+    let previous = LOCAL.try_with(|l| l.replace(local)).unwrap_or(core::ptr::null());
+    Restore(previous, PhantomData)
+}
+
+/// Queues `runnable` on this thread's current local queue if it is `state`'s; hands it back
+/// otherwise.
+#[cfg(feature = "std")]
+fn push_local(state: &State, runnable: Runnable) -> Result<(), Runnable> {
+    let local = LOCAL.try_with(core::cell::Cell::get).unwrap_or(core::ptr::null());
+    // SAFETY: a non-null `LOCAL` was set by `enter_local` from a reference that outlives the
+    // guard, which resets it before that reference can end.
+    match unsafe { local.as_ref() } {
+        Some(local) => local.push(state, runnable),
+        None => Err(runnable),
+    }
+}
+
+/// No local queues without thread-locals.
+#[cfg(not(feature = "std"))]
+pub(crate) enum Local {}
+
+#[cfg(not(feature = "std"))]
+impl Local {
+    fn pop(&self) -> Option<Runnable> {
+        match *self {}
+    }
+}
+
+#[cfg(feature = "std")]
+impl Local {
+    /// Queues `runnable` if this is `state`'s runner and there is room; hands it back otherwise.
+    fn push(&self, state: &State, runnable: Runnable) -> Result<(), Runnable> {
+        if self.state != core::ptr::from_ref(state) as usize {
+            return Err(runnable);
+        }
+        self.queue.push(runnable).map_err(PushError::into_inner)
+    }
+
+    fn pop(&self) -> Option<Runnable> {
+        self.queue.pop().ok()
+    }
+}
 
 /// The error of [`Executor::try_spawn`] and [`LocalExecutor::try_spawn`]: the executor was
 /// created with [`Executor::with_capacity`] and that many tasks are alive.
@@ -106,10 +188,17 @@ pub(crate) struct State {
     overflow: Option<ConcurrentQueue<Runnable>>,
     capacity: Option<usize>,
     event: Event,
+    /// The local queues of this executor's runners, for stealing.
+    #[cfg(feature = "std")]
+    locals: Mutex<Vec<Arc<Local>>>,
     /// Runners listening on `event` (or about to): while there are none, `schedule` skips
     /// `event.notify`, which always takes the event's lock.
     sleepers: AtomicUsize,
-    active: Mutex<Slab<Waker>>,
+    active: [Mutex<Slab<Waker>>; SHARDS],
+    /// The shard of `active` the next task goes to.
+    next_shard: AtomicUsize,
+    /// Live tasks, counted only if `capacity` is set (`try_spawn` must refuse exactly at it).
+    live: AtomicUsize,
     /// Panics of futures' destructors, caught where the executor dropped them (async-task would
     /// abort on them), to be resumed by `resume_panic`.
     #[cfg(feature = "std")]
@@ -130,8 +219,12 @@ impl State {
             overflow: capacity.map(|_| ConcurrentQueue::unbounded()),
             capacity,
             event: Event::new(),
+            #[cfg(feature = "std")]
+            locals: Mutex::new(Vec::new()),
             sleepers: AtomicUsize::new(0),
-            active: Mutex::new(Slab::new()),
+            active: core::array::from_fn(|_| Mutex::new(Slab::new())),
+            next_shard: AtomicUsize::new(0),
+            live: AtomicUsize::new(0),
             #[cfg(feature = "std")]
             panics: Mutex::new(Vec::new()),
             #[cfg(feature = "std")]
@@ -164,8 +257,18 @@ impl State {
     #[cfg(not(feature = "std"))]
     fn resume_panic(&self) {}
 
-    /// Pushes a runnable and wakes one sleeping runner.
+    /// Queues a runnable and wakes one sleeping runner: on the local queue of the runner running on
+    /// this thread, if it is one of ours, else on the shared queue.
     fn schedule(&self, runnable: Runnable) {
+        #[cfg(feature = "std")]
+        let runnable = match push_local(self, runnable) {
+            Ok(()) => {
+                // Another runner may steal it: this one may be about to block in its task.
+                self.notify_one();
+                return;
+            }
+            Err(runnable) => runnable,
+        };
         match crate::sync::interrupt_free(|| self.queue.push(runnable)) {
             Ok(()) => {}
             Err(PushError::Full(runnable)) => match &self.overflow {
@@ -211,8 +314,47 @@ impl State {
         })
     }
 
+    /// Takes a runnable from another runner's local queue.
+    #[cfg(feature = "std")]
+    fn steal(&self, own: Option<&Local>) -> Option<Runnable> {
+        self.locals.with(|locals| {
+            locals.iter().filter(|l| !own.is_some_and(|own| core::ptr::eq(&***l, own))).find_map(|l| l.pop())
+        })
+    }
+
+    #[cfg(not(feature = "std"))]
+    fn steal(&self, _: Option<&Local>) -> Option<Runnable> {
+        None
+    }
+
     fn has_work(&self) -> bool {
-        !self.queue.is_empty() || self.overflow.as_ref().is_some_and(|q| !q.is_empty())
+        if !self.queue.is_empty() || self.overflow.as_ref().is_some_and(|q| !q.is_empty()) {
+            return true;
+        }
+        #[cfg(feature = "std")]
+        return self.locals.with(|locals| locals.iter().any(|l| !l.queue.is_empty()));
+        #[cfg(not(feature = "std"))]
+        false
+    }
+
+    /// A new local queue, registered for stealing until [`remove_local`](Self::remove_local).
+    #[cfg(feature = "std")]
+    fn add_local(&self) -> Arc<Local> {
+        let local = Arc::new(Local {
+            state: core::ptr::from_ref(self) as usize,
+            queue: ConcurrentQueue::bounded(LOCAL_CAPACITY),
+        });
+        self.locals.with(|locals| locals.push(local.clone()));
+        local
+    }
+
+    /// Unregisters a runner's local queue and moves what is left in it to the shared queue.
+    #[cfg(feature = "std")]
+    fn remove_local(&self, local: &Arc<Local>) {
+        self.locals.with(|locals| locals.retain(|l| !Arc::ptr_eq(l, local)));
+        while let Some(runnable) = local.pop() {
+            self.schedule(runnable);
+        }
     }
 
     /// Listens for queued work; the caller must look at the queue again before it waits.
@@ -224,11 +366,19 @@ impl State {
         Sleeper { state: self, listener }
     }
 
-    /// Runs up to [`BATCH`] runnables; returns how many ran.
-    pub(crate) fn run_batch(&self) -> usize {
+    /// Runs up to [`BATCH`] runnables, taking them from `local` (the calling runner's queue) and
+    /// the shared queue, or stealing them from other runners; returns how many ran.
+    pub(crate) fn run_batch(&self, local: Option<&Local>) -> usize {
+        #[cfg(feature = "std")]
+        let _current = local.map(enter_local);
         let mut ran = 0;
         while ran < BATCH {
-            match self.pop() {
+            // The shared queue comes first at the start of each batch, so that a runner busy with
+            // its own tasks does not starve the ones queued there.
+            let local_pop = || local.and_then(Local::pop);
+            let next =
+                if ran == 0 { self.pop().or_else(local_pop) } else { local_pop().or_else(|| self.pop()) };
+            match next.or_else(|| self.steal(local)) {
                 Some(runnable) => {
                     // If more work is queued, let another sleeping runner take it while this one
                     // is busy, instead of leaving it to this runner's next iteration.
@@ -258,12 +408,21 @@ impl State {
         future: F,
         bounded: bool,
     ) -> Result<Task<T>, F> {
-        let (runnable, task) = match this.active.with(|active| {
-            if bounded && this.capacity.is_some_and(|cap| active.len() >= cap) {
+        if let Some(cap) = this.capacity {
+            if !bounded {
+                this.live.fetch_add(1, Ordering::AcqRel);
+            } else if this
+                .live
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1))
+                .is_err()
+            {
                 return Err(future);
             }
+        }
+        let shard = if SHARDS == 1 { 0 } else { shard_of(this.next_shard.fetch_add(1, Ordering::Relaxed)) };
+        let (runnable, task) = this.active[shard].with(|active| {
             let entry = active.vacant_entry();
-            let index = entry.key();
+            let index = entry.key() * SHARDS + shard;
             let state = this.clone();
             let future = RemoveOnDrop { future: ManuallyDrop::new(future), state: state.clone(), index };
             let schedule = move |runnable| state.schedule(runnable);
@@ -276,11 +435,8 @@ impl State {
             // 'static` since it only holds an `Arc<State>`.
             let (runnable, task) = unsafe { builder.spawn_unchecked(|()| future, schedule) };
             entry.insert(runnable.waker());
-            Ok((runnable, task))
-        }) {
-            Ok(pair) => pair,
-            Err(future) => return Err(future),
-        };
+            (runnable, task)
+        });
         // Scheduled outside the lock: scheduling into a closed queue drops the future, and the
         // future's guard takes the lock.
         runnable.schedule();
@@ -288,7 +444,7 @@ impl State {
     }
 
     fn is_empty(&self) -> bool {
-        self.active.with(|active| active.is_empty())
+        self.active.iter().all(|shard| shard.with(|active| active.is_empty()))
     }
 
     /// Wakes and drops every task; see the module documentation.
@@ -297,7 +453,10 @@ impl State {
         if let Some(overflow) = &self.overflow {
             overflow.close();
         }
-        let wakers: Vec<Waker> = self.active.with(|active| active.iter().map(|(_, w)| w.clone()).collect());
+        let mut wakers: Vec<Waker> = Vec::new();
+        for shard in &self.active {
+            shard.with(|active| wakers.extend(active.iter().map(|(_, w)| w.clone())));
+        }
         // Each wake either finds the queue closed and drops its future at once, or its runnable
         // was queued earlier and is drained below.
         for waker in wakers {
@@ -377,8 +536,12 @@ impl<F> Drop for RemoveOnDrop<F> {
         #[cfg(not(feature = "std"))]
         drop_future();
         // The removed waker is dropped outside the lock: dropping a waker may drop its task.
-        let waker = self.state.active.with(|active| active.try_remove(self.index));
+        let waker =
+            self.state.active[shard_of(self.index)].with(|active| active.try_remove(self.index / SHARDS));
         drop(waker);
+        if self.state.capacity.is_some() {
+            self.state.live.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -513,7 +676,8 @@ fn debug_state(state: &Lazy, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Res
     let mut d = f.debug_struct(name);
     if !ptr.is_null() {
         let s = state.get();
-        d.field("active", &s.active.with(|a| a.len())).field("queued", &s.queue.len());
+        d.field("active", &s.active.iter().map(|shard| shard.with(|a| a.len())).sum::<usize>())
+            .field("queued", &s.queue.len());
     }
     d.finish()
 }
@@ -721,7 +885,7 @@ fn try_spawn_on<'a, T: 'a, F: Future<Output = T> + 'a>(
 }
 
 fn try_tick(state: &State) -> bool {
-    match state.pop() {
+    match state.pop().or_else(|| state.steal(None)) {
         Some(runnable) => {
             runnable.run();
             state.resume_panic();
@@ -941,6 +1105,9 @@ impl<'a> LocalExecutor<'a> {
 /// task keeps all of them going.
 pub(crate) struct Run<'s, F> {
     states: Vec<&'s State>,
+    /// This runner's local queue for each of `states`.
+    #[cfg(feature = "std")]
+    locals: Vec<Arc<Local>>,
     future: F,
     /// One per state while sleeping, empty otherwise.
     listeners: Vec<Sleeper<'s>>,
@@ -952,7 +1119,15 @@ impl<'s, F: Future> Run<'s, F> {
     }
 
     pub(crate) fn many(states: Vec<&'s State>, future: F) -> Self {
-        Self { states, future, listeners: Vec::new() }
+        #[cfg(feature = "std")]
+        let locals = states.iter().map(|s| s.add_local()).collect();
+        Self {
+            states,
+            #[cfg(feature = "std")]
+            locals,
+            future,
+            listeners: Vec::new(),
+        }
     }
 }
 
@@ -979,7 +1154,11 @@ impl<F: Future> Future for Run<'_, F> {
             for listener in this.listeners.drain(..) {
                 listener.discard();
             }
-            let ran: usize = this.states.iter().map(|s| s.run_batch()).sum();
+            #[cfg(feature = "std")]
+            let ran: usize =
+                this.states.iter().zip(&this.locals).map(|(s, local)| s.run_batch(Some(local))).sum();
+            #[cfg(not(feature = "std"))]
+            let ran: usize = this.states.iter().map(|s| s.run_batch(None)).sum();
             if ran > 0 {
                 // Give the own future and the caller a turn before the next batch.
                 cx.waker().wake_by_ref();
@@ -1008,6 +1187,10 @@ impl<F> Drop for Run<'_, F> {
     fn drop(&mut self) {
         // A runner that will never wake must not keep tasks scheduled on this thread to itself.
         crate::block_on::idle_runner_wakes(self.states[0]);
+        #[cfg(feature = "std")]
+        for (state, local) in self.states.iter().zip(&self.locals) {
+            state.remove_local(local);
+        }
     }
 }
 

@@ -97,12 +97,26 @@ pub(crate) use core::sync::atomic::AtomicU64;
 #[cfg(all(feature = "std", loom))]
 pub(crate) use loom::sync::atomic::AtomicU64;
 
-/// Fences for the std-only reactor's hand-overs (loom models `fence(SeqCst)`, not `SeqCst`
-/// accesses alone).
-#[cfg(all(feature = "std", not(loom)))]
+/// Fences for the hand-overs of the executor and the reactor (loom models `fence(SeqCst)`, not
+/// `SeqCst` accesses alone).
+#[cfg(not(loom))]
 pub(crate) use core::sync::atomic::fence;
-#[cfg(all(feature = "std", loom))]
+#[cfg(loom)]
 pub(crate) use loom::sync::atomic::fence;
+
+/// A thread-local with a `const` initialiser: std's, or loom's under `cfg(loom)`, so that each
+/// modelled thread has its own.
+#[cfg(feature = "std")]
+macro_rules! const_thread_local {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(loom))]
+        std::thread_local! { $(#[$attr])* static $name: $t = const { $init }; }
+        #[cfg(loom)]
+        loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
+    };
+}
+#[cfg(feature = "std")]
+pub(crate) use const_thread_local;
 
 /// Lets another thread run while waiting for something that has no notification.
 pub(crate) fn spin_wait() {

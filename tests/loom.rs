@@ -331,6 +331,52 @@ fn blocked_runner_does_not_strand_queued_work() {
     });
 }
 
+/// A task spawns a second one from inside its runner — so it goes to that runner's local queue —
+/// then blocks its runner until the second has run: the other runner must be woken for it and
+/// steal it, whichever runner took the first task and whenever either fell asleep.
+#[test]
+fn blocked_runner_local_work_is_stolen() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.max_branches = 20_000;
+    builder.check(|| {
+        use loom::sync::{Condvar, Mutex};
+        let ex = Arc::new(Executor::new());
+        let second_ran = Arc::new((Mutex::new(false), Condvar::new()));
+        let finished = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(event_listener::Event::new());
+        let finish = |f: &AtomicUsize, d: &event_listener::Event| {
+            if f.fetch_add(1, Ordering::AcqRel) + 1 == 2 {
+                d.notify(usize::MAX);
+            }
+        };
+        let (ex_in, s, f, d) = (ex.clone(), second_ran.clone(), finished.clone(), done.clone());
+        ex.spawn(async move {
+            let (s2, f2, d2) = (s.clone(), f.clone(), d.clone());
+            ex_in
+                .spawn(async move {
+                    *s2.0.lock().unwrap() = true;
+                    s2.1.notify_all();
+                    finish(&f2, &d2);
+                })
+                .detach();
+            // Blocks the runner (like synchronous code inside a task) until the other ran.
+            let mut ran = s.0.lock().unwrap();
+            while !*ran {
+                ran = s.1.wait(ran).unwrap();
+            }
+            drop(ran);
+            finish(&f, &d);
+        })
+        .detach();
+        let (ex2, fin2, done2) = (ex.clone(), finished.clone(), done.clone());
+        let second = thread::spawn(move || park_loop(Run::new(ex2.state(), until(fin2, done2, 2))));
+        park_loop(Run::new(ex.state(), until(finished.clone(), done, 2)));
+        second.join().unwrap();
+        assert_eq!(finished.load(Ordering::Acquire), 2);
+    });
+}
+
 /// Time, for the waits that time out. loom has none: the deadline passes at one point of each
 /// execution, chosen by loom (`start`: the clock's own thread) or by the model (`expire`); a wait
 /// on the clock then returns "timed out" unless its notification came first.
@@ -834,7 +880,7 @@ fn broken_sleep_protocol_is_caught() {
         let waker = waker(parker.clone());
         let mut cx = Context::from_waker(&waker);
         while !ran.load(Ordering::Acquire) {
-            if state.run_batch() > 0 {
+            if state.run_batch(None) > 0 {
                 continue;
             }
             // Wrong order: the queue was found empty before listening.
