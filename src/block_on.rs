@@ -284,6 +284,14 @@ mod std_impl {
         waker: &Waker,
         deadline: Option<Instant>,
     ) -> Option<F::Output> {
+        /// Lets the reactor know this loop is over, however it ends.
+        struct Leave;
+        impl Drop for Leave {
+            fn drop(&mut self) {
+                crate::reactor::leave();
+            }
+        }
+        let _leave = Leave;
         let mut cx = Context::from_waker(waker);
         loop {
             if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {

@@ -63,6 +63,22 @@ pub(crate) fn get() -> &'static Reactor {
     })
 }
 
+std::thread_local! {
+    /// Set when this thread left the driver's seat with work waiting and nobody to take over,
+    /// meaning to come back; see `Reactor::release`.
+    static DEFERRED: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Called when a `block_on` loop on this thread ends (returns or unwinds): if it left the
+/// driver's seat meaning to come back, it will not, so someone else must drive.
+pub(crate) fn leave() {
+    if DEFERRED.try_with(|d| d.replace(false)).unwrap_or(false) {
+        if let Some(reactor) = REACTOR.get() {
+            reactor.pass_duty();
+        }
+    }
+}
+
 /// Interrupts the driver's wait; called by a parker woken while it drives.
 pub(crate) fn notify() {
     if let Some(reactor) = REACTOR.get() {
@@ -80,7 +96,12 @@ pub(crate) fn park(parker: &Parker, waker: &Waker, deadline: Option<Instant>) ->
         None => parker.park_deadline(deadline),
         Some(reactor) => {
             reactor.idle_ambi.fetch_add(1, Ordering::SeqCst);
-            let woken = reactor.park(parker, waker, deadline);
+            // Pairs with `fallback_main`: either the fallback driver sees this thread idle before
+            // it waits, or this sees it driving and interrupts its wait; it then stands back.
+            if reactor.fallback_drives.load(Ordering::SeqCst) {
+                let _ = reactor.poller.notify();
+            }
+            let woken = reactor.park(parker, waker, deadline, false);
             reactor.idle_ambi.fetch_sub(1, Ordering::SeqCst);
             woken
         }
@@ -109,6 +130,10 @@ pub(crate) struct Reactor {
     epoch: Instant,
     /// Threads idle in `park`, other than the fallback driver.
     idle_ambi: AtomicUsize,
+    /// Set while the fallback thread drives or tries to: an idle `ambi` thread takes over from
+    /// it, since the futures woken there are likely its own (a timer or socket of its
+    /// `block_on`), and each wake-up from another thread costs a thread switch.
+    fallback_drives: AtomicBool,
     /// Set when a future registered from a thread that is not inside `block_on`.
     foreign: AtomicBool,
     fallback: Mutex<Fallback>,
@@ -142,6 +167,7 @@ impl Reactor {
             wait_until: AtomicU64::new(NOT_WAITING),
             epoch: Instant::now(),
             idle_ambi: AtomicUsize::new(0),
+            fallback_drives: AtomicBool::new(false),
             foreign: AtomicBool::new(false),
             fallback: Mutex::new(Fallback::default()),
         })
@@ -202,9 +228,18 @@ impl Reactor {
     }
 
     /// Drops the driver lock and makes sure someone drives if work is waiting.
-    fn release(&'static self) {
+    ///
+    /// A thread that leaves only to poll its woken future (`coming_back`) will most likely be
+    /// back to drive in a moment: if no candidate can take over, it does not call the fallback
+    /// thread in for the meantime (a thread switch per wake-up), but leaves that to
+    /// [`leave`], when its `block_on` returns.
+    fn release(&'static self, coming_back: bool) {
         if !self.duty.release(|| self.has_work()) {
-            self.help_foreign();
+            if coming_back {
+                DEFERRED.with(|d| d.set(true));
+            } else {
+                self.help_foreign();
+            }
         }
     }
 
@@ -223,18 +258,29 @@ impl Reactor {
         }
     }
 
-    fn park(&'static self, parker: &Parker, waker: &Waker, deadline: Option<Instant>) -> bool {
+    /// The idle step of an `ambi` thread, or of the fallback driver (`fallback`), which stands
+    /// back as soon as an `ambi` thread is idle.
+    fn park(
+        &'static self,
+        parker: &Parker,
+        waker: &Waker,
+        deadline: Option<Instant>,
+        fallback: bool,
+    ) -> bool {
         self.duty.park(
             waker,
-            || self.drive(parker, deadline),
+            || self.drive(parker, deadline, fallback),
             || parker.park_deadline(deadline),
             || self.pass_duty(),
         )
     }
 
     /// Drives until `parker` is woken or `deadline` passes; the caller holds the driver lock.
-    fn drive(&'static self, parker: &Parker, deadline: Option<Instant>) -> bool {
+    fn drive(&'static self, parker: &Parker, deadline: Option<Instant>, fallback: bool) -> bool {
         let woken = loop {
+            if fallback && self.idle_ambi.load(Ordering::SeqCst) > 0 {
+                break false;
+            }
             let now = Instant::now();
             let next_timer = self.timers.fire(now);
             if deadline.is_some_and(|d| now >= d) {
@@ -284,7 +330,7 @@ impl Reactor {
                 break true;
             }
         };
-        self.release();
+        self.release(woken && !fallback);
         woken
     }
 
@@ -358,7 +404,14 @@ impl Reactor {
             let now = Instant::now();
             if self.has_work() && self.idle_ambi.load(Ordering::SeqCst) == 0 {
                 needed_at = now;
-                self.park(&parker, &waker, Some(now + CHECK));
+                self.fallback_drives.store(true, Ordering::SeqCst);
+                self.park(&parker, &waker, Some(now + CHECK), true);
+                self.fallback_drives.store(false, Ordering::SeqCst);
+                if self.idle_ambi.load(Ordering::SeqCst) > 0 {
+                    // Stood back for an `ambi` thread: wait until needed again (`start_fallback`
+                    // wakes this thread), rather than race it for the lock at its next wake-up.
+                    parker.park_deadline(Some(now + CHECK));
+                }
                 continue;
             }
             let until = needed_at + LINGER;
