@@ -35,6 +35,7 @@ use crate::sync::Arc;
 /// let answer = ambi::block_on(async { 40 + 2 });
 /// assert_eq!(answer, 42);
 /// ```
+#[inline]
 pub fn block_on<F: IntoFuture>(future: F) -> F::Output {
     #[cfg_attr(not(feature = "std"), allow(unused_mut))]
     let mut future = pin!(future.into_future());
