@@ -278,56 +278,81 @@ fn two_runners_two_spawns() {
     });
 }
 
+/// Two tasks for the blocked-runner models: `blocker` blocks its runner (like synchronous code
+/// inside a task) until `releaser` has run.
+#[derive(Clone)]
+struct Gate {
+    released: Arc<(loom::sync::Mutex<bool>, loom::sync::Condvar)>,
+    finished: Arc<AtomicUsize>,
+    done: Arc<event_listener::Event>,
+}
+
+impl Gate {
+    fn new() -> Self {
+        Self {
+            released: Arc::new((loom::sync::Mutex::new(false), loom::sync::Condvar::new())),
+            finished: Arc::new(AtomicUsize::new(0)),
+            done: Arc::new(event_listener::Event::new()),
+        }
+    }
+
+    fn finish(&self) {
+        if self.finished.fetch_add(1, Ordering::AcqRel) + 1 == 2 {
+            self.done.notify(usize::MAX);
+        }
+    }
+
+    async fn blocker(self) {
+        let mut released = self.released.0.lock().unwrap();
+        while !*released {
+            released = self.released.1.wait(released).unwrap();
+        }
+        drop(released);
+        self.finish();
+    }
+
+    async fn releaser(self) {
+        *self.released.0.lock().unwrap() = true;
+        self.released.1.notify_all();
+        self.finish();
+    }
+
+    /// Runs `ex` on this thread and a second one until both tasks finished.
+    fn run_two_runners(&self, ex: &Arc<Executor<'static>>) {
+        let (ex2, gate) = (ex.clone(), self.clone());
+        let second =
+            thread::spawn(move || park_loop(Run::new(ex2.state(), until(gate.finished, gate.done, 2))));
+        park_loop(Run::new(ex.state(), until(self.finished.clone(), self.done.clone(), 2)));
+        second.join().unwrap();
+        assert_eq!(self.finished.load(Ordering::Acquire), 2);
+    }
+}
+
+/// The blocked-runner models need more steps than loom's default budget of 1,000: runners
+/// re-create their listeners on every poll.
+fn blocked_runner_model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.max_branches = 20_000;
+    builder.check(f);
+}
+
 /// A task that blocks its runner until a second task has run: the second task is queued while
 /// both runners may be asleep, and the executor must wake the other runner for it (a runner woken
 /// by a notification once kept that notification while running its batch, which swallowed the
 /// wake-up meant for the other runner).
 #[test]
 fn blocked_runner_does_not_strand_queued_work() {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(2);
-    // Runners re-create their listeners on every poll: one execution takes more steps than
-    // loom's default budget of 1,000.
-    builder.max_branches = 20_000;
-    builder.check(|| {
-        use loom::sync::{Condvar, Mutex};
+    blocked_runner_model(|| {
         let ex = Arc::new(Executor::new());
-        let second_ran = Arc::new((Mutex::new(false), Condvar::new()));
-        let finished = Arc::new(AtomicUsize::new(0));
-        let done = Arc::new(event_listener::Event::new());
-        let spawn_both = {
-            let (ex, second_ran, finished, done) =
-                (ex.clone(), second_ran.clone(), finished.clone(), done.clone());
-            move || {
-                let (s, f, d) = (second_ran.clone(), finished.clone(), done.clone());
-                ex.spawn(async move {
-                    // Blocks the runner (like synchronous code inside a task) until the other ran.
-                    let mut ran = s.0.lock().unwrap();
-                    while !*ran {
-                        ran = s.1.wait(ran).unwrap();
-                    }
-                    if f.fetch_add(1, Ordering::AcqRel) + 1 == 2 {
-                        d.notify(usize::MAX);
-                    }
-                })
-                .detach();
-                let (s, f, d) = (second_ran, finished, done);
-                ex.spawn(async move {
-                    *s.0.lock().unwrap() = true;
-                    s.1.notify_all();
-                    if f.fetch_add(1, Ordering::AcqRel) + 1 == 2 {
-                        d.notify(usize::MAX);
-                    }
-                })
-                .detach();
-            }
-        };
-        let (ex2, fin2, done2) = (ex.clone(), finished.clone(), done.clone());
-        let second = thread::spawn(move || park_loop(Run::new(ex2.state(), until(fin2, done2, 2))));
-        let spawner = thread::spawn(spawn_both);
-        park_loop(Run::new(ex.state(), until(finished.clone(), done, 2)));
+        let gate = Gate::new();
+        let (ex2, gate2) = (ex.clone(), gate.clone());
+        let spawner = thread::spawn(move || {
+            ex2.spawn(gate2.clone().blocker()).detach();
+            ex2.spawn(gate2.releaser()).detach();
+        });
+        gate.run_two_runners(&ex);
         spawner.join().unwrap();
-        second.join().unwrap();
     });
 }
 
@@ -336,44 +361,16 @@ fn blocked_runner_does_not_strand_queued_work() {
 /// steal it, whichever runner took the first task and whenever either fell asleep.
 #[test]
 fn blocked_runner_local_work_is_stolen() {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(2);
-    builder.max_branches = 20_000;
-    builder.check(|| {
-        use loom::sync::{Condvar, Mutex};
+    blocked_runner_model(|| {
         let ex = Arc::new(Executor::new());
-        let second_ran = Arc::new((Mutex::new(false), Condvar::new()));
-        let finished = Arc::new(AtomicUsize::new(0));
-        let done = Arc::new(event_listener::Event::new());
-        let finish = |f: &AtomicUsize, d: &event_listener::Event| {
-            if f.fetch_add(1, Ordering::AcqRel) + 1 == 2 {
-                d.notify(usize::MAX);
-            }
-        };
-        let (ex_in, s, f, d) = (ex.clone(), second_ran.clone(), finished.clone(), done.clone());
+        let gate = Gate::new();
+        let (ex_in, gate2) = (ex.clone(), gate.clone());
         ex.spawn(async move {
-            let (s2, f2, d2) = (s.clone(), f.clone(), d.clone());
-            ex_in
-                .spawn(async move {
-                    *s2.0.lock().unwrap() = true;
-                    s2.1.notify_all();
-                    finish(&f2, &d2);
-                })
-                .detach();
-            // Blocks the runner (like synchronous code inside a task) until the other ran.
-            let mut ran = s.0.lock().unwrap();
-            while !*ran {
-                ran = s.1.wait(ran).unwrap();
-            }
-            drop(ran);
-            finish(&f, &d);
+            ex_in.spawn(gate2.clone().releaser()).detach();
+            gate2.blocker().await;
         })
         .detach();
-        let (ex2, fin2, done2) = (ex.clone(), finished.clone(), done.clone());
-        let second = thread::spawn(move || park_loop(Run::new(ex2.state(), until(fin2, done2, 2))));
-        park_loop(Run::new(ex.state(), until(finished.clone(), done, 2)));
-        second.join().unwrap();
-        assert_eq!(finished.load(Ordering::Acquire), 2);
+        gate.run_two_runners(&ex);
     });
 }
 

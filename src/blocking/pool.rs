@@ -42,33 +42,22 @@ struct State<J> {
     next_id: usize,
 }
 
+impl<J> State<J> {
+    const fn new() -> Self {
+        Self { queue: VecDeque::new(), threads: 0, sleeping: 0, tokens: 0, next_id: 0 }
+    }
+}
+
 impl<J> Pool<J> {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        Self {
-            state: Mutex::new(State {
-                queue: VecDeque::new(),
-                threads: 0,
-                sleeping: 0,
-                tokens: 0,
-                next_id: 0,
-            }),
-            wake: Event::new(),
-        }
+        Self { state: Mutex::new(State::new()), wake: Event::new() }
     }
 
+    /// loom's `Mutex::new` is not `const`.
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
-        Self {
-            state: Mutex::new(State {
-                queue: VecDeque::new(),
-                threads: 0,
-                sleeping: 0,
-                tokens: 0,
-                next_id: 0,
-            }),
-            wake: Event::new(),
-        }
+        Self { state: Mutex::new(State::new()), wake: Event::new() }
     }
 
     /// Queues `job`; returns `Some(id)` if the caller must start thread number `id` for it, which
