@@ -297,7 +297,7 @@ impl Reactor {
             self.wait_until.store(until.map_or(FOREVER, |u| self.nanos(u)), Ordering::SeqCst);
             // Pairs with the fence in `insert_timer`: a timer queued before this point is seen
             // here, one queued after sees `wait_until` and notifies.
-            core::sync::atomic::fence(Ordering::SeqCst);
+            crate::sync::fence(Ordering::SeqCst);
             if self.timers.has_pending_ops() {
                 self.wait_until.store(NOT_WAITING, Ordering::SeqCst);
                 if parker.end_driving() {
@@ -358,7 +358,7 @@ impl Reactor {
     pub(crate) fn insert_timer(&'static self, when: Instant, waker: &Waker) -> usize {
         let id = self.timers.insert(when, waker);
         // Pairs with the fence in `drive`.
-        core::sync::atomic::fence(Ordering::SeqCst);
+        crate::sync::fence(Ordering::SeqCst);
         let until = self.wait_until.load(Ordering::SeqCst);
         if until != NOT_WAITING && self.nanos(when) < until {
             let _ = self.poller.notify();
