@@ -12,9 +12,14 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 /// An echo round trip and a timer, written against `ambi` only.
 async fn workload() -> io::Result<()> {
+    workload_with(Duration::from_millis(20), Duration::from_millis(3)).await
+}
+
+/// [`workload`] with a first timer of `delay` and an interval of `period`.
+async fn workload_with(delay: Duration, period: Duration) -> io::Result<()> {
     let start = Instant::now();
-    let fired = Timer::after(Duration::from_millis(20)).await;
-    assert!(fired >= start + Duration::from_millis(20) && Instant::now() >= fired);
+    let fired = Timer::after(delay).await;
+    assert!(fired >= start + delay && Instant::now() >= fired);
     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
     let addr = listener.get_ref().local_addr()?;
     // A plain thread plays the peer so only the foreign executor polls `ambi` futures.
@@ -30,7 +35,7 @@ async fn workload() -> io::Result<()> {
     stream.read_exact(&mut buf).await?;
     assert_eq!(&buf, b"hello");
     peer.join().unwrap()?;
-    let mut ticks = Timer::interval(Duration::from_millis(3));
+    let mut ticks = Timer::interval(period);
     use futures_lite::StreamExt;
     ticks.next().await;
     ticks.next().await;
@@ -69,6 +74,56 @@ fn tokio_multi_thread_spawned_tasks() {
             tokio::time::timeout(Duration::from_secs(30), t).await.expect("timed out").unwrap().unwrap();
         }
     });
+}
+
+/// Three foreign executors polling `ambi` futures at once, round after round, in one process:
+/// the fallback driver must keep waiting in the poller. It once woke itself whenever it left the
+/// driver's seat, and from then on looped without waiting: timers still fired, no I/O event was
+/// ever seen, and all three hung within a few hundred rounds.
+#[test]
+fn foreign_executors_in_parallel_keep_their_io_flowing() {
+    const ROUNDS: usize = 200;
+    const LIMIT: Duration = Duration::from_secs(10);
+    let quick = || workload_with(Duration::from_millis(2), Duration::from_millis(1));
+    let threads: Vec<_> = (0..3)
+        .map(|k| {
+            std::thread::spawn(move || {
+                for round in 0..ROUNDS {
+                    let done = match k {
+                        0 => futures::executor::block_on(futures_lite::future::or(
+                            async { quick().await.is_ok() },
+                            async {
+                                Timer::after(LIMIT).await;
+                                false
+                            },
+                        )),
+                        1 => tokio::runtime::Builder::new_current_thread()
+                            .enable_time()
+                            .build()
+                            .unwrap()
+                            .block_on(async {
+                                matches!(tokio::time::timeout(LIMIT, quick()).await, Ok(Ok(())))
+                            }),
+                        _ => tokio::runtime::Builder::new_multi_thread()
+                            .worker_threads(2)
+                            .enable_time()
+                            .build()
+                            .unwrap()
+                            .block_on(async {
+                                matches!(
+                                    tokio::time::timeout(LIMIT, tokio::spawn(quick())).await,
+                                    Ok(Ok(Ok(())))
+                                )
+                            }),
+                    };
+                    assert!(done, "foreign executor {k} failed or hung in round {round}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
 }
 
 #[test]

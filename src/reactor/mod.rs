@@ -139,6 +139,16 @@ pub(crate) struct Reactor {
     fallback: Mutex<Fallback>,
 }
 
+/// Who leaves the driver's seat, which decides what [`Reactor::release`] still owes.
+enum Leaving {
+    /// An `ambi` thread that will not be back soon (its deadline passed).
+    Gone,
+    /// An `ambi` thread leaving to poll its woken future; most likely back in a moment.
+    ComingBack,
+    /// The fallback thread.
+    Fallback,
+}
+
 /// The fallback driver thread, if running.
 #[derive(Debug, Default)]
 struct Fallback {
@@ -233,12 +243,17 @@ impl Reactor {
     /// back to drive in a moment: if no candidate can take over, it does not call the fallback
     /// thread in for the meantime (a thread switch per wake-up), but leaves that to
     /// [`leave`], when its `block_on` returns.
-    fn release(&'static self, coming_back: bool) {
+    ///
+    /// The fallback thread never calls itself in: it loops back in `fallback_main`, which looks
+    /// again. (It once did, through `start_fallback`, which woke its own parker: its next drive
+    /// then ended at once, woken, and called it in again — a busy loop that fired timers but never
+    /// waited in the poller, so no I/O event was ever seen.)
+    fn release(&'static self, leaving: Leaving) {
         if !self.duty.release(|| self.has_work()) {
-            if coming_back {
-                DEFERRED.with(|d| d.set(true));
-            } else {
-                self.help_foreign();
+            match leaving {
+                Leaving::Gone => self.help_foreign(),
+                Leaving::ComingBack => DEFERRED.with(|d| d.set(true)),
+                Leaving::Fallback => {}
             }
         }
     }
@@ -271,7 +286,14 @@ impl Reactor {
             waker,
             || self.drive(parker, deadline, fallback),
             || parker.park_deadline(deadline),
-            || self.pass_duty(),
+            || {
+                if fallback {
+                    // See `release`: the fallback does not call itself in.
+                    let _ = self.duty.pass_duty(|| self.has_work());
+                } else {
+                    self.pass_duty();
+                }
+            },
         )
     }
 
@@ -330,7 +352,11 @@ impl Reactor {
                 break true;
             }
         };
-        self.release(woken && !fallback);
+        self.release(match (fallback, woken) {
+            (true, _) => Leaving::Fallback,
+            (false, true) => Leaving::ComingBack,
+            (false, false) => Leaving::Gone,
+        });
         woken
     }
 
