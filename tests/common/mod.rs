@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Whether this process is a child started by [`in_child`].
@@ -27,6 +29,12 @@ pub fn in_child_failing(test: &str, env: &[(&str, &str)]) -> String {
 }
 
 fn run_child(test: &str, env: &[(&str, &str)]) -> (bool, String) {
+    // A child that has printed nothing after `STARTUP` never reached its `main` (libtest prints
+    // "running 1 test" first thing): under qemu-user, a fork in a multithreaded process can
+    // deadlock the child before it execs. That is the emulator's, so the child is started once
+    // more; a child that started and then hung fails the test as before.
+    const STARTUP: Duration = Duration::from_secs(20);
+    const LIMIT: Duration = Duration::from_secs(60);
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env("AMBI_TEST_CHILD", "1")
@@ -37,26 +45,53 @@ fn run_child(test: &str, env: &[(&str, &str)]) -> (bool, String) {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("start child test process");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let out = child.wait_with_output().unwrap();
-            let text =
-                format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            return (status.success(), text);
+    for attempt in 1..=2 {
+        let mut child = cmd.spawn().expect("start child test process");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let readers = [
+            collect(child.stdout.take().unwrap(), output.clone()),
+            collect(child.stderr.take().unwrap(), output.clone()),
+        ];
+        let text = |readers: [std::thread::JoinHandle<()>; 2]| {
+            for r in readers {
+                r.join().unwrap();
+            }
+            String::from_utf8_lossy(&output.lock().unwrap()).into_owned()
+        };
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return (status.success(), text(readers));
+            }
+            let silent = output.lock().unwrap().is_empty();
+            if silent && start.elapsed() > STARTUP && attempt == 1 {
+                child.kill().ok();
+                child.wait().ok();
+                text(readers);
+                eprintln!(
+                    "child `{test}` printed nothing in {STARTUP:?}: it never started; starting it again"
+                );
+                break;
+            }
+            if start.elapsed() > LIMIT {
+                child.kill().ok();
+                child.wait().ok();
+                panic!("child `{test}` with {env:?} hung for {LIMIT:?}:\n{}", text(readers));
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "child `{test}` with {env:?} hung for 60 s:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
+    panic!("child `{test}` with {env:?} never started, twice")
+}
+
+/// Appends everything `pipe` yields to `out`, on a thread of its own.
+fn collect(mut pipe: impl Read + Send + 'static, out: Arc<Mutex<Vec<u8>>>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0; 4096];
+        while let Ok(n @ 1..) = pipe.read(&mut buf) {
+            out.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    })
 }
 
 /// Names of this process's threads (from /proc, so it sees every thread, ours or not).
