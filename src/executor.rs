@@ -26,8 +26,7 @@ use core::mem::ManuallyDrop;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
-use async_task::Builder;
-pub(crate) use async_task::Runnable;
+use async_task::{Builder, Runnable};
 use concurrent_queue::{ConcurrentQueue, PushError};
 use event_listener::{Event, EventListener, Listener};
 use slab::Slab;
@@ -359,7 +358,7 @@ impl State {
 
     /// Listens for queued work; the caller must look at the queue again before it waits.
     pub(crate) fn listen(&self) -> Sleeper<'_> {
-        let listener = ManuallyDrop::new(self.event.listen());
+        let listener = Some(self.event.listen());
         self.sleepers.fetch_add(1, Ordering::Relaxed);
         // Pairs with the fence in `notify_one`: the caller's look at the queue comes after it.
         fence(Ordering::SeqCst);
@@ -478,26 +477,23 @@ impl State {
 /// A runner's listener on [`State::event`], counted in [`State::sleepers`] while it lives.
 pub(crate) struct Sleeper<'s> {
     state: &'s State,
-    listener: ManuallyDrop<EventListener>,
+    /// `None` only once `discard` has taken it.
+    listener: Option<EventListener>,
 }
 
 impl Sleeper<'_> {
     /// Drops the listener, taking a notification it may hold for the caller itself instead of
     /// passing it on to another listener.
     fn discard(mut self) {
-        // SAFETY: `listener` is taken once, here, and `self` is forgotten before `Drop` could
-        // take it again.
-        let listener = unsafe { ManuallyDrop::take(&mut self.listener) };
-        listener.discard();
-        self.state.sleepers.fetch_sub(1, Ordering::Relaxed);
-        core::mem::forget(self);
+        if let Some(listener) = self.listener.take() {
+            listener.discard();
+        }
     }
 }
 
 impl Drop for Sleeper<'_> {
     fn drop(&mut self) {
-        // SAFETY: `listener` is dropped once, here; `discard` forgets `self` after taking it.
-        unsafe { ManuallyDrop::drop(&mut self.listener) };
+        drop(self.listener.take());
         self.state.sleepers.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -506,7 +502,10 @@ impl Future for Sleeper<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut *self.listener).poll(cx)
+        match &mut self.listener {
+            Some(listener) => Pin::new(listener).poll(cx),
+            None => unreachable!("a discarded sleeper is never polled"),
+        }
     }
 }
 
