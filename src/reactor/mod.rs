@@ -67,6 +67,8 @@ std::thread_local! {
     /// Set when this thread left the driver's seat with work waiting and nobody to take over,
     /// meaning to come back; see `Reactor::release`.
     static DEFERRED: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    /// Set on the fallback driver thread.
+    static ON_FALLBACK: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
 }
 
 /// Called when a `block_on` loop on this thread ends (returns or unwinds): if it left the
@@ -137,16 +139,6 @@ pub(crate) struct Reactor {
     /// Set when a future registered from a thread that is not inside `block_on`.
     foreign: AtomicBool,
     fallback: Mutex<Fallback>,
-}
-
-/// Who leaves the driver's seat, which decides what [`Reactor::release`] still owes.
-enum Leaving {
-    /// An `ambi` thread that will not be back soon (its deadline passed).
-    Gone,
-    /// An `ambi` thread leaving to poll its woken future; most likely back in a moment.
-    ComingBack,
-    /// The fallback thread.
-    Fallback,
 }
 
 /// The fallback driver thread, if running.
@@ -243,17 +235,12 @@ impl Reactor {
     /// back to drive in a moment: if no candidate can take over, it does not call the fallback
     /// thread in for the meantime (a thread switch per wake-up), but leaves that to
     /// [`leave`], when its `block_on` returns.
-    ///
-    /// The fallback thread never calls itself in: it loops back in `fallback_main`, which looks
-    /// again. (It once did, through `start_fallback`, which woke its own parker: its next drive
-    /// then ended at once, woken, and called it in again — a busy loop that fired timers but never
-    /// waited in the poller, so no I/O event was ever seen.)
-    fn release(&'static self, leaving: Leaving) {
+    fn release(&'static self, coming_back: bool) {
         if !self.duty.release(|| self.has_work()) {
-            match leaving {
-                Leaving::Gone => self.help_foreign(),
-                Leaving::ComingBack => DEFERRED.with(|d| d.set(true)),
-                Leaving::Fallback => {}
+            if coming_back {
+                DEFERRED.with(|d| d.set(true));
+            } else {
+                self.help_foreign();
             }
         }
     }
@@ -286,14 +273,7 @@ impl Reactor {
             waker,
             || self.drive(parker, deadline, fallback),
             || parker.park_deadline(deadline),
-            || {
-                if fallback {
-                    // See `release`: the fallback does not call itself in.
-                    let _ = self.duty.pass_duty(|| self.has_work());
-                } else {
-                    self.pass_duty();
-                }
-            },
+            || self.pass_duty(),
         )
     }
 
@@ -352,11 +332,7 @@ impl Reactor {
                 break true;
             }
         };
-        self.release(match (fallback, woken) {
-            (true, _) => Leaving::Fallback,
-            (false, true) => Leaving::ComingBack,
-            (false, false) => Leaving::Gone,
-        });
+        self.release(woken && !fallback);
         woken
     }
 
@@ -397,7 +373,16 @@ impl Reactor {
         self.timers.remove(when, id);
     }
 
+    /// Starts the fallback driver thread, or wakes it if it runs.
+    ///
+    /// On the fallback thread itself it does nothing: that thread loops back in `fallback_main`,
+    /// which looks again. (It once woke its own parker here whenever it left the driver's seat;
+    /// its next drive then ended at once, woken, and called it in again: a busy loop that fired
+    /// timers but never waited in the poller, so no I/O event was ever seen.)
     fn start_fallback(&'static self) {
+        if ON_FALLBACK.with(core::cell::Cell::get) {
+            return;
+        }
         let start = self.fallback.with(|f| {
             if f.running {
                 if let Some(waker) = &f.waker {
@@ -422,6 +407,7 @@ impl Reactor {
 
     /// The fallback driver: drives while foreign futures wait and no `ambi` thread is idle.
     fn fallback_main(&'static self) {
+        ON_FALLBACK.with(|f| f.set(true));
         let parker = Parker::new();
         let waker = Waker::from(parker.clone());
         self.fallback.with(|f| f.waker = Some(waker.clone()));
