@@ -83,7 +83,7 @@ pub(crate) fn block_on_deadline<F: Future>(
 #[cfg(feature = "std")]
 pub(crate) fn run_worker<F: Future>(future: F) -> F::Output {
     let future = pin!(future);
-    std_impl::with_parker(|parker, waker| match std_impl::park_loop(future, parker, waker, None) {
+    std_impl::with_parker(|parker, waker| match std_impl::park_loop(future, parker, waker, None, true) {
         Some(out) => out,
         None => unreachable!("no deadline"),
     })
@@ -252,9 +252,9 @@ mod std_impl {
         let _off_duty = crate::global::hand_off_if_on_duty();
         let states = running_here();
         if states.is_empty() {
-            return park_loop(future, parker, waker, deadline);
+            return park_loop(future, parker, waker, deadline, false);
         }
-        park_loop(pin!(Run::many(states, future)), parker, waker, deadline)
+        park_loop(pin!(Run::many(states, future)), parker, waker, deadline, true)
     }
 
     /// The executors a nested `block_on` on this thread keeps running while it waits: every one
@@ -279,11 +279,14 @@ mod std_impl {
         states
     }
 
+    /// Polls `future` until it is ready or `deadline` passes; idle in between. A `runner`'s
+    /// future runs executor tasks.
     pub(super) fn park_loop<F: Future>(
         mut future: Pin<&mut F>,
         parker: &Parker,
         waker: &Waker,
         deadline: Option<Instant>,
+        runner: bool,
     ) -> Option<F::Output> {
         /// Lets the reactor know this loop is over, however it ends.
         struct Leave;
@@ -299,7 +302,7 @@ mod std_impl {
                 return Some(out);
             }
             // Idle: drive the reactor if it exists and nobody else does, else park.
-            let woken = crate::reactor::park(parker, waker, deadline);
+            let woken = crate::reactor::park(parker, waker, deadline, runner);
             if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }

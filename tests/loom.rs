@@ -20,8 +20,10 @@
 //! - the blocking pool: every job runs once, a time-out racing a schedule loses nothing, the
 //!   thread count stays within the bound and returns to zero, a sleeper is woken for new work;
 //! - the reactor's driver election: with work waiting, some idle thread always ends up driving
-//!   (a picked candidate that does not drive passes the duty on), and a foreign registration
-//!   racing a leaving driver still gets a driver.
+//!   (drivers keep the seat while they poll their own futures, a picked candidate keeps it for
+//!   itself, and one that does not come back gives it up), a foreign registration racing a
+//!   leaving driver still gets a driver, and a keeper stuck in a task loses the seat to the
+//!   watcher.
 #![cfg(loom)]
 #![allow(dead_code, unused_imports, missing_docs)]
 
@@ -101,7 +103,7 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
-use duty::Duty;
+use duty::{Duty, Host, Idler, Slept};
 use executor::{Executor, Run};
 use park::Parker;
 use pool::Pool;
@@ -401,6 +403,24 @@ impl Clock {
         for waker in sleepers {
             waker.wake();
         }
+    }
+
+    /// The sleep of an idle thread in `Duty::park`: a `timed` one ends with `Watch` once the
+    /// clock has expired, unless a wake-up is pending. (Woken by the expiry itself, it reports
+    /// `Woken`: a spurious wake-up, which the election must tolerate anyway.)
+    fn duty_sleep(&self, parker: &Parker, waker: &Waker, timed: bool) -> Slept {
+        let not_woken = || parker.begin_driving() && !parker.end_driving();
+        if timed {
+            if self.expired.load(Ordering::SeqCst) {
+                return if not_woken() { Slept::Watch } else { Slept::Woken };
+            }
+            self.sleepers.lock().unwrap().push(waker.clone());
+            if self.expired.load(Ordering::SeqCst) {
+                return if not_woken() { Slept::Watch } else { Slept::Woken };
+            }
+        }
+        parker.park_deadline(None);
+        Slept::Woken
     }
 
     /// `listener.wait_deadline(deadline).is_some()`: waits for the notification until the
@@ -704,6 +724,38 @@ fn driver_duty_is_never_dropped() {
     });
 }
 
+/// A driver keeps the seat to run a task that blocks its thread until another thread's timer
+/// fired: the other thread, which does not run tasks and so may not take a kept seat, becomes
+/// the watcher and takes the seat over once nobody took it back for a whole watch period.
+#[test]
+fn stuck_keeper_loses_the_seat_to_the_watcher() {
+    loom::model(|| {
+        let (clock, expiry) = Clock::start();
+        let reactor = Arc::new(Timers::with_clock(2, clock));
+        // This thread drives and keeps the seat, as a runner woken for a task does.
+        let parker = Parker::new();
+        let waker = waker(parker.clone());
+        let me = Idler { waker: &waker, runner: true, keeper: false, watcher: true };
+        let drive = || {
+            reactor.duty.release(&*reactor, true);
+            true
+        };
+        let parked = reactor.duty.park(&*reactor, me, drive, |_| Slept::Woken);
+        assert!(!parked.keeps, "it drove");
+        // Its task blocks the thread until timer 1, another thread's, has fired.
+        let other = {
+            let reactor = reactor.clone();
+            thread::spawn(move || reactor.block_on_timer(1))
+        };
+        other.join().unwrap();
+        // The task returns; this thread's `block_on` ends.
+        reactor.duty.unkeep(&*reactor);
+        expiry.join().unwrap();
+        assert!(!reactor.duty.is_driven());
+        assert!(!reactor.has_work());
+    });
+}
+
 /// A timer registered from a thread outside `block_on` (a foreign executor's) while an `ambi`
 /// thread drives and leaves: the registration and the leaving driver race on `driving` and the
 /// work, and one of them must see the other and call the fallback driver, or the timer never
@@ -726,6 +778,8 @@ fn foreign_registration_races_a_leaving_driver() {
 /// The reactor around the election, reduced to timers that are due as soon as a driver looks.
 struct Timers {
     duty: Duty,
+    /// When the watcher's timed sleeps end (never, unless a model starts it).
+    clock: Arc<Clock>,
     due: loom::sync::Mutex<std::collections::VecDeque<(usize, Waker)>>,
     /// Registered and not fired. Read without a lock, and with no stronger ordering than the
     /// sources' mutex gives, so that only `Duty`'s fences order it against `driving`.
@@ -740,25 +794,19 @@ struct Timers {
 
 impl Timers {
     fn new(n: usize) -> Self {
+        Self::with_clock(n, Clock::stopped())
+    }
+
+    fn with_clock(n: usize, clock: Arc<Clock>) -> Self {
         Self {
             duty: Duty::new(),
+            clock,
             due: loom::sync::Mutex::new(Default::default()),
             registered: AtomicUsize::new(0),
             fired: (0..n).map(|_| AtomicBool::new(false)).collect(),
             foreign: AtomicBool::new(false),
             fallback_calls: AtomicUsize::new(0),
             fallback: loom::sync::Mutex::new(None),
-        }
-    }
-
-    /// `Reactor::help_foreign`: no `ambi` thread drives or waits to, so foreign work needs the
-    /// fallback driver.
-    fn help_foreign(&self) {
-        if self.foreign.load(Ordering::Relaxed) {
-            self.fallback_calls.fetch_add(1, Ordering::SeqCst);
-            if let Some(waker) = &*self.fallback.lock().unwrap() {
-                waker.wake_by_ref();
-            }
         }
     }
 
@@ -781,23 +829,18 @@ impl Timers {
                 parker.park_deadline(None);
                 continue;
             }
-            self.duty.park(
-                &waker,
-                || self.drive(&parker),
-                || parker.park_deadline(None),
-                || self.pass_duty(),
+            // The fallback driver never keeps the seat, not even one handed to it.
+            let me = Idler { waker: &waker, runner: false, keeper: false, watcher: false };
+            let parked = self.duty.park(
+                self,
+                me,
+                || self.drive(&parker, false),
+                |t| self.clock.duty_sleep(&parker, &waker, t),
             );
+            if parked.keeps {
+                self.duty.unkeep(self);
+            }
         }
-    }
-
-    fn pass_duty(&self) {
-        if !self.duty.pass_duty(|| self.has_work()) {
-            self.help_foreign();
-        }
-    }
-
-    fn has_work(&self) -> bool {
-        self.registered.load(Ordering::Acquire) > 0
     }
 
     /// `Reactor::insert_timer`: queues the timer, interrupts the driver's wait, `ensure_driver`.
@@ -817,8 +860,9 @@ impl Timers {
         waker.wake();
     }
 
-    /// `Reactor::drive`: fires what is due, waits in the poller until woken, releases the lock.
-    fn drive(&self, parker: &Parker) -> bool {
+    /// `Reactor::drive`: fires what is due, waits in the poller until woken, leaves the seat,
+    /// keeping it if woken (with `keep`: an `ambi` thread, not the fallback).
+    fn drive(&self, parker: &Parker, keep: bool) -> bool {
         let woken = loop {
             self.fire_one();
             if !parker.begin_driving() {
@@ -832,28 +876,55 @@ impl Timers {
                 break true;
             }
         };
-        if !self.duty.release(|| self.has_work()) {
-            self.help_foreign();
-        }
+        self.duty.release(self, woken && keep);
         woken
     }
 
-    /// `block_on(timer)`: registers on the first poll, then idles through the election.
+    /// `block_on(timer)`: registers on the first poll, then idles through the election; when it
+    /// returns, gives up a seat it kept (`reactor::leave`).
     fn block_on_timer(&self, i: usize) {
         let parker = Parker::new();
         let waker = waker(parker.clone());
         let mut registered = false;
+        let mut keeper = false;
         while !self.fired[i].load(Ordering::SeqCst) {
             if !registered {
                 registered = true;
                 self.insert(i, &waker);
             }
-            self.duty.park(
-                &waker,
-                || self.drive(&parker),
-                || parker.park_deadline(None),
-                || self.pass_duty(),
+            let me = Idler { waker: &waker, runner: false, keeper, watcher: true };
+            let drove = core::cell::Cell::new(false);
+            let parked = self.duty.park(
+                self,
+                me,
+                || {
+                    drove.set(true);
+                    self.drive(&parker, true)
+                },
+                |t| self.clock.duty_sleep(&parker, &waker, t),
             );
+            // A driver woken keeps the seat; so does a picked candidate.
+            keeper = if drove.get() { parked.woken } else { parked.keeps || keeper };
+        }
+        if keeper {
+            self.duty.unkeep(self);
+        }
+    }
+}
+
+impl Host for Timers {
+    fn has_work(&self) -> bool {
+        self.registered.load(Ordering::Acquire) > 0
+    }
+
+    /// `Reactor::unattended`: no `ambi` thread drives or waits to, so foreign work needs the
+    /// fallback driver.
+    fn unattended(&self) {
+        if self.foreign.load(Ordering::Relaxed) {
+            self.fallback_calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(waker) = &*self.fallback.lock().unwrap() {
+                waker.wake_by_ref();
+            }
         }
     }
 }

@@ -28,7 +28,7 @@ use std::time::Instant;
 use polling::{Events, Poller};
 use slab::Slab;
 
-use self::duty::Duty;
+use self::duty::{Duty, Host, Idler, Slept};
 pub(crate) use self::source::{READ, Source, WRITE};
 use self::timers::Timers;
 use crate::park::Parker;
@@ -42,6 +42,10 @@ const CHECK: Duration = Duration::from_millis(500);
 
 /// Waits shorter than this poll for events without sleeping.
 const SHORT_WAIT: Duration = Duration::from_micros(50);
+
+/// How often the watcher looks at a kept driver's seat; a keeper stuck in a task for two of these
+/// loses it (see `duty.rs`).
+const WATCH: Duration = Duration::from_millis(1);
 
 /// `Reactor::wait_until` while the driver is not waiting in the poller.
 const NOT_WAITING: u64 = 0;
@@ -64,19 +68,18 @@ pub(crate) fn get() -> &'static Reactor {
 }
 
 std::thread_local! {
-    /// Set when this thread left the driver's seat with work waiting and nobody to take over,
-    /// meaning to come back; see `Reactor::release`.
-    static DEFERRED: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    /// Set when this thread kept the driver's seat, meaning to come back; see `Duty::release`.
+    static KEEPER: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
     /// Set on the fallback driver thread.
     static ON_FALLBACK: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
 }
 
-/// Called when a `block_on` loop on this thread ends (returns or unwinds): if it left the
+/// Called when a `block_on` loop on this thread ends (returns or unwinds): if it kept the
 /// driver's seat meaning to come back, it will not, so someone else must drive.
 pub(crate) fn leave() {
-    if DEFERRED.try_with(|d| d.replace(false)).unwrap_or(false) {
+    if KEEPER.try_with(|d| d.replace(false)).unwrap_or(false) {
         if let Some(reactor) = REACTOR.get() {
-            reactor.pass_duty();
+            reactor.duty.unkeep(reactor);
         }
     }
 }
@@ -89,11 +92,12 @@ pub(crate) fn notify() {
     }
 }
 
-/// The idle step of `block_on`: drives the reactor or parks until woken or `deadline`.
+/// The idle step of `block_on`: drives the reactor or parks until woken or `deadline`. A
+/// `runner` runs executor tasks while it waits (whatever the events it drives wake, it runs).
 ///
 /// Returns whether the thread was woken. Costs one atomic load more than a plain park in a
 /// program that never created the reactor.
-pub(crate) fn park(parker: &Parker, waker: &Waker, deadline: Option<Instant>) -> bool {
+pub(crate) fn park(parker: &Parker, waker: &Waker, deadline: Option<Instant>, runner: bool) -> bool {
     match REACTOR.get() {
         None => parker.park_deadline(deadline),
         Some(reactor) => {
@@ -103,7 +107,7 @@ pub(crate) fn park(parker: &Parker, waker: &Waker, deadline: Option<Instant>) ->
             if reactor.fallback_drives.load(Ordering::SeqCst) {
                 let _ = reactor.poller.notify();
             }
-            let woken = reactor.park(parker, waker, deadline, false);
+            let woken = reactor.park(parker, waker, deadline, Role::Ambi { runner });
             reactor.idle_ambi.fetch_sub(1, Ordering::SeqCst);
             woken
         }
@@ -224,63 +228,48 @@ impl Reactor {
         }
     }
 
-    /// Whether sources or timers are registered.
-    fn has_work(&self) -> bool {
-        self.timers.has_any() || self.sources.with(|s| !s.is_empty())
-    }
-
-    /// Drops the driver lock and makes sure someone drives if work is waiting.
-    ///
-    /// A thread that leaves only to poll its woken future (`coming_back`) will most likely be
-    /// back to drive in a moment: if no candidate can take over, it does not call the fallback
-    /// thread in for the meantime (a thread switch per wake-up), but leaves that to
-    /// [`leave`], when its `block_on` returns.
-    fn release(&'static self, coming_back: bool) {
-        if !self.duty.release(|| self.has_work()) {
-            if coming_back {
-                DEFERRED.with(|d| d.set(true));
+    /// The idle step of an `ambi` thread, or of the fallback driver, which stands back as soon
+    /// as an `ambi` thread is idle.
+    fn park(&'static self, parker: &Parker, waker: &Waker, deadline: Option<Instant>, role: Role) -> bool {
+        let me = Idler {
+            waker,
+            runner: role == Role::Ambi { runner: true },
+            keeper: KEEPER.try_with(core::cell::Cell::get).unwrap_or(false),
+            watcher: role != Role::Fallback,
+        };
+        let sleep = |watch: bool| {
+            let until = if watch {
+                Some(deadline.map_or(Instant::now() + WATCH, |d| d.min(Instant::now() + WATCH)))
             } else {
-                self.help_foreign();
+                deadline
+            };
+            if parker.park_deadline(until) {
+                Slept::Woken
+            } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                Slept::Deadline
+            } else {
+                Slept::Watch
+            }
+        };
+        let parked = self.duty.park(self, me, || self.drive(parker, deadline, role), sleep);
+        if parked.keeps {
+            if role == Role::Fallback {
+                // The fallback driver keeps nothing: it may stand back or exit next.
+                self.duty.unkeep(self);
+            } else {
+                let _ = KEEPER.try_with(|k| k.set(true));
             }
         }
+        parked.woken
     }
 
-    /// Finds a new driver if work is waiting and nobody drives.
-    fn pass_duty(&'static self) {
-        if !self.duty.pass_duty(|| self.has_work()) {
-            self.help_foreign();
-        }
-    }
-
-    /// Work waits and no `ambi` thread drives or waits to: `block_on` threads drive their own
-    /// futures' sources once idle, so only foreign futures need the fallback.
-    fn help_foreign(&'static self) {
-        if self.foreign.load(Ordering::Relaxed) {
-            self.start_fallback();
-        }
-    }
-
-    /// The idle step of an `ambi` thread, or of the fallback driver (`fallback`), which stands
-    /// back as soon as an `ambi` thread is idle.
-    fn park(
-        &'static self,
-        parker: &Parker,
-        waker: &Waker,
-        deadline: Option<Instant>,
-        fallback: bool,
-    ) -> bool {
-        self.duty.park(
-            waker,
-            || self.drive(parker, deadline, fallback),
-            || parker.park_deadline(deadline),
-            || self.pass_duty(),
-        )
-    }
-
-    /// Drives until `parker` is woken or `deadline` passes; the caller holds the driver lock.
-    fn drive(&'static self, parker: &Parker, deadline: Option<Instant>, fallback: bool) -> bool {
+    /// Drives until `parker` is woken or `deadline` passes; the caller holds the driver's seat.
+    fn drive(&'static self, parker: &Parker, deadline: Option<Instant>, role: Role) -> bool {
+        // Taken: whatever this thread kept, it is back.
+        let _ = KEEPER.try_with(|k| k.set(false));
+        let mut woke_others = false;
         let woken = loop {
-            if fallback && self.idle_ambi.load(Ordering::SeqCst) > 0 {
+            if role == Role::Fallback && self.idle_ambi.load(Ordering::SeqCst) > 0 {
                 break false;
             }
             let now = Instant::now();
@@ -295,6 +284,12 @@ impl Reactor {
             };
             if !parker.begin_driving() {
                 break true;
+            }
+            // The last events woke other threads only, and a runner waits: it would run what
+            // they woke on its own thread, where this one wakes a thread per event. Hand it the
+            // seat.
+            if woke_others && role == (Role::Ambi { runner: false }) && self.duty.should_stand_back() {
+                break parker.end_driving();
             }
             self.wait_until.store(until.map_or(FOREVER, |u| self.nanos(u)), Ordering::SeqCst);
             // Pairs with the fence in `insert_timer`: a timer queued before this point is seen
@@ -318,21 +313,29 @@ impl Reactor {
                 let result = self.poller.wait(events, timeout);
                 self.wait_until.store(NOT_WAITING, Ordering::SeqCst);
                 let woken = parker.end_driving();
-                match result {
+                let woke = match result {
                     Ok(_) => self.process_events(events),
                     // EINTR and friends: loop; a persistent error must not spin a core.
                     Err(err) if err.kind() != io::ErrorKind::Interrupted => {
-                        std::thread::sleep(Duration::from_millis(1))
+                        std::thread::sleep(Duration::from_millis(1));
+                        0
                     }
-                    Err(_) => {}
-                }
-                woken
+                    Err(_) => 0,
+                };
+                (woken, woke)
             });
+            let (woken, woke) = woken;
             if woken {
                 break true;
             }
+            woke_others = woke > 0;
         };
-        self.release(woken && !fallback);
+        // Woken for its own work, an `ambi` thread keeps the seat: it will be back in a moment.
+        let keep = woken && role != Role::Fallback;
+        self.duty.release(self, keep);
+        if keep {
+            let _ = KEEPER.try_with(|k| k.set(true));
+        }
         woken
     }
 
@@ -341,7 +344,8 @@ impl Reactor {
         u64::try_from(nanos).unwrap_or(FOREVER - 1).max(NOT_WAITING + 1)
     }
 
-    fn process_events(&self, events: &Events) {
+    /// Wakes the futures waiting for `events`; returns how many it woke.
+    fn process_events(&self, events: &Events) -> usize {
         let tick = self.ticker.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
         let mut wakers = alloc::vec::Vec::new();
         self.sources.with(|sources| {
@@ -351,9 +355,11 @@ impl Reactor {
                 }
             }
         });
+        let woke = wakers.len();
         for waker in wakers {
             waker.wake();
         }
+        woke
     }
 
     /// Registers a timer; returns its id for [`remove_timer`](Self::remove_timer).
@@ -417,7 +423,7 @@ impl Reactor {
             if self.has_work() && self.idle_ambi.load(Ordering::SeqCst) == 0 {
                 needed_at = now;
                 self.fallback_drives.store(true, Ordering::SeqCst);
-                self.park(&parker, &waker, Some(now + CHECK), true);
+                self.park(&parker, &waker, Some(now + CHECK), Role::Fallback);
                 self.fallback_drives.store(false, Ordering::SeqCst);
                 if self.idle_ambi.load(Ordering::SeqCst) > 0 {
                     // Stood back for an `ambi` thread: wait until needed again (`start_fallback`
@@ -447,6 +453,29 @@ impl Reactor {
             if exit {
                 return;
             }
+        }
+    }
+}
+
+/// Who calls [`Reactor::park`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A thread in `block_on`; a `runner` runs executor tasks while it waits.
+    Ambi { runner: bool },
+    /// The fallback driver thread.
+    Fallback,
+}
+
+impl Host for Reactor {
+    fn has_work(&self) -> bool {
+        self.timers.has_any() || self.sources.with(|s| !s.is_empty())
+    }
+
+    /// Work waits and no `ambi` thread drives or waits to: `block_on` threads drive their own
+    /// futures' sources once idle, so only foreign futures need the fallback.
+    fn unattended(&self) {
+        if self.foreign.load(Ordering::Relaxed) {
+            get().start_fallback();
         }
     }
 }
