@@ -193,6 +193,10 @@ pub(crate) struct State {
     /// Runners listening on `event` (or about to): while there are none, `schedule` skips
     /// `event.notify`, which always takes the event's lock.
     sleepers: AtomicUsize,
+    /// Whether live tasks are kept in `active`, to be dropped with the executor. The global
+    /// executor lives in a `static`, is never dropped, and skips that bookkeeping: a lock and a
+    /// slab entry per task.
+    tracked: bool,
     active: [Mutex<Slab<Waker>>; SHARDS],
     /// The shard of `active` the next task goes to.
     next_shard: AtomicUsize,
@@ -208,8 +212,9 @@ pub(crate) struct State {
 }
 
 impl State {
-    fn new(capacity: Option<usize>) -> Self {
+    fn new(capacity: Option<usize>, tracked: bool) -> Self {
         Self {
+            tracked,
             queue: match capacity {
                 // A bounded queue of capacity 0 cannot be built; such an executor never holds a task.
                 Some(n) => ConcurrentQueue::bounded(n.max(1)),
@@ -418,6 +423,22 @@ impl State {
                 return Err(future);
             }
         }
+        // A panicking task must not take the runner down; its `Task` re-raises the panic.
+        #[cfg(feature = "std")]
+        let builder = Builder::new().propagate_panic(true);
+        #[cfg(not(feature = "std"))]
+        let builder = Builder::new();
+        if !this.tracked {
+            let state = this.clone();
+            let schedule = move |runnable| state.schedule(runnable);
+            // SAFETY: forwarded from this function's contract (an untracked executor is never
+            // dropped, so `'a` is `'static` in effect); `schedule` is `Send + Sync + 'static`
+            // since it only holds an `Arc<State>`.
+            let (runnable, task) =
+                unsafe { builder.spawn_unchecked(|()| CatchDrop(ManuallyDrop::new(future)), schedule) };
+            runnable.schedule();
+            return Ok(Task::new(task));
+        }
         let shard = if SHARDS == 1 { 0 } else { shard_of(this.next_shard.fetch_add(1, Ordering::Relaxed)) };
         let (runnable, task) = this.active[shard].with(|active| {
             let entry = active.vacant_entry();
@@ -425,11 +446,6 @@ impl State {
             let state = this.clone();
             let future = RemoveOnDrop { future: ManuallyDrop::new(future), state: state.clone(), index };
             let schedule = move |runnable| state.schedule(runnable);
-            // A panicking task must not take the runner down; its `Task` re-raises the panic.
-            #[cfg(feature = "std")]
-            let builder = Builder::new().propagate_panic(true);
-            #[cfg(not(feature = "std"))]
-            let builder = Builder::new();
             // SAFETY: forwarded from this function's contract; `schedule` is `Send + Sync +
             // 'static` since it only holds an `Arc<State>`.
             let (runnable, task) = unsafe { builder.spawn_unchecked(|()| future, schedule) };
@@ -509,6 +525,33 @@ impl Future for Sleeper<'_> {
     }
 }
 
+/// Wraps a task's future of an untracked executor: with std, a panic of its destructor is caught
+/// (async-task aborts on it) and dropped, the panic hook having reported it.
+struct CatchDrop<F>(ManuallyDrop<F>);
+
+impl<F> Drop for CatchDrop<F> {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is dropped exactly once, here, and never used again; dropping it in
+        // place keeps the pinning promise.
+        #[cfg_attr(feature = "std", allow(unused_mut))]
+        let mut drop_future = || unsafe { ManuallyDrop::drop(&mut self.0) };
+        #[cfg(feature = "std")]
+        drop(std::panic::catch_unwind(core::panic::AssertUnwindSafe(drop_future)));
+        #[cfg(not(feature = "std"))]
+        drop_future();
+    }
+}
+
+impl<F: Future> Future for CatchDrop<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: the future is structurally pinned: it is never moved out, and `CatchDrop`'s
+        // `Drop` does not move it.
+        unsafe { self.map_unchecked_mut(|this| &mut *this.0) }.poll(cx)
+    }
+}
+
 /// Wraps a task's future so that its slot in `active` is freed once the future is dropped.
 ///
 /// The slot is freed only after the future's destructor has returned: `shut_down` waits for
@@ -559,21 +602,23 @@ struct Lazy {
     /// # Invariant
     /// Null, or a pointer from `Arc::into_raw` owning one strong count, freed only in `Drop`.
     ptr: AtomicPtr<State>,
+    /// `State::tracked` of the state allocated on first use.
+    tracked: bool,
 }
 
 impl Lazy {
     #[cfg(not(loom))]
-    const fn new() -> Self {
-        Self { ptr: AtomicPtr::new(core::ptr::null_mut()) }
+    const fn new(tracked: bool) -> Self {
+        Self { ptr: AtomicPtr::new(core::ptr::null_mut()), tracked }
     }
 
     #[cfg(loom)]
-    fn new() -> Self {
-        Self { ptr: AtomicPtr::new(core::ptr::null_mut()) }
+    fn new(tracked: bool) -> Self {
+        Self { ptr: AtomicPtr::new(core::ptr::null_mut()), tracked }
     }
 
     fn with_state(state: State) -> Self {
-        let lazy = Self::new();
+        let lazy = Self::new(state.tracked);
         lazy.ptr.store(Arc::into_raw(Arc::new(state)).cast_mut(), Ordering::Release);
         lazy
     }
@@ -592,7 +637,7 @@ impl Lazy {
     fn raw(&self) -> *const State {
         let mut ptr = self.ptr.load(Ordering::Acquire);
         if ptr.is_null() {
-            let fresh = Arc::into_raw(Arc::new(State::new(None))).cast_mut();
+            let fresh = Arc::into_raw(Arc::new(State::new(None, self.tracked))).cast_mut();
             match self.ptr.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => ptr = fresh,
@@ -700,13 +745,19 @@ impl<'a> Executor<'a> {
     /// ```
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        Self { state: Lazy::new(), _marker: PhantomData }
+        Self { state: Lazy::new(true), _marker: PhantomData }
     }
 
     /// Creates an executor with no limit on its number of tasks.
     #[cfg(loom)]
     pub fn new() -> Self {
-        Self { state: Lazy::new(), _marker: PhantomData }
+        Self { state: Lazy::new(true), _marker: PhantomData }
+    }
+
+    /// The global executor: it is never dropped, so it does not keep its tasks to drop them.
+    #[cfg(all(feature = "std", not(loom)))]
+    pub(crate) const fn new_global() -> Executor<'static> {
+        Executor { state: Lazy::new(false), _marker: PhantomData }
     }
 
     /// Creates an executor that holds at most `capacity` live tasks at once.
@@ -726,7 +777,7 @@ impl<'a> Executor<'a> {
     /// # drop((a, b));
     /// ```
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { state: Lazy::with_state(State::new(Some(capacity))), _marker: PhantomData }
+        Self { state: Lazy::with_state(State::new(Some(capacity), true)), _marker: PhantomData }
     }
 
     /// Returns `true` if no task is alive on this executor.

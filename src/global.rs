@@ -29,7 +29,7 @@ use crate::task::Task;
 /// How long a spare worker waits to be recalled before its thread exits.
 const SPARE_IDLE: Duration = Duration::from_secs(2);
 
-static GLOBAL: Executor<'static> = Executor::new();
+static GLOBAL: Executor<'static> = Executor::new_global();
 static CONFIG: OnceLock<Config> = OnceLock::new();
 static POOL: Pool = Pool::new();
 
