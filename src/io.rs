@@ -260,7 +260,7 @@ impl<T> Async<T> {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.source.poll_ready(reactor::get(), READ, cx)
+        self.source.poll_ready(reactor::get(), READ, cx, None)
     }
 
     /// Polls for writability; one waker per `Async` (the last poller's) is kept.
@@ -280,7 +280,7 @@ impl<T> Async<T> {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.source.poll_ready(reactor::get(), WRITE, cx)
+        self.source.poll_ready(reactor::get(), WRITE, cx, None)
     }
 
     /// Runs a non-blocking read operation until it stops returning `WouldBlock`.
@@ -486,21 +486,25 @@ unsafe impl<T: IoSafe + Write> IoSafe for std::io::LineWriter<T> {}
 /// Retries a non-blocking operation until it stops returning `WouldBlock`, waiting for
 /// readiness in between; `$ready` is `poll_readable` or `poll_writable`.
 macro_rules! retry {
-    ($this:ident, $cx:ident, $ready:ident, $op:expr) => {
+    ($this:ident, $cx:ident, $dir:expr, $op:expr) => {{
+        let reactor = reactor::get();
         loop {
+            // An event the reactor had seen before this attempt is older than the `WouldBlock`
+            // it gets: it must not make the next poll ready, which would cost a failed attempt.
+            let tried_at = reactor.ticker();
             match $op {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
             }
-            ready!($this.$ready($cx))?;
+            ready!($this.source.poll_ready(reactor, $dir, $cx, Some(tried_at)))?;
         }
-    };
+    }};
 }
 
 impl<T: IoSafe + Read> AsyncRead for Async<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         // SAFETY: `T: IoSafe`: reading does not replace or close the handle.
-        retry!(self, cx, poll_readable, unsafe { (*self).get_mut() }.read(buf))
+        retry!(self, cx, READ, unsafe { (*self).get_mut() }.read(buf))
     }
 
     fn poll_read_vectored(
@@ -509,7 +513,7 @@ impl<T: IoSafe + Read> AsyncRead for Async<T> {
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
         // SAFETY: `T: IoSafe`: reading does not replace or close the handle.
-        retry!(self, cx, poll_readable, unsafe { (*self).get_mut() }.read_vectored(bufs))
+        retry!(self, cx, READ, unsafe { (*self).get_mut() }.read_vectored(bufs))
     }
 }
 
@@ -518,7 +522,7 @@ where
     for<'a> &'a T: Read,
 {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        retry!(self, cx, poll_readable, self.get_ref().read(buf))
+        retry!(self, cx, READ, self.get_ref().read(buf))
     }
 
     fn poll_read_vectored(
@@ -526,14 +530,14 @@ where
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        retry!(self, cx, poll_readable, self.get_ref().read_vectored(bufs))
+        retry!(self, cx, READ, self.get_ref().read_vectored(bufs))
     }
 }
 
 impl<T: IoSafe + Write> AsyncWrite for Async<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         // SAFETY: `T: IoSafe`: writing does not replace or close the handle.
-        retry!(self, cx, poll_writable, unsafe { (*self).get_mut() }.write(buf))
+        retry!(self, cx, WRITE, unsafe { (*self).get_mut() }.write(buf))
     }
 
     fn poll_write_vectored(
@@ -542,12 +546,12 @@ impl<T: IoSafe + Write> AsyncWrite for Async<T> {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         // SAFETY: `T: IoSafe`: writing does not replace or close the handle.
-        retry!(self, cx, poll_writable, unsafe { (*self).get_mut() }.write_vectored(bufs))
+        retry!(self, cx, WRITE, unsafe { (*self).get_mut() }.write_vectored(bufs))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // SAFETY: `T: IoSafe`: flushing does not replace or close the handle.
-        retry!(self, cx, poll_writable, unsafe { (*self).get_mut() }.flush())
+        retry!(self, cx, WRITE, unsafe { (*self).get_mut() }.flush())
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -560,7 +564,7 @@ where
     for<'a> &'a T: Write,
 {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        retry!(self, cx, poll_writable, self.get_ref().write(buf))
+        retry!(self, cx, WRITE, self.get_ref().write(buf))
     }
 
     fn poll_write_vectored(
@@ -568,11 +572,11 @@ where
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        retry!(self, cx, poll_writable, self.get_ref().write_vectored(bufs))
+        retry!(self, cx, WRITE, self.get_ref().write_vectored(bufs))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        retry!(self, cx, poll_writable, self.get_ref().flush())
+        retry!(self, cx, WRITE, self.get_ref().flush())
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

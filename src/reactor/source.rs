@@ -93,16 +93,23 @@ impl Source {
     }
 
     /// Polls readiness in `dir` for the single-waiter API (`poll_readable` / `poll_writable`).
+    ///
+    /// `tried_at`: the reactor's ticker before the caller's I/O attempt that would block; an
+    /// event no newer than that is stale (the attempt came after it) and does not count.
     pub(crate) fn poll_ready(
         &self,
         reactor: &'static Reactor,
         dir: usize,
         cx: &mut Context<'_>,
+        tried_at: Option<usize>,
     ) -> Poll<io::Result<()>> {
         let mut old = None;
         let result = self.state.with(|state| {
             if let Some((a, b)) = state[dir].ticks {
-                if state[dir].tick != a && state[dir].tick != b {
+                let tick = state[dir].tick;
+                // Wrapping: `tick` is newer than `t` if it is less than half the range ahead.
+                let fresh = tried_at.is_none_or(|t| tick.wrapping_sub(t).wrapping_sub(1) < usize::MAX / 2);
+                if tick != a && tick != b && fresh {
                     state[dir].ticks = None;
                     return Poll::Ready(Ok(false));
                 }
