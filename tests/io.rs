@@ -264,3 +264,39 @@ fn tcp_and_timers_under_block_on_use_one_thread() {
 fn addr_closed() -> std::net::SocketAddr {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
+
+/// A task blocks its runner thread (a std channel, not `block_on`) until another task has read
+/// from a socket. If the blocked runner was the reactor's driver, it kept the seat to run the
+/// task its timer woke: the other runner, idle, must take the seat over and drive the read, or
+/// both wait for ever. An executor with exactly two runner threads, and nothing else idle.
+#[test]
+fn a_runner_blocked_in_a_task_does_not_strand_io() {
+    use std::sync::{Arc, mpsc};
+    let ex = Arc::new(ambi::Executor::new());
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let server = Async::new(listener.accept().unwrap().0).unwrap();
+    let (tx, rx) = mpsc::channel::<(u8, Instant)>();
+    let reader = ex.spawn(async move {
+        let mut byte = [0u8];
+        (&server).read_exact(&mut byte).await.unwrap();
+        tx.send((byte[0], Instant::now())).unwrap();
+    });
+    let blocker = ex.spawn(async move {
+        Timer::after(Duration::from_millis(20)).await;
+        // Blocks this runner thread, whichever it is, until the other task has run.
+        rx.recv_timeout(Duration::from_secs(20)).expect("the reading task never ran")
+    });
+    let ex2 = ex.clone();
+    let second = std::thread::spawn(move || block_on(ex2.run(reader)));
+    let first = std::thread::spawn(move || block_on(ex.run(blocker)));
+    std::thread::sleep(Duration::from_millis(100));
+    let written = Instant::now();
+    client.write_all(&[42]).unwrap();
+    let (byte, read_at) = first.join().unwrap();
+    second.join().unwrap();
+    assert_eq!(byte, 42);
+    let late = read_at - written;
+    println!("read {late:?} after the write, one runner blocked");
+    assert!(late < Duration::from_secs(2), "the read waited {late:?} for the blocked runner");
+}
