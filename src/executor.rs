@@ -428,12 +428,17 @@ impl State {
         let builder = Builder::new().propagate_panic(true);
         #[cfg(not(feature = "std"))]
         let builder = Builder::new();
+        #[cfg(all(feature = "std", not(loom)))]
         if !this.tracked {
-            let state = this.clone();
-            let schedule = move |runnable| state.schedule(runnable);
-            // SAFETY: forwarded from this function's contract (an untracked executor is never
+            // Only the global executor is untracked, and its state lives as long as the program:
+            // the schedule function reaches it through the static, capturing nothing. async-task
+            // guards a schedule function that captures something with a waker clone (two atomic
+            // operations) on every wake-up; a zero-sized one needs no guard.
+            debug_assert!(core::ptr::eq(&**this, crate::global::state()));
+            let schedule = |runnable| crate::global::state().schedule(runnable);
+            // SAFETY: forwarded from this function's contract (the global executor is never
             // dropped, so `'a` is `'static` in effect); `schedule` is `Send + Sync + 'static`
-            // since it only holds an `Arc<State>`.
+            // since it captures nothing.
             let (runnable, task) =
                 unsafe { builder.spawn_unchecked(|()| CatchDrop(ManuallyDrop::new(future)), schedule) };
             runnable.schedule();
@@ -525,23 +530,22 @@ impl Future for Sleeper<'_> {
     }
 }
 
-/// Wraps a task's future of an untracked executor: with std, a panic of its destructor is caught
-/// (async-task aborts on it) and dropped, the panic hook having reported it.
+/// Wraps a task's future of the global executor: a panic of its destructor is caught (async-task
+/// aborts on it) and dropped, the panic hook having reported it.
+#[cfg(all(feature = "std", not(loom)))]
 struct CatchDrop<F>(ManuallyDrop<F>);
 
+#[cfg(all(feature = "std", not(loom)))]
 impl<F> Drop for CatchDrop<F> {
     fn drop(&mut self) {
         // SAFETY: `self.0` is dropped exactly once, here, and never used again; dropping it in
         // place keeps the pinning promise.
-        #[cfg_attr(feature = "std", allow(unused_mut))]
-        let mut drop_future = || unsafe { ManuallyDrop::drop(&mut self.0) };
-        #[cfg(feature = "std")]
+        let drop_future = || unsafe { ManuallyDrop::drop(&mut self.0) };
         drop(std::panic::catch_unwind(core::panic::AssertUnwindSafe(drop_future)));
-        #[cfg(not(feature = "std"))]
-        drop_future();
     }
 }
 
+#[cfg(all(feature = "std", not(loom)))]
 impl<F: Future> Future for CatchDrop<F> {
     type Output = F::Output;
 

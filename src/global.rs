@@ -109,6 +109,11 @@ pub(crate) fn runs_in_block_on() -> Option<&'static State> {
     if POOL.in_block_on.load(Ordering::Relaxed) { Some(GLOBAL.state()) } else { None }
 }
 
+/// The global executor's state.
+pub(crate) fn state() -> &'static State {
+    GLOBAL.state()
+}
+
 /// Whether `state` is the global executor's.
 pub(crate) fn is_global(state: *const State) -> bool {
     core::ptr::eq(state, GLOBAL.state())
