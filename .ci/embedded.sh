@@ -7,14 +7,14 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WHAT="${1:-all}"
-CACHE="${AMBI_CI_CACHE:-$HOME/.cache/ambi-ci}"
+CACHE="${AMPHI_CI_CACHE:-$HOME/.cache/amphi-ci}"
 QEMU_ROOT="$CACHE/qemu"
 # Own target folders under the usual one, so these builds never wait on the host build's lock.
 TARGET_BASE="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET_BASE" in /*) ;; *) TARGET_BASE="$ROOT/$TARGET_BASE" ;; esac
 BOARDS=(thumbv7em-none-eabihf thumbv6m-none-eabi)
 LINUX=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
-export AMBI_QEMU_ROOT="$QEMU_ROOT"
+export AMPHI_QEMU_ROOT="$QEMU_ROOT"
 
 log() { printf '\n=== %s\n' "$*"; }
 
@@ -141,13 +141,13 @@ run_linux() {
     apt_install qemu-user-static gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf \
         libc6-dev-arm64-cross libc6-dev-armhf-cross
     register_binfmt
-    # AMBI_QEMU_USER_SKIP: space-separated test name filters not to run under emulation (each one
+    # AMPHI_QEMU_USER_SKIP: space-separated test name filters not to run under emulation (each one
     # printed, so a skip is never silent). By default, the two tests emulation cannot run:
     # - a child started under RLIMIT_NPROC=1, where qemu-user itself cannot start its threads;
     # - a latency bound of a few milliseconds, which an emulated CPU misses by tens of them.
     local default_skip="without_worker_threads_tasks_still_complete_in_block_on sync_handlers_blocking_100ms_do_not_delay_async_handlers"
     local skip_args=() name
-    for name in ${AMBI_QEMU_USER_SKIP-$default_skip}; do
+    for name in ${AMPHI_QEMU_USER_SKIP-$default_skip}; do
         echo "skipping under qemu-user: $name"
         skip_args+=(--skip "$name")
     done

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Measures and prints ambi's footprint:
+# Measures and prints amphi's footprint:
 # - flash/RAM (text, data, bss) of a minimal Cortex-M program with two tasks (no-std-tests'
 #   `two-tasks`), on Cortex-M4F and Cortex-M0;
 # - the stripped size and thread count of a std hello-world (block_on + spawn + a timer), built
 #   with opt-level "z", LTO, panic = "abort", next to the same program on smol and on Tokio
 #   (current-thread and multi-thread), in a throwaway project under the target folder.
 # Sizes are informative; it fails only if a build fails or if a program that uses nothing but
-# ambi's `block_on` runs more than one thread.
+# amphi's `block_on` runs more than one thread.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,12 +35,12 @@ echo "(bss includes the test boards' heap of $((heap)) bytes; the stack takes th
 # its runtime is still up.
 if grep -q "pub use crate::timer" "$ROOT/src/lib.rs"; then
     have_timer=1
-    ambi_sleep='ambi::Timer::after(Duration::from_millis(10)).await;'
+    amphi_sleep='amphi::Timer::after(Duration::from_millis(10)).await;'
     timer_note="with a 10 ms timer"
 else
     have_timer=0
-    ambi_sleep='ambi::yield_now().await;'
-    timer_note="ambi has no Timer yet: its programs yield instead of sleeping"
+    amphi_sleep='amphi::yield_now().await;'
+    timer_note="amphi has no Timer yet: its programs yield instead of sleeping"
 fi
 
 mkdir -p "$PROJ/src/bin"
@@ -54,7 +54,7 @@ publish = false
 [workspace]
 
 [dependencies]
-ambi = { path = "$ROOT" }
+amphi = { path = "$ROOT" }
 smol = "2"
 tokio = { version = "1", features = ["rt", "rt-multi-thread", "time"] }
 
@@ -74,23 +74,23 @@ fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
 }
 '
-cat > "$PROJ/src/bin/ambi.rs" <<RS
+cat > "$PROJ/src/bin/amphi.rs" <<RS
 $common
 fn main() {
-    let (out, n) = ambi::block_on(async {
-        let task = ambi::spawn(async { 6 * 7 });
-        $ambi_sleep
+    let (out, n) = amphi::block_on(async {
+        let task = amphi::spawn(async { 6 * 7 });
+        $amphi_sleep
         (task.await, threads())
     });
     println!("hello {out}");
     println!("threads {n}");
 }
 RS
-cat > "$PROJ/src/bin/ambi-block-on.rs" <<RS
+cat > "$PROJ/src/bin/amphi-block-on.rs" <<RS
 $common
 fn main() {
-    let (out, n) = ambi::block_on(async {
-        $ambi_sleep
+    let (out, n) = amphi::block_on(async {
+        $amphi_sleep
         (6 * 7, threads())
     });
     println!("hello {out}");
@@ -130,20 +130,20 @@ echo "=== std hello-world: block_on + spawn + timer, stripped (opt-level z, LTO,
 echo "($timer_note; built in $PROJ)"
 CARGO_TARGET_DIR="$PROJ/target" cargo build -q --release --manifest-path "$PROJ/Cargo.toml"
 bin="$PROJ/target/release"
-ambi_size="$(stat -c %s "$bin/ambi")"
-printf '%-24s %10s %8s %12s\n' program bytes KiB "vs ambi"
+amphi_size="$(stat -c %s "$bin/amphi")"
+printf '%-24s %10s %8s %12s\n' program bytes KiB "vs amphi"
 status=0
-for prog in ambi ambi-block-on smol tokio-current_thread tokio-multi_thread; do
+for prog in amphi amphi-block-on smol tokio-current_thread tokio-multi_thread; do
     out="$("$bin/$prog")"
     grep -q '^hello 42$' <<<"$out" || { echo "$prog printed: $out" >&2; status=1; }
     threads="$(sed -n 's/^threads //p' <<<"$out")"
     bytes="$(stat -c %s "$bin/$prog")"
-    awk -v p="$prog" -v b="$bytes" -v a="$ambi_size" -v t="$threads" \
+    awk -v p="$prog" -v b="$bytes" -v a="$amphi_size" -v t="$threads" \
         'BEGIN { printf "%-24s %10d %8.1f %11.2fx   threads: %s\n", p, b, b / 1024, b / a, t }'
-    if [ "$prog" = ambi-block-on ] && [ "$threads" != 1 ]; then
-        echo "FAIL: a program that only calls ambi::block_on runs $threads threads (want 1)" >&2
+    if [ "$prog" = amphi-block-on ] && [ "$threads" != 1 ]; then
+        echo "FAIL: a program that only calls amphi::block_on runs $threads threads (want 1)" >&2
         status=1
     fi
 done
-echo "(ambi-block-on: block_on only, no spawn$([ "$have_timer" = 1 ] && echo ", with the timer"))"
+echo "(amphi-block-on: block_on only, no spawn$([ "$have_timer" = 1 ] && echo ", with the timer"))"
 exit "$status"

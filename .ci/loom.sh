@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Loom models of ambi's own protocols (tests/loom.rs, built by the loom-tests crate), then the
+# Loom models of amphi's own protocols (tests/loom.rs, built by the loom-tests crate), then the
 # deliberately broken sleep protocol, which loom must report as a deadlock. Release mode: loom
 # explores many interleavings and a debug build is several times slower.
 set -euo pipefail

@@ -1,12 +1,12 @@
-//! `ambi` side by side with its peers in one process: every workload runs on every runtime that
+//! `amphi` side by side with its peers in one process: every workload runs on every runtime that
 //! can run it (each built once, with the same worker count), rounds interleave the runtimes, and
-//! the table shows each runtime's median and `ambi / fastest peer`.
+//! the table shows each runtime's median and `amphi / fastest peer`.
 //!
 //! ```text
 //! cargo bench --bench compare                 # everything (~2–3 minutes on 2 cores)
 //! cargo bench --bench compare -- spawn        # workloads whose name contains `spawn`
-//! AMBI_BENCH_QUICK=1 cargo bench --bench compare   # smoke run: 2 rounds, tiny sizes
-//! AMBI_BENCH_RUNTIMES=ambi,smol cargo bench --bench compare   # only these (e.g. to profile)
+//! AMPHI_BENCH_QUICK=1 cargo bench --bench compare   # smoke run: 2 rounds, tiny sizes
+//! AMPHI_BENCH_RUNTIMES=amphi,smol cargo bench --bench compare   # only these (e.g. to profile)
 //! ```
 //!
 //! The workloads are the peers' own benchmark shapes (Tokio's `rt_multi_threaded`,
@@ -131,7 +131,7 @@ fn block_on_ready(rt: Rt) -> Vec<f64> {
         }) / n as f64
     }
     let ns = match rt {
-        Rt::Ambi => each(n, ambi::block_on),
+        Rt::Amphi => each(n, amphi::block_on),
         Rt::TokioMt | Rt::TokioCt => {
             let tokio = common::tokio_runtime(rt);
             each(n, |f| tokio.block_on(f))
@@ -415,7 +415,7 @@ fn index(rt: Rt) -> usize {
 }
 
 fn measure(w: &Workload) -> Samples {
-    let only = std::env::var("AMBI_BENCH_RUNTIMES").ok();
+    let only = std::env::var("AMPHI_BENCH_RUNTIMES").ok();
     let runtimes: Vec<Rt> = w
         .runtimes
         .iter()
@@ -452,7 +452,7 @@ fn main() {
     common::init();
     let filter = common::filter();
     println!(
-        "ambi vs peers: {} worker threads each; {}",
+        "amphi vs peers: {} worker threads each; {}",
         common::workers(),
         if *QUICK.get().unwrap() { "quick mode (tiny sizes, 2 rounds)" } else { "medians of 5–21 rounds" },
     );
@@ -461,7 +461,7 @@ fn main() {
     for rt in ALL {
         header += &format!(" {} |", rt.name());
     }
-    header += " fastest peer | ambi / fastest |";
+    header += " fastest peer | amphi / fastest |";
     println!("{header}");
     println!("|{}", "---|".repeat(ALL.len() + 4));
     let mut worst: Option<(f64, &str)> = None;
@@ -479,12 +479,12 @@ fn main() {
             let fastest = ALL
                 .iter()
                 .zip(&medians)
-                .filter(|(rt, ns)| **rt != Rt::Ambi && !ns.is_nan())
+                .filter(|(rt, ns)| **rt != Rt::Amphi && !ns.is_nan())
                 .min_by(|a, b| a.1.total_cmp(b.1));
-            let ambi = medians[index(Rt::Ambi)];
+            let amphi = medians[index(Rt::Amphi)];
             match fastest {
-                Some((rt, ns)) if !ambi.is_nan() => {
-                    let ratio = ambi / ns;
+                Some((rt, ns)) if !amphi.is_nan() => {
+                    let ratio = amphi / ns;
                     line += &format!(" {} | {ratio:.2} |", rt.name());
                     if worst.is_none_or(|(r, _)| ratio > r) {
                         worst = Some((ratio, name));

@@ -1,10 +1,10 @@
 //! How costs grow with size: spawn throughput at 1k–1M tasks, heap per idle task, TCP echo at
-//! 1, 64 and 1024 connections, heap per idle connection — `ambi` with Tokio (multi-thread) and
+//! 1, 64 and 1024 connections, heap per idle connection — `amphi` with Tokio (multi-thread) and
 //! smol alongside.
 //!
 //! ```text
 //! cargo bench --bench growth            # ~1 minute on 2 cores
-//! AMBI_BENCH_QUICK=1 cargo bench --bench growth
+//! AMPHI_BENCH_QUICK=1 cargo bench --bench growth
 //! ```
 //!
 //! Memory figures come from a counting global allocator in this binary: heap bytes live after
@@ -70,8 +70,8 @@ fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
 }
 
-/// The runtimes compared here: `ambi` and the fastest multi-threaded peers.
-const RUNTIMES: [Rt; 3] = [Rt::Ambi, Rt::TokioMt, Rt::Smol];
+/// The runtimes compared here: `amphi` and the fastest multi-threaded peers.
+const RUNTIMES: [Rt; 3] = [Rt::Amphi, Rt::TokioMt, Rt::Smol];
 
 fn quick() -> bool {
     common::quick()
@@ -82,7 +82,7 @@ fn header(first: &str, per: &str) {
     for rt in RUNTIMES {
         h += &format!(" {} |", rt.name());
     }
-    println!("{h} ambi / fastest |");
+    println!("{h} amphi / fastest |");
     println!("|{}", "---|".repeat(RUNTIMES.len() + 3));
 }
 

@@ -8,14 +8,14 @@
 mod deadline;
 #[path = "support/http.rs"]
 mod http;
-#[path = "support/hyper_ambi.rs"]
-mod hyper_ambi;
+#[path = "support/hyper_amphi.rs"]
+mod hyper_amphi;
 
 mod weather_client {
     //! A client for the weather API. (In a real project this module is its own crate, which
-    //! depends on `ambi` alone.)
+    //! depends on `amphi` alone.)
     //!
-    //! Every operation returns an [`ambi::Dual`]: `.await` it from async code, under any runtime;
+    //! Every operation returns an [`amphi::Dual`]: `.await` it from async code, under any runtime;
     //! call `.wait()` on it from sync code. The details, for each place you may call from, are on
     //! [`WeatherClient::current`].
 
@@ -44,7 +44,7 @@ mod weather_client {
             Self { http: crate::http::Client::new(addr) }
         }
 
-        ambi::dual! {
+        amphi::dual! {
             /// The current conditions in `city`.
             ///
             /// # Calling it
@@ -53,11 +53,11 @@ mod weather_client {
             ///   `client.current("oslo").wait()`. The request runs on your thread until it is
             ///   answered. There is no runtime to create, and any number of threads may wait on
             ///   one shared client at once.
-            /// - **From an `ambi` task**: `.await` it. `.wait()` works there too — nested waits
+            /// - **From an `amphi` task**: `.await` it. `.wait()` works there too — nested waits
             ///   never deadlock, and the worker hands its other tasks to another thread first — but
             ///   it holds a thread for the whole request, so prefer `.await`.
             /// - **From a Tokio task on a multi-thread runtime**: `.await` it. The client's sockets
-            ///   and timers belong to `ambi`'s reactor, not Tokio's, so it needs no Tokio feature
+            ///   and timers belong to `amphi`'s reactor, not Tokio's, so it needs no Tokio feature
             ///   and works under any runtime. `.wait()` works as well; like any blocking call it
             ///   occupies that Tokio worker meanwhile (in `spawn_blocking` it is the natural
             ///   choice).
@@ -66,7 +66,7 @@ mod weather_client {
             ///   operations, but while it waits, Tokio's only thread — which is also Tokio's timer
             ///   and socket driver — is blocked. If what you wait for needs Tokio too (a
             ///   `tokio::time::sleep`, a Tokio socket, a result from a Tokio task), it can never
-            ///   finish. [`wait_timeout`](ambi::Dual::wait_timeout) is the escape hatch: it gives
+            ///   finish. [`wait_timeout`](amphi::Dual::wait_timeout) is the escape hatch: it gives
             ///   up after the time you allow and hands the unfinished operation back, to `.await`
             ///   (it continues where it stopped) or to drop (which cancels it).
             ///
@@ -98,7 +98,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ambi::Timer;
+use amphi::Timer;
 use hyper::StatusCode;
 use weather_client::{Report, WeatherClient};
 
@@ -134,12 +134,12 @@ fn main() -> io::Result<()> {
     assert_eq!(client.many(&["lima", "rome"]).wait()?, vec![expected("lima"), expected("rome")]);
     println!("sync code:               .wait()                      ok");
 
-    // 2. Inside an `ambi` task: `.await`, and `.wait()` nested in the task.
+    // 2. Inside an `amphi` task: `.await`, and `.wait()` nested in the task.
     let c = client.clone();
     let (awaited, waited) =
-        ambi::block_on(ambi::spawn(async move { (c.current("kyiv").await, c.current("pune").wait()) }));
+        amphi::block_on(amphi::spawn(async move { (c.current("kyiv").await, c.current("pune").wait()) }));
     assert_eq!((awaited?, waited?), (expected("kyiv"), expected("pune")));
-    println!("ambi task:               .await, and .wait() nested   ok");
+    println!("amphi task:               .await, and .wait() nested   ok");
 
     // 3. Inside a task of Tokio's multi-thread runtime.
     let tokio_mt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -155,12 +155,12 @@ fn main() -> io::Result<()> {
     let c = client.clone();
     let gave_up_after = tokio_ct.block_on(async move {
         assert_eq!(c.current("riga").await?, expected("riga"));
-        // The client's own operation needs only ambi's reactor: `.wait()` completes.
+        // The client's own operation needs only amphi's reactor: `.wait()` completes.
         assert_eq!(c.current("doha").wait()?, expected("doha"));
 
         // An operation that also needs Tokio's driver (here its timer) cannot progress while this,
         // Tokio's only thread, waits: `wait_timeout` gives it back unfinished…
-        let op = ambi::dual(async {
+        let op = amphi::dual(async {
             tokio::time::sleep(Duration::from_millis(20)).await;
             c.current("lund").await
         });

@@ -6,12 +6,12 @@
 
 #[path = "support/http.rs"]
 mod http;
-#[path = "support/hyper_ambi.rs"]
-mod hyper_ambi;
+#[path = "support/hyper_amphi.rs"]
+mod hyper_amphi;
 
 use std::time::{Duration, Instant};
 
-use ambi::Timer;
+use amphi::Timer;
 use hyper::StatusCode;
 
 /// What every backend call costs: the server waits this long before it answers.
@@ -35,7 +35,7 @@ fn main() -> std::io::Result<()> {
         http::respond(StatusCode::OK, format!("{{\"id\":{id},\"name\":\"item {id}\"}}"))
     })?;
     let client = http::Client::new(server.addr);
-    println!("server on http://{} (hyper on ambi, no Tokio); each call waits {LATENCY:?}\n", server.addr);
+    println!("server on http://{} (hyper on amphi, no Tokio); each call waits {LATENCY:?}\n", server.addr);
 
     let mut rows: Vec<(&str, Duration, u64)> = Vec::new();
 
@@ -53,7 +53,7 @@ fn main() -> std::io::Result<()> {
     // 2. Sync code, fanned out: `block_on` over a join of all the calls.
     let t = Instant::now();
     let paths: Vec<String> = (0..CALLS).map(|id| format!("/item/{id}")).collect();
-    let results = ambi::block_on(join_all(paths.iter().map(|p| client.get(p)).collect()));
+    let results = amphi::block_on(join_all(paths.iter().map(|p| client.get(p)).collect()));
     let ok = results.iter().filter(|r| matches!(r, Ok((StatusCode::OK, _)))).count();
     rows.push(("sync, fanned out   block_on(join)", t.elapsed(), ok as u64));
 
@@ -62,10 +62,10 @@ fn main() -> std::io::Result<()> {
     let tasks: Vec<_> = (0..CALLS)
         .map(|id| {
             let client = client.clone();
-            ambi::spawn(async move { client.get(&format!("/item/{id}")).await })
+            amphi::spawn(async move { client.get(&format!("/item/{id}")).await })
         })
         .collect();
-    let ok = ambi::block_on(async {
+    let ok = amphi::block_on(async {
         let mut ok = 0;
         for t in tasks {
             if matches!(t.await, Ok((StatusCode::OK, _))) {
@@ -78,8 +78,8 @@ fn main() -> std::io::Result<()> {
 
     // 4. Async code calling legacy blocking code: `unblock` runs it on the blocking pool.
     let t = Instant::now();
-    let sums = ambi::block_on(async {
-        let tasks: Vec<_> = (0..CALLS).map(|id| ambi::unblock(move || legacy_checksum(id))).collect();
+    let sums = amphi::block_on(async {
+        let tasks: Vec<_> = (0..CALLS).map(|id| amphi::unblock(move || legacy_checksum(id))).collect();
         let mut v = Vec::new();
         for t in tasks {
             v.push(t.await);

@@ -1,6 +1,6 @@
-//! Hybrid handlers: one HTTP server (hyper on `ambi`, no Tokio) whose routes are plain functions or
+//! Hybrid handlers: one HTTP server (hyper on `amphi`, no Tokio) whose routes are plain functions or
 //! `async fn`s, registered the same way; each runs in the right place on its own — async handlers
-//! on the executor, sync ones on the blocking pool through `ambi::unblock`.
+//! on the executor, sync ones on the blocking pool through `amphi::unblock`.
 //!
 //! The check: while several sync handlers each block their thread for 100 ms, the async handlers
 //! keep answering in about a millisecond.
@@ -11,8 +11,8 @@
 mod deadline;
 #[path = "support/http.rs"]
 mod http;
-#[path = "support/hyper_ambi.rs"]
-mod hyper_ambi;
+#[path = "support/hyper_amphi.rs"]
+mod hyper_amphi;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -113,7 +113,7 @@ impl Router {
                 match routes.get(req.uri().path()) {
                     Some(Handler::Sync(handler)) => {
                         let handler = handler.clone();
-                        ambi::unblock(move || handler(req)).await
+                        amphi::unblock(move || handler(req)).await
                     }
                     Some(Handler::Async(handler)) => handler(req).await,
                     None => http::respond(StatusCode::NOT_FOUND, "no route"),
@@ -144,7 +144,7 @@ fn report(_req: Request) -> Reply {
 
 /// An async handler: answers how many sync handlers were blocking while it ran.
 async fn status(req: Request) -> Reply {
-    ambi::yield_now().await;
+    amphi::yield_now().await;
     let blocking = BLOCKING_NOW.load(Ordering::SeqCst);
     let q = req.uri().query().unwrap_or_default();
     http::respond(StatusCode::OK, format!("{q} {blocking} {}", thread_name()))
@@ -178,7 +178,7 @@ fn measure() -> io::Result<Measured> {
     let sync_clients: Vec<_> = (0..SYNC_IN_FLIGHT)
         .map(|_| {
             let (client, stop) = (client.clone(), stop.clone());
-            ambi::spawn(async move {
+            amphi::spawn(async move {
                 let mut latencies = Vec::new();
                 while !stop.load(Ordering::SeqCst) {
                     let t = Instant::now();
@@ -186,15 +186,15 @@ fn measure() -> io::Result<Measured> {
                     latencies.push(t.elapsed());
                     assert_eq!(status, StatusCode::OK);
                     let body = String::from_utf8_lossy(&body);
-                    assert!(body.starts_with("report from ambi-blocking-"), "sync handler ran on: {body}");
+                    assert!(body.starts_with("report from amphi-blocking-"), "sync handler ran on: {body}");
                 }
                 io::Result::Ok(latencies)
             })
         })
         .collect();
     // Start measuring once the sync handlers block. (`block_on`, not `recv_blocking`: with
-    // `AMBI_THREADS=0`, tasks run only inside `block_on`.)
-    ambi::block_on(async {
+    // `AMPHI_THREADS=0`, tasks run only inside `block_on`.)
+    amphi::block_on(async {
         for _ in 0..SYNC_IN_FLIGHT {
             ENTERED.1.recv().await.expect("sync handlers running");
         }
@@ -212,7 +212,7 @@ fn measure() -> io::Result<Measured> {
         assert_eq!(fields.next(), Some(i.to_string().as_str()), "answer to this request");
         let blocking: usize = fields.next().and_then(|n| n.parse().ok()).expect("a count");
         let thread = fields.next().unwrap_or_default();
-        assert!(!thread.starts_with("ambi-blocking-"), "async handler ran on the blocking pool");
+        assert!(!thread.starts_with("amphi-blocking-"), "async handler ran on the blocking pool");
         if blocking > 0 {
             async_latencies.push(latency);
             blocking_total += blocking;
@@ -221,7 +221,7 @@ fn measure() -> io::Result<Measured> {
     stop.store(true, Ordering::SeqCst);
     let mut sync_latencies = Vec::new();
     for c in sync_clients {
-        sync_latencies.extend(ambi::block_on(c)?);
+        sync_latencies.extend(amphi::block_on(c)?);
     }
     assert_eq!(client.get("/nowhere").wait()?.0, StatusCode::NOT_FOUND);
 

@@ -11,8 +11,8 @@
 mod deadline;
 #[path = "support/http.rs"]
 mod http;
-#[path = "support/hyper_ambi.rs"]
-mod hyper_ambi;
+#[path = "support/hyper_amphi.rs"]
+mod hyper_amphi;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -61,7 +61,7 @@ impl Pipeline {
         Self { api: http::Client::new(api), dir }
     }
 
-    ambi::dual! {
+    amphi::dual! {
         /// Fetches the API's listing of datasets.
         async fn list(&self) -> io::Result<Vec<Dataset>> {
             let (status, body) = self.api.get("/api/datasets").await?;
@@ -80,7 +80,7 @@ impl Pipeline {
             let (chunks_tx, chunks_rx) = async_channel::bounded::<Bytes>(4);
             let writer = {
                 let path = path.clone();
-                ambi::unblock(move || -> io::Result<u64> {
+                amphi::unblock(move || -> io::Result<u64> {
                     let mut file = BufWriter::new(File::create(path)?);
                     let mut written = 0;
                     while let Ok(chunk) = chunks_rx.recv_blocking() {
@@ -127,7 +127,7 @@ impl Pipeline {
             let report = Report { datasets: downloads };
             let json = serde_json::to_vec_pretty(&report).map_err(io::Error::other)?;
             let results = self.dir.join("results.json");
-            ambi::unblock(move || std::fs::write(results, json)).await?;
+            amphi::unblock(move || std::fs::write(results, json)).await?;
             Ok(report)
         }
     }
@@ -212,7 +212,7 @@ fn fake_remote_api() -> io::Result<http::Server> {
 fn scratch_dir() -> io::Result<PathBuf> {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-    let dir = std::env::temp_dir().join(format!("ambi-pipeline-{}-{nanos}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("amphi-pipeline-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }

@@ -3,7 +3,7 @@
 //! starts a graceful shutdown: stop taking new work, let the items in flight finish, cancel what is
 //! still running after a grace period, print a summary, exit 0.
 //!
-//! The signal reaches the async side through `ambi`'s reactor: `signal-hook` writes to one end of a
+//! The signal reaches the async side through `amphi`'s reactor: `signal-hook` writes to one end of a
 //! socket pair, the other end is an `Async<UnixStream>` that the shutdown task reads.
 //!
 //! `cargo run --release --example shutdown` sends itself SIGTERM once work is in flight;
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ambi::{Async, Timer};
+use amphi::{Async, Timer};
 use futures_lite::AsyncReadExt;
 use futures_lite::future;
 
@@ -148,10 +148,10 @@ fn run(trigger: Trigger) -> io::Result<Summary> {
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
     let (ready_tx, ready_rx) = async_channel::bounded::<()>(1);
     let mut consumers: Vec<_> = (0..CONSUMERS)
-        .map(|_| ambi::spawn(consume(items_rx.clone(), stop_rx.clone(), ready_tx.clone(), counters.clone())))
+        .map(|_| amphi::spawn(consume(items_rx.clone(), stop_rx.clone(), ready_tx.clone(), counters.clone())))
         .collect();
 
-    ambi::block_on(async {
+    amphi::block_on(async {
         ready_rx.recv().await.expect("consumers running");
         match trigger {
             Trigger::SelfSignal => signal_hook::low_level::raise(signal_hook::consts::SIGTERM)?,
@@ -229,7 +229,7 @@ fn main() -> io::Result<()> {
 
 /// Set in the child process the test below starts.
 #[cfg(test)]
-const CHILD: &str = "AMBI_SHUTDOWN_CHILD";
+const CHILD: &str = "AMPHI_SHUTDOWN_CHILD";
 
 /// The program as the test's child runs it; does nothing in a normal test run.
 #[test]

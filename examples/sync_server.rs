@@ -11,8 +11,8 @@
 mod deadline;
 #[path = "support/http.rs"]
 mod http;
-#[path = "support/hyper_ambi.rs"]
-mod hyper_ambi;
+#[path = "support/hyper_amphi.rs"]
+mod hyper_amphi;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -20,7 +20,7 @@ use std::sync::{Arc, Barrier};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use ambi::Timer;
+use amphi::Timer;
 use futures_lite::future::try_zip;
 use hyper::StatusCode;
 
@@ -40,7 +40,7 @@ struct Dashboard {
 }
 
 impl Dashboard {
-    ambi::dual! {
+    amphi::dual! {
         /// The dashboard of `user`, from the three backends, asked concurrently.
         pub async fn page(&self, user: u32) -> io::Result<String> {
             let path = format!("/{user}");
@@ -70,7 +70,7 @@ fn expected(user: u32) -> String {
     format!("{{\"user\":{user},\"profile\":{p},\"orders\":{o},\"recommendations\":{r}}}")
 }
 
-/// A backend on hyper-on-ambi: answers `"<name> of <id>"` after `delay`.
+/// A backend on hyper-on-amphi: answers `"<name> of <id>"` after `delay`.
 fn backend(name: &'static str, delay: Duration) -> io::Result<http::Server> {
     http::serve(move |req| async move {
         Timer::after(delay).await;

@@ -37,7 +37,7 @@ use crate::sync::Mutex;
 ///
 /// struct Clock;
 ///
-/// impl ambi::alarm::TimeSource for Clock {
+/// impl amphi::alarm::TimeSource for Clock {
 ///     fn now(&self) -> u64 {
 ///         static START: OnceLock<Instant> = OnceLock::new();
 ///         START.get_or_init(Instant::now).elapsed().as_micros() as u64
@@ -46,14 +46,14 @@ use crate::sync::Mutex;
 ///         let wait = Duration::from_micros(at.saturating_sub(self.now()));
 ///         std::thread::spawn(move || {
 ///             std::thread::sleep(wait);
-///             ambi::alarm::on_alarm();
+///             amphi::alarm::on_alarm();
 ///         });
 ///     }
 /// }
 ///
-/// ambi::alarm::set_time_source(&Clock);
-/// let start = ambi::alarm::now();
-/// let woke_at = ambi::block_on(ambi::alarm::after(2_000));
+/// amphi::alarm::set_time_source(&Clock);
+/// let start = amphi::alarm::now();
+/// let woke_at = amphi::block_on(amphi::alarm::after(2_000));
 /// assert!(woke_at >= start + 2_000);
 /// ```
 pub trait TimeSource: Sync {
@@ -90,7 +90,7 @@ impl Registry {
     fn source(&self) -> &'static dyn TimeSource {
         match self.source {
             Some(source) => source,
-            None => panic!("no time source: call ambi::alarm::set_time_source first"),
+            None => panic!("no time source: call amphi::alarm::set_time_source first"),
         }
     }
 
@@ -115,12 +115,12 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry { source: None, timers: S
 ///
 /// ```standalone_crate
 /// struct Fixed;
-/// impl ambi::alarm::TimeSource for Fixed {
+/// impl amphi::alarm::TimeSource for Fixed {
 ///     fn now(&self) -> u64 { 7 }
 ///     fn set_alarm(&self, _at: u64) {}
 /// }
-/// ambi::alarm::set_time_source(&Fixed);
-/// assert_eq!(ambi::alarm::now(), 7);
+/// amphi::alarm::set_time_source(&Fixed);
+/// assert_eq!(amphi::alarm::now(), 7);
 /// ```
 pub fn set_time_source(source: &'static dyn TimeSource) {
     REGISTRY.with(|r| {
@@ -139,12 +139,12 @@ pub fn set_time_source(source: &'static dyn TimeSource) {
 ///
 /// ```standalone_crate
 /// # struct Fixed;
-/// # impl ambi::alarm::TimeSource for Fixed {
+/// # impl amphi::alarm::TimeSource for Fixed {
 /// #     fn now(&self) -> u64 { 1_000 }
 /// #     fn set_alarm(&self, _at: u64) {}
 /// # }
-/// ambi::alarm::set_time_source(&Fixed);
-/// assert_eq!(ambi::alarm::now(), 1_000);
+/// amphi::alarm::set_time_source(&Fixed);
+/// assert_eq!(amphi::alarm::now(), 1_000);
 /// ```
 pub fn now() -> u64 {
     let source = REGISTRY.with(|r| r.source());
@@ -163,13 +163,13 @@ pub fn now() -> u64 {
 ///
 /// ```standalone_crate
 /// # struct Fixed;
-/// # impl ambi::alarm::TimeSource for Fixed {
+/// # impl amphi::alarm::TimeSource for Fixed {
 /// #     fn now(&self) -> u64 { 5 }
 /// #     fn set_alarm(&self, _at: u64) {}
 /// # }
-/// ambi::alarm::set_time_source(&Fixed);
-/// // On a board: #[exception] fn SysTick() { /* count ticks */ ambi::alarm::on_alarm(); }
-/// ambi::alarm::on_alarm();
+/// amphi::alarm::set_time_source(&Fixed);
+/// // On a board: #[exception] fn SysTick() { /* count ticks */ amphi::alarm::on_alarm(); }
+/// amphi::alarm::on_alarm();
 /// ```
 pub fn on_alarm() {
     // One waker per lock, woken outside it: a wake may drop a task, whose timer then takes the lock.
@@ -211,22 +211,22 @@ pub fn on_alarm() {
 /// # use std::sync::OnceLock;
 /// # use std::time::{Duration, Instant};
 /// # struct Clock;
-/// # impl ambi::alarm::TimeSource for Clock {
+/// # impl amphi::alarm::TimeSource for Clock {
 /// #     fn now(&self) -> u64 {
 /// #         static START: OnceLock<Instant> = OnceLock::new();
 /// #         START.get_or_init(Instant::now).elapsed().as_micros() as u64
 /// #     }
 /// #     fn set_alarm(&self, at: u64) {
 /// #         let wait = Duration::from_micros(at.saturating_sub(self.now()));
-/// #         std::thread::spawn(move || { std::thread::sleep(wait); ambi::alarm::on_alarm(); });
+/// #         std::thread::spawn(move || { std::thread::sleep(wait); amphi::alarm::on_alarm(); });
 /// #     }
 /// # }
-/// ambi::alarm::set_time_source(&Clock);
-/// let ex = ambi::Executor::new();
-/// let start = ambi::alarm::now();
-/// let slow = ex.spawn(ambi::alarm::after(3_000));
-/// let fast = ex.spawn(ambi::alarm::after(1_000));
-/// let (slow, fast) = ambi::block_on(ex.run(async { (slow.await, fast.await) }));
+/// amphi::alarm::set_time_source(&Clock);
+/// let ex = amphi::Executor::new();
+/// let start = amphi::alarm::now();
+/// let slow = ex.spawn(amphi::alarm::after(3_000));
+/// let fast = ex.spawn(amphi::alarm::after(1_000));
+/// let (slow, fast) = amphi::block_on(ex.run(async { (slow.await, fast.await) }));
 /// assert!(fast >= start + 1_000 && slow >= start + 3_000);
 /// ```
 pub fn after(ticks: u64) -> Sleep {
@@ -244,13 +244,13 @@ pub fn after(ticks: u64) -> Sleep {
 ///
 /// ```standalone_crate
 /// # struct Fixed;
-/// # impl ambi::alarm::TimeSource for Fixed {
+/// # impl amphi::alarm::TimeSource for Fixed {
 /// #     fn now(&self) -> u64 { 50 }
 /// #     fn set_alarm(&self, _at: u64) {}
 /// # }
-/// ambi::alarm::set_time_source(&Fixed);
+/// amphi::alarm::set_time_source(&Fixed);
 /// // A deadline already passed completes at once.
-/// assert_eq!(ambi::block_on(ambi::alarm::at(10)), 50);
+/// assert_eq!(amphi::block_on(amphi::alarm::at(10)), 50);
 /// ```
 pub fn at(deadline: u64) -> Sleep {
     Sleep { deadline, key: None }
@@ -264,12 +264,12 @@ pub fn at(deadline: u64) -> Sleep {
 ///
 /// ```standalone_crate
 /// # struct Fixed;
-/// # impl ambi::alarm::TimeSource for Fixed {
+/// # impl amphi::alarm::TimeSource for Fixed {
 /// #     fn now(&self) -> u64 { 0 }
 /// #     fn set_alarm(&self, _at: u64) {}
 /// # }
-/// ambi::alarm::set_time_source(&Fixed);
-/// let sleep: ambi::alarm::Sleep = ambi::alarm::at(100);
+/// amphi::alarm::set_time_source(&Fixed);
+/// let sleep: amphi::alarm::Sleep = amphi::alarm::at(100);
 /// assert_eq!(sleep.deadline(), 100);
 /// drop(sleep); // cancelled
 /// ```
@@ -287,12 +287,12 @@ impl Sleep {
     ///
     /// ```standalone_crate
     /// # struct Fixed;
-    /// # impl ambi::alarm::TimeSource for Fixed {
+    /// # impl amphi::alarm::TimeSource for Fixed {
     /// #     fn now(&self) -> u64 { 10 }
     /// #     fn set_alarm(&self, _at: u64) {}
     /// # }
-    /// ambi::alarm::set_time_source(&Fixed);
-    /// assert_eq!(ambi::alarm::after(5).deadline(), 15);
+    /// amphi::alarm::set_time_source(&Fixed);
+    /// assert_eq!(amphi::alarm::after(5).deadline(), 15);
     /// ```
     pub fn deadline(&self) -> u64 {
         self.deadline

@@ -6,7 +6,7 @@
 //!   stack), the nested `block_on` keeps running that executor's tasks while it waits, its own
 //!   future first, so waiting on a sibling task completes even with one runner thread;
 //! - on a global worker thread, the worker hands its duty to another thread first;
-//! - when the global runtime has no worker threads (`AMBI_THREADS=0`), `block_on` runs its tasks;
+//! - when the global runtime has no worker threads (`AMPHI_THREADS=0`), `block_on` runs its tasks;
 //! - otherwise it parks between wake-ups.
 
 use core::future::{Future, IntoFuture};
@@ -23,7 +23,7 @@ use crate::sync::Arc;
 /// Runs a future to completion on the calling thread and returns its output.
 ///
 /// Works in every context: on any number of plain threads at once, nested inside another
-/// `block_on`, inside a task of an `ambi` executor (even one with a single thread, waiting on a
+/// `block_on`, inside a task of an `amphi` executor (even one with a single thread, waiting on a
 /// sibling task), and on a thread owned by another runtime. Between wake-ups the thread parks
 /// (std) or calls the idle hook set by `set_idle_hook` (no_std); a wake-up is never missed.
 ///
@@ -32,7 +32,7 @@ use crate::sync::Arc;
 /// # Examples
 ///
 /// ```
-/// let answer = ambi::block_on(async { 40 + 2 });
+/// let answer = amphi::block_on(async { 40 + 2 });
 /// assert_eq!(answer, 42);
 /// ```
 #[inline]

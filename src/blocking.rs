@@ -1,6 +1,6 @@
 //! `unblock`: the blocking pool, for sync code called from async code.
 //!
-//! Threads (`ambi-blocking-N`) start when work arrives and no thread is idle, up to
+//! Threads (`amphi-blocking-N`) start when work arrives and no thread is idle, up to
 //! `max_blocking_threads`; beyond that, work queues. A thread idle for [`IDLE`] exits, so a burst
 //! leaves no threads behind.
 //!
@@ -27,9 +27,9 @@ static POOL: Pool<Runnable> = Pool::new();
 
 /// Runs blocking code on the blocking pool and returns a [`Task`] for its result.
 ///
-/// The closure runs on a thread named `ambi-blocking-N` (the prefix follows
+/// The closure runs on a thread named `amphi-blocking-N` (the prefix follows
 /// [`Builder::thread_name`](crate::Builder::thread_name)). The pool holds at most
-/// `AMBI_MAX_BLOCKING_THREADS` (or [`Builder::max_blocking_threads`](crate::Builder::max_blocking_threads))
+/// `AMPHI_MAX_BLOCKING_THREADS` (or [`Builder::max_blocking_threads`](crate::Builder::max_blocking_threads))
 /// threads; more work waits in a queue. Threads start on demand and exit after about a second
 /// without work.
 ///
@@ -38,13 +38,13 @@ static POOL: Pool<Runnable> = Pool::new();
 ///
 /// # Panics
 ///
-/// On first use of the runtime, if `AMBI_MAX_BLOCKING_THREADS` or `AMBI_THREADS` is set to
+/// On first use of the runtime, if `AMPHI_MAX_BLOCKING_THREADS` or `AMPHI_THREADS` is set to
 /// something other than a non-negative integer.
 ///
 /// # Examples
 ///
 /// ```
-/// let contents = ambi::block_on(ambi::unblock(|| std::fs::read_to_string("Cargo.toml")));
+/// let contents = amphi::block_on(amphi::unblock(|| std::fs::read_to_string("Cargo.toml")));
 /// assert!(contents.unwrap().contains("[package]"));
 /// ```
 pub fn unblock<T, F>(f: F) -> Task<T>

@@ -8,10 +8,10 @@ use core::task::{Context, Poll};
 
 /// A future that can also be waited for synchronously.
 ///
-/// `Dual<F>` is a [`Future`], so async callers `.await` it (under `ambi`, Tokio, smol,
+/// `Dual<F>` is a [`Future`], so async callers `.await` it (under `amphi`, Tokio, smol,
 /// `futures`, anything) or pass it to `join`/`select`; sync callers call [`wait`](Dual::wait),
 /// which runs it with [`block_on`](crate::block_on) on the calling thread — from `main`, from any
-/// number of threads at once, from inside an `ambi` task, or from inside a task of another
+/// number of threads at once, from inside an `amphi` task, or from inside a task of another
 /// runtime's multi-thread pool.
 ///
 /// Library authors return it from methods written once with [`dual!`](crate::dual!) or
@@ -20,14 +20,14 @@ use core::task::{Context, Poll};
 /// # Examples
 ///
 /// ```
-/// use ambi::{dual, Dual};
+/// use amphi::{dual, Dual};
 ///
 /// fn answer() -> Dual<impl Future<Output = u32>> {
 ///     dual(async { 42 })
 /// }
 ///
 /// assert_eq!(answer().wait(), 42);                      // sync caller
-/// assert_eq!(ambi::block_on(async { answer().await }), 42); // async caller
+/// assert_eq!(amphi::block_on(async { answer().await }), 42); // async caller
 /// ```
 #[must_use = "a Dual does nothing until it is awaited or waited for"]
 pub struct Dual<F> {
@@ -47,7 +47,7 @@ enum Inner<F> {
 /// # Examples
 ///
 /// ```
-/// let fut = ambi::dual(async { "hi" });
+/// let fut = amphi::dual(async { "hi" });
 /// assert_eq!(fut.wait(), "hi");
 /// ```
 pub fn dual<F: IntoFuture>(future: F) -> Dual<F::IntoFuture> {
@@ -66,7 +66,7 @@ impl<F: Future> Dual<F> {
     /// # Examples
     ///
     /// ```
-    /// let n = ambi::dual(async { 2 + 2 }).wait();
+    /// let n = amphi::dual(async { 2 + 2 }).wait();
     /// assert_eq!(n, 4);
     /// ```
     pub fn wait(self) -> F::Output {
@@ -88,10 +88,10 @@ impl<F: Future> Dual<F> {
     /// ```
     /// use std::time::Duration;
     ///
-    /// let never = ambi::dual(futures_lite::future::pending::<()>());
+    /// let never = amphi::dual(futures_lite::future::pending::<()>());
     /// let again = never.wait_timeout(Duration::from_millis(10)).unwrap_err();
     /// # drop(again);
-    /// assert_eq!(ambi::dual(async { 1 }).wait_timeout(Duration::from_secs(1)).unwrap(), 1);
+    /// assert_eq!(amphi::dual(async { 1 }).wait_timeout(Duration::from_secs(1)).unwrap(), 1);
     /// ```
     #[cfg(feature = "std")]
     pub fn wait_timeout(self, timeout: core::time::Duration) -> Result<F::Output, Self> {
@@ -142,7 +142,7 @@ impl<F> fmt::Debug for Dual<F> {
 /// struct Client { base: u32 }
 ///
 /// impl Client {
-///     ambi::dual! {
+///     amphi::dual! {
 ///         /// Adds to the base, asynchronously.
 ///         pub async fn add(&self, n: u32) -> u32 {
 ///             futures_lite::future::yield_now().await;
@@ -155,14 +155,14 @@ impl<F> fmt::Debug for Dual<F> {
 ///
 /// let client = Client { base: 40 };
 /// assert_eq!(client.add(2).wait(), 42);                          // sync
-/// assert_eq!(ambi::block_on(async { client.add(1).await }), 41); // async
+/// assert_eq!(amphi::block_on(async { client.add(1).await }), 41); // async
 /// client.ping().wait();
 /// ```
 ///
 /// It works the same in crates of the 2021 edition:
 ///
 /// ```edition2021
-/// ambi::dual! {
+/// amphi::dual! {
 ///     pub async fn first<'a, T: Clone>(items: &'a [T], fallback: &'a T) -> T where T: Send {
 ///         items.first().unwrap_or(fallback).clone()
 ///     }

@@ -128,7 +128,7 @@ impl Local {
 /// # Examples
 ///
 /// ```
-/// let ex = ambi::Executor::with_capacity(1);
+/// let ex = amphi::Executor::with_capacity(1);
 /// let _first = ex.try_spawn(async {}).unwrap();
 /// let err = ex.try_spawn(async { 7 }).unwrap_err();
 /// assert_eq!(err.capacity(), 1);
@@ -146,9 +146,9 @@ impl<F> SpawnError<F> {
     /// # Examples
     ///
     /// ```
-    /// let ex = ambi::Executor::with_capacity(0);
+    /// let ex = amphi::Executor::with_capacity(0);
     /// let fut = ex.try_spawn(async { 1 }).unwrap_err().into_inner();
-    /// assert_eq!(ambi::block_on(fut), 1);
+    /// assert_eq!(amphi::block_on(fut), 1);
     /// ```
     pub fn into_inner(self) -> F {
         self.future
@@ -159,7 +159,7 @@ impl<F> SpawnError<F> {
     /// # Examples
     ///
     /// ```
-    /// let ex = ambi::Executor::with_capacity(0);
+    /// let ex = amphi::Executor::with_capacity(0);
     /// assert_eq!(ex.try_spawn(async {}).unwrap_err().capacity(), 0);
     /// ```
     pub fn capacity(&self) -> usize {
@@ -690,7 +690,7 @@ impl Drop for Lazy {
 /// # Examples
 ///
 /// ```
-/// use ambi::{block_on, Executor};
+/// use amphi::{block_on, Executor};
 ///
 /// let ex = Executor::new();
 /// let task = ex.spawn(async { 1 + 2 });
@@ -744,7 +744,7 @@ impl<'a> Executor<'a> {
     /// # Examples
     ///
     /// ```
-    /// static EX: ambi::Executor<'static> = ambi::Executor::new();
+    /// static EX: amphi::Executor<'static> = amphi::Executor::new();
     /// assert!(EX.is_empty());
     /// ```
     #[cfg(not(loom))]
@@ -774,7 +774,7 @@ impl<'a> Executor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let ex = ambi::Executor::with_capacity(2);
+    /// let ex = amphi::Executor::with_capacity(2);
     /// let a = ex.try_spawn(async {}).unwrap();
     /// let b = ex.try_spawn(async {}).unwrap();
     /// assert!(ex.try_spawn(async {}).is_err());
@@ -789,7 +789,7 @@ impl<'a> Executor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let ex = ambi::Executor::new();
+    /// let ex = amphi::Executor::new();
     /// assert!(ex.is_empty());
     /// let task = ex.spawn(async {});
     /// assert!(!ex.is_empty());
@@ -809,9 +809,9 @@ impl<'a> Executor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let ex = ambi::Executor::new();
+    /// let ex = amphi::Executor::new();
     /// let task = ex.spawn(async { "hello" });
-    /// assert_eq!(ambi::block_on(ex.run(task)), "hello");
+    /// assert_eq!(amphi::block_on(ex.run(task)), "hello");
     /// ```
     pub fn spawn<T: Send + 'a>(&self, future: impl Future<Output = T> + Send + 'a) -> Task<T> {
         let state = self.state.arc();
@@ -832,10 +832,10 @@ impl<'a> Executor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let ex = ambi::Executor::with_capacity(1);
+    /// let ex = amphi::Executor::with_capacity(1);
     /// let task = ex.try_spawn(async { 1 }).unwrap();
     /// assert!(ex.try_spawn(async { 2 }).is_err());
-    /// assert_eq!(ambi::block_on(ex.run(task)), 1);
+    /// assert_eq!(amphi::block_on(ex.run(task)), 1);
     /// assert!(ex.try_spawn(async { 3 }).is_ok()); // room again
     /// ```
     pub fn try_spawn<T: Send + 'a, F: Future<Output = T> + Send + 'a>(
@@ -853,10 +853,10 @@ impl<'a> Executor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let ex = ambi::Executor::new();
+    /// let ex = amphi::Executor::new();
     /// let mut tasks = Vec::new();
     /// ex.spawn_many((0..4).map(|i| async move { i * 10 }), &mut tasks);
-    /// let sum: i32 = ambi::block_on(ex.run(async {
+    /// let sum: i32 = amphi::block_on(ex.run(async {
     ///     let mut sum = 0;
     ///     for t in tasks { sum += t.await; }
     ///     sum
@@ -883,7 +883,7 @@ impl<'a> Executor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let ex = ambi::Executor::new();
+    /// let ex = amphi::Executor::new();
     /// assert!(!ex.try_tick());
     /// let task = ex.spawn(async { 1 });
     /// assert!(ex.try_tick());
@@ -898,9 +898,9 @@ impl<'a> Executor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let ex = ambi::Executor::new();
+    /// let ex = amphi::Executor::new();
     /// let task = ex.spawn(async { 1 });
-    /// ambi::block_on(ex.tick());
+    /// amphi::block_on(ex.tick());
     /// assert!(task.is_finished());
     /// ```
     pub async fn tick(&self) {
@@ -915,9 +915,9 @@ impl<'a> Executor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let ex = ambi::Executor::new();
+    /// let ex = amphi::Executor::new();
     /// let task = ex.spawn(async { 1 + 2 });
-    /// assert_eq!(ambi::block_on(ex.run(async { task.await * 2 })), 6);
+    /// assert_eq!(amphi::block_on(ex.run(async { task.await * 2 })), 6);
     /// ```
     pub fn run<T>(&self, future: impl Future<Output = T>) -> impl Future<Output = T> {
         Run::new(self.state.get(), future)
@@ -968,7 +968,7 @@ async fn tick(state: &State) {
 ///
 /// ```
 /// use std::rc::Rc;
-/// use ambi::{block_on, LocalExecutor};
+/// use amphi::{block_on, LocalExecutor};
 ///
 /// let local = LocalExecutor::new();
 /// let shared = Rc::new(5);
@@ -979,7 +979,7 @@ async fn tick(state: &State) {
 /// It cannot be sent to another thread:
 ///
 /// ```compile_fail
-/// let local = ambi::LocalExecutor::new();
+/// let local = amphi::LocalExecutor::new();
 /// std::thread::spawn(move || drop(local));
 /// ```
 pub struct LocalExecutor<'a> {
@@ -1010,7 +1010,7 @@ impl<'a> LocalExecutor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let local = ambi::LocalExecutor::new();
+    /// let local = amphi::LocalExecutor::new();
     /// assert!(local.is_empty());
     /// ```
     #[cfg(not(loom))]
@@ -1030,7 +1030,7 @@ impl<'a> LocalExecutor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let local = ambi::LocalExecutor::with_capacity(1);
+    /// let local = amphi::LocalExecutor::with_capacity(1);
     /// let _t = local.try_spawn(async {}).unwrap();
     /// assert!(local.try_spawn(async {}).is_err());
     /// ```
@@ -1043,7 +1043,7 @@ impl<'a> LocalExecutor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let local = ambi::LocalExecutor::new();
+    /// let local = amphi::LocalExecutor::new();
     /// let t = local.spawn(async {});
     /// assert!(!local.is_empty());
     /// drop(t);
@@ -1059,10 +1059,10 @@ impl<'a> LocalExecutor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let local = ambi::LocalExecutor::new();
+    /// let local = amphi::LocalExecutor::new();
     /// let rc = std::rc::Rc::new(1);
     /// let task = local.spawn(async move { *rc });
-    /// assert_eq!(ambi::block_on(local.run(task)), 1);
+    /// assert_eq!(amphi::block_on(local.run(task)), 1);
     /// ```
     pub fn spawn<T: 'a>(&self, future: impl Future<Output = T> + 'a) -> Task<T> {
         let state = self.inner.state.arc();
@@ -1084,7 +1084,7 @@ impl<'a> LocalExecutor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let local = ambi::LocalExecutor::with_capacity(0);
+    /// let local = amphi::LocalExecutor::with_capacity(0);
     /// assert!(local.try_spawn(async {}).is_err());
     /// ```
     pub fn try_spawn<T: 'a, F: Future<Output = T> + 'a>(&self, future: F) -> Result<Task<T>, SpawnError<F>> {
@@ -1097,7 +1097,7 @@ impl<'a> LocalExecutor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let local = ambi::LocalExecutor::new();
+    /// let local = amphi::LocalExecutor::new();
     /// let mut tasks = Vec::new();
     /// local.spawn_many((0..3).map(|i| async move { i }), &mut tasks);
     /// assert_eq!(tasks.len(), 3);
@@ -1115,7 +1115,7 @@ impl<'a> LocalExecutor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let local = ambi::LocalExecutor::new();
+    /// let local = amphi::LocalExecutor::new();
     /// let t = local.spawn(async { 1 });
     /// assert!(local.try_tick());
     /// assert!(t.is_finished());
@@ -1129,9 +1129,9 @@ impl<'a> LocalExecutor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let local = ambi::LocalExecutor::new();
+    /// let local = amphi::LocalExecutor::new();
     /// let t = local.spawn(async { 1 });
-    /// ambi::block_on(local.tick());
+    /// amphi::block_on(local.tick());
     /// assert!(t.is_finished());
     /// ```
     pub async fn tick(&self) {
@@ -1143,9 +1143,9 @@ impl<'a> LocalExecutor<'a> {
     /// # Examples
     ///
     /// ```
-    /// let local = ambi::LocalExecutor::new();
+    /// let local = amphi::LocalExecutor::new();
     /// let t = local.spawn(async { 2 });
-    /// assert_eq!(ambi::block_on(local.run(async { t.await + 1 })), 3);
+    /// assert_eq!(amphi::block_on(local.run(async { t.await + 1 })), 3);
     /// ```
     pub fn run<T>(&self, future: impl Future<Output = T>) -> impl Future<Output = T> {
         self.inner.run(future)

@@ -1,7 +1,7 @@
 //! The global runtime: `spawn`, worker threads, `Builder` and the environment variables.
 //!
 //! Nothing starts until the first `spawn`: then `worker_threads` threads named
-//! `ambi-worker-N` run the global executor. With zero workers, tasks run inside `block_on` calls.
+//! `amphi-worker-N` run the global executor. With zero workers, tasks run inside `block_on` calls.
 //!
 //! Hand-off: a task that calls `block_on` on a worker thread takes that worker off duty for the
 //! length of the call. Before it blocks, a replacement is recruited (an idle spare thread, or a new
@@ -49,9 +49,9 @@ pub(crate) struct Config {
 impl Config {
     fn from_env() -> Self {
         Self {
-            worker_threads: env_usize("AMBI_THREADS").unwrap_or_else(default_workers),
-            max_blocking_threads: env_usize("AMBI_MAX_BLOCKING_THREADS").unwrap_or(DEFAULT_MAX_BLOCKING),
-            thread_name: "ambi".to_string(),
+            worker_threads: env_usize("AMPHI_THREADS").unwrap_or_else(default_workers),
+            max_blocking_threads: env_usize("AMPHI_MAX_BLOCKING_THREADS").unwrap_or(DEFAULT_MAX_BLOCKING),
+            thread_name: "amphi".to_string(),
         }
     }
 }
@@ -84,20 +84,20 @@ pub(crate) fn config() -> &'static Config {
 
 /// Spawns a task on the global executor.
 ///
-/// The first call starts the worker threads (`AMBI_THREADS`, or [`Builder::worker_threads`];
+/// The first call starts the worker threads (`AMPHI_THREADS`, or [`Builder::worker_threads`];
 /// default: the number of cores). With zero workers, tasks run inside [`block_on`](crate::block_on)
 /// calls on any thread.
 ///
 /// # Panics
 ///
-/// On first use, if `AMBI_THREADS` or `AMBI_MAX_BLOCKING_THREADS` is set to something other than
+/// On first use, if `AMPHI_THREADS` or `AMPHI_MAX_BLOCKING_THREADS` is set to something other than
 /// a non-negative integer.
 ///
 /// # Examples
 ///
 /// ```
-/// let task = ambi::spawn(async { 1 + 1 });
-/// assert_eq!(ambi::block_on(task), 2);
+/// let task = amphi::spawn(async { 1 + 1 });
+/// assert_eq!(amphi::block_on(task), 2);
 /// ```
 pub fn spawn<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> Task<T> {
     POOL.start();
@@ -143,7 +143,7 @@ struct Pool {
     started: AtomicBool,
     /// Set when tasks must run inside `block_on`: zero workers, or no thread could be started.
     in_block_on: AtomicBool,
-    /// For names: `ambi-worker-N`.
+    /// For names: `amphi-worker-N`.
     next_id: AtomicUsize,
     workers: Workers,
 }
@@ -208,9 +208,9 @@ fn worker_main() {
 /// # Examples
 ///
 /// ```standalone_crate
-/// ambi::Builder::new().worker_threads(2).max_blocking_threads(8).install().unwrap();
+/// amphi::Builder::new().worker_threads(2).max_blocking_threads(8).install().unwrap();
 /// // A second install is an error, never silently ignored:
-/// assert!(ambi::Builder::new().worker_threads(4).install().is_err());
+/// assert!(amphi::Builder::new().worker_threads(4).install().is_err());
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Builder {
@@ -220,13 +220,13 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// A builder with the defaults (which still read `AMBI_THREADS` and
-    /// `AMBI_MAX_BLOCKING_THREADS` for anything not set here).
+    /// A builder with the defaults (which still read `AMPHI_THREADS` and
+    /// `AMPHI_MAX_BLOCKING_THREADS` for anything not set here).
     ///
     /// # Examples
     ///
     /// ```
-    /// let builder = ambi::Builder::new();
+    /// let builder = amphi::Builder::new();
     /// # drop(builder);
     /// ```
     pub fn new() -> Self {
@@ -238,7 +238,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let builder = ambi::Builder::new().worker_threads(0);
+    /// let builder = amphi::Builder::new().worker_threads(0);
     /// # drop(builder);
     /// ```
     pub fn worker_threads(mut self, n: usize) -> Self {
@@ -251,7 +251,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let builder = ambi::Builder::new().max_blocking_threads(4);
+    /// let builder = amphi::Builder::new().max_blocking_threads(4);
     /// # drop(builder);
     /// ```
     pub fn max_blocking_threads(mut self, n: usize) -> Self {
@@ -260,12 +260,12 @@ impl Builder {
     }
 
     /// Prefix of the runtime's thread names (`{name}-worker-N`, `{name}-blocking-N`); default
-    /// `ambi`.
+    /// `amphi`.
     ///
     /// # Examples
     ///
     /// ```
-    /// let builder = ambi::Builder::new().thread_name("myapp");
+    /// let builder = amphi::Builder::new().thread_name("myapp");
     /// # drop(builder);
     /// ```
     pub fn thread_name(mut self, name: impl Into<String>) -> Self {
@@ -283,8 +283,8 @@ impl Builder {
     /// # Examples
     ///
     /// ```standalone_crate
-    /// ambi::Builder::new().worker_threads(1).install().expect("first install");
-    /// let err = ambi::Builder::new().install().unwrap_err();
+    /// amphi::Builder::new().worker_threads(1).install().expect("first install");
+    /// let err = amphi::Builder::new().install().unwrap_err();
     /// println!("{err}");
     /// ```
     pub fn install(self) -> Result<(), BuilderError> {
@@ -295,11 +295,11 @@ impl Builder {
             Config {
                 worker_threads: b
                     .worker_threads
-                    .unwrap_or_else(|| env_usize("AMBI_THREADS").unwrap_or_else(default_workers)),
+                    .unwrap_or_else(|| env_usize("AMPHI_THREADS").unwrap_or_else(default_workers)),
                 max_blocking_threads: b.max_blocking_threads.unwrap_or_else(|| {
-                    env_usize("AMBI_MAX_BLOCKING_THREADS").unwrap_or(DEFAULT_MAX_BLOCKING)
+                    env_usize("AMPHI_MAX_BLOCKING_THREADS").unwrap_or(DEFAULT_MAX_BLOCKING)
                 }),
-                thread_name: b.thread_name.unwrap_or_else(|| "ambi".to_string()),
+                thread_name: b.thread_name.unwrap_or_else(|| "amphi".to_string()),
             }
         });
         if config.is_none() { Ok(()) } else { Err(BuilderError { _private: () }) }
@@ -311,8 +311,8 @@ impl Builder {
 /// # Examples
 ///
 /// ```
-/// let _ = ambi::spawn(async {}); // first use fixes the configuration
-/// let err: ambi::BuilderError = ambi::Builder::new().install().unwrap_err();
+/// let _ = amphi::spawn(async {}); // first use fixes the configuration
+/// let err: amphi::BuilderError = amphi::Builder::new().install().unwrap_err();
 /// assert!(err.to_string().contains("already configured"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -323,7 +323,7 @@ pub struct BuilderError {
 impl fmt::Display for BuilderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "the ambi runtime is already configured (by an earlier Builder::install or by its first use); \
+            "the amphi runtime is already configured (by an earlier Builder::install or by its first use); \
              install the Builder before anything else uses the runtime",
         )
     }

@@ -30,11 +30,11 @@ mod net;
 /// # Examples
 ///
 /// ```
-/// use ambi::Async;
+/// use amphi::Async;
 /// use futures_lite::{AsyncReadExt, AsyncWriteExt};
 /// use std::net::TcpListener;
 ///
-/// ambi::block_on(async {
+/// amphi::block_on(async {
 ///     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
 ///     let addr = listener.get_ref().local_addr()?;
 ///     let mut client = Async::<std::net::TcpStream>::connect(addr).await?;
@@ -67,7 +67,7 @@ impl<T: AsFd> Async<T> {
     ///
     /// ```
     /// let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    /// let socket = ambi::Async::new(socket).unwrap();
+    /// let socket = amphi::Async::new(socket).unwrap();
     /// ```
     pub fn new(io: T) -> io::Result<Async<T>> {
         rustix::io::ioctl_fionbio(io.as_fd(), true)?;
@@ -85,7 +85,7 @@ impl<T: AsFd> Async<T> {
     /// ```
     /// let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     /// socket.set_nonblocking(true).unwrap();
-    /// let socket = ambi::Async::new_nonblocking(socket).unwrap();
+    /// let socket = amphi::Async::new_nonblocking(socket).unwrap();
     /// ```
     pub fn new_nonblocking(io: T) -> io::Result<Async<T>> {
         let fd = io.as_fd().as_raw_fd();
@@ -130,7 +130,7 @@ impl<T> Async<T> {
     /// # Examples
     ///
     /// ```
-    /// let listener = ambi::Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
+    /// let listener = amphi::Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
     /// let addr = listener.get_ref().local_addr().unwrap();
     /// ```
     pub fn get_ref(&self) -> &T {
@@ -148,7 +148,7 @@ impl<T> Async<T> {
     /// # Examples
     ///
     /// ```
-    /// let mut listener = ambi::Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
+    /// let mut listener = amphi::Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
     /// // SAFETY: the listener is only read through the reference.
     /// let inner = unsafe { listener.get_mut() };
     /// let _ = inner.local_addr();
@@ -166,7 +166,7 @@ impl<T> Async<T> {
     /// # Examples
     ///
     /// ```
-    /// let listener = ambi::Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
+    /// let listener = amphi::Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
     /// let inner: std::net::TcpListener = listener.into_inner().unwrap();
     /// ```
     pub fn into_inner(mut self) -> io::Result<T> {
@@ -184,8 +184,8 @@ impl<T> Async<T> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let (a, b) = ambi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # amphi::block_on(async {
+    /// let (a, b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
     /// b.get_ref().peer_addr()?;
     /// std::io::Write::write_all(&mut b.get_ref(), b"x")?;
     /// a.readable().await?;
@@ -200,8 +200,8 @@ impl<T> Async<T> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let (a, b) = ambi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # amphi::block_on(async {
+    /// let (a, b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
     /// std::io::Write::write_all(&mut b.get_ref(), b"x")?;
     /// std::sync::Arc::new(a).readable_owned().await?;
     /// # std::io::Result::Ok(()) }).unwrap();
@@ -219,8 +219,8 @@ impl<T> Async<T> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let (a, _b) = ambi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # amphi::block_on(async {
+    /// let (a, _b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
     /// a.writable().await?;
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
@@ -233,8 +233,8 @@ impl<T> Async<T> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let (a, _b) = ambi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # amphi::block_on(async {
+    /// let (a, _b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
     /// std::sync::Arc::new(a).writable_owned().await?;
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
@@ -253,8 +253,8 @@ impl<T> Async<T> {
     /// ```
     /// use futures_lite::future;
     ///
-    /// # ambi::block_on(async {
-    /// let (a, b) = ambi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # amphi::block_on(async {
+    /// let (a, b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
     /// std::io::Write::write_all(&mut b.get_ref(), b"x")?;
     /// future::poll_fn(|cx| a.poll_readable(cx)).await?;
     /// # std::io::Result::Ok(()) }).unwrap();
@@ -274,8 +274,8 @@ impl<T> Async<T> {
     /// ```
     /// use futures_lite::future;
     ///
-    /// # ambi::block_on(async {
-    /// let (a, _b) = ambi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # amphi::block_on(async {
+    /// let (a, _b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
     /// future::poll_fn(|cx| a.poll_writable(cx)).await?;
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
@@ -292,10 +292,10 @@ impl<T> Async<T> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let listener = ambi::Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0))?;
+    /// # amphi::block_on(async {
+    /// let listener = amphi::Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0))?;
     /// let addr = listener.get_ref().local_addr()?;
-    /// let _client = ambi::Async::<std::net::TcpStream>::connect(addr).await?;
+    /// let _client = amphi::Async::<std::net::TcpStream>::connect(addr).await?;
     /// let (stream, _) = listener.read_with(|l| l.accept()).await?;
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
@@ -323,8 +323,8 @@ impl<T> Async<T> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let listener = ambi::Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0))?;
+    /// # amphi::block_on(async {
+    /// let listener = amphi::Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0))?;
     /// let addr = listener.get_ref().local_addr()?;
     /// let _client = std::net::TcpStream::connect(addr)?;
     /// let mut listener = listener;
@@ -356,8 +356,8 @@ impl<T> Async<T> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let socket = ambi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
+    /// # amphi::block_on(async {
+    /// let socket = amphi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
     /// let addr = socket.get_ref().local_addr()?;
     /// let sent = socket.write_with(|s| s.send_to(b"hi", addr)).await?;
     /// assert_eq!(sent, 2);
@@ -387,8 +387,8 @@ impl<T> Async<T> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let mut socket = ambi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
+    /// # amphi::block_on(async {
+    /// let mut socket = amphi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
     /// let addr = socket.get_ref().local_addr()?;
     /// // SAFETY: the closure only sends.
     /// let sent = unsafe { socket.write_with_mut(|s| s.send_to(b"hi", addr)).await? };
@@ -439,7 +439,7 @@ impl<T> Drop for Async<T> {
 /// ```
 /// struct MySocket(std::net::TcpStream);
 /// // SAFETY: `MySocket` only forwards reads and writes to the stream.
-/// unsafe impl ambi::IoSafe for MySocket {}
+/// unsafe impl amphi::IoSafe for MySocket {}
 /// ```
 pub unsafe trait IoSafe {}
 
@@ -640,10 +640,10 @@ ready_future! {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let (a, b) = ambi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # amphi::block_on(async {
+    /// let (a, b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
     /// std::io::Write::write_all(&mut b.get_ref(), b"x")?;
-    /// let ready: ambi::Readable<'_, _> = a.readable();
+    /// let ready: amphi::Readable<'_, _> = a.readable();
     /// ready.await?;
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
@@ -656,10 +656,10 @@ ready_future! {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let (a, b) = ambi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # amphi::block_on(async {
+    /// let (a, b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
     /// std::io::Write::write_all(&mut b.get_ref(), b"x")?;
-    /// let ready: ambi::ReadableOwned<_> = std::sync::Arc::new(a).readable_owned();
+    /// let ready: amphi::ReadableOwned<_> = std::sync::Arc::new(a).readable_owned();
     /// ready.await?;
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
@@ -672,9 +672,9 @@ ready_future! {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let (a, _b) = ambi::Async::<std::os::unix::net::UnixStream>::pair()?;
-    /// let ready: ambi::Writable<'_, _> = a.writable();
+    /// # amphi::block_on(async {
+    /// let (a, _b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// let ready: amphi::Writable<'_, _> = a.writable();
     /// ready.await?;
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
@@ -687,9 +687,9 @@ ready_future! {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let (a, _b) = ambi::Async::<std::os::unix::net::UnixStream>::pair()?;
-    /// let ready: ambi::WritableOwned<_> = std::sync::Arc::new(a).writable_owned();
+    /// # amphi::block_on(async {
+    /// let (a, _b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// let ready: amphi::WritableOwned<_> = std::sync::Arc::new(a).writable_owned();
     /// ready.await?;
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```

@@ -6,7 +6,7 @@
 //! [`block_on`] — runs on `no_std` + `alloc`.
 //!
 //! `block_on` works in every context: on many threads at once, nested inside another `block_on`,
-//! inside an `ambi` task waiting on a sibling task (even with one worker thread), and inside
+//! inside an `amphi` task waiting on a sibling task (even with one worker thread), and inside
 //! another runtime's threads. A program that only calls `block_on` starts no thread.
 //!
 //! # Examples
@@ -15,9 +15,9 @@
 //! struct Service;
 //!
 //! impl Service {
-//!     ambi::dual! {
+//!     amphi::dual! {
 //!         pub async fn double(&self, n: u64) -> u64 {
-//!             let task = ambi::spawn(async move { n * 2 });
+//!             let task = amphi::spawn(async move { n * 2 });
 //!             task.await
 //!         }
 //!     }
@@ -25,7 +25,7 @@
 //!
 //! let service = Service;
 //! assert_eq!(service.double(21).wait(), 42);                          // from sync code
-//! assert_eq!(ambi::block_on(async { service.double(4).await }), 8);  // from async code
+//! assert_eq!(amphi::block_on(async { service.double(4).await }), 8);  // from async code
 //! ```
 //!
 //! # Features
@@ -37,9 +37,9 @@
 //!
 //! # Environment
 //!
-//! - `AMBI_THREADS`: worker threads of the global runtime (default: cores; `0`: tasks run inside
+//! - `AMPHI_THREADS`: worker threads of the global runtime (default: cores; `0`: tasks run inside
 //!   `block_on` calls).
-//! - `AMBI_MAX_BLOCKING_THREADS`: bound of the blocking pool.
+//! - `AMPHI_MAX_BLOCKING_THREADS`: bound of the blocking pool.
 
 #![no_std]
 #![warn(

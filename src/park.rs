@@ -168,7 +168,7 @@ mod idle {
     /// # Examples
     ///
     /// ```ignore
-    /// ambi::set_idle_hook(|woken| {
+    /// amphi::set_idle_hook(|woken| {
     ///     cortex_m::interrupt::free(|_| {
     ///         if !woken() {
     ///             cortex_m::asm::wfi();

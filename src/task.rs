@@ -15,8 +15,8 @@ use core::task::{Context, Poll};
 /// # Examples
 ///
 /// ```
-/// let task = ambi::spawn(async { 6 * 7 });
-/// assert_eq!(ambi::block_on(task), 42);
+/// let task = amphi::spawn(async { 6 * 7 });
+/// assert_eq!(amphi::block_on(task), 42);
 /// ```
 #[must_use = "dropping a Task cancels it; call .detach() to let it run"]
 pub struct Task<T>(async_task::Task<T>);
@@ -32,7 +32,7 @@ impl<T> Task<T> {
     ///
     /// ```
     /// let (tx, rx) = std::sync::mpsc::channel();
-    /// ambi::spawn(async move { tx.send(1).unwrap() }).detach();
+    /// amphi::spawn(async move { tx.send(1).unwrap() }).detach();
     /// assert_eq!(rx.recv().unwrap(), 1);
     /// ```
     pub fn detach(self) {
@@ -46,8 +46,8 @@ impl<T> Task<T> {
     /// # Examples
     ///
     /// ```
-    /// let task = ambi::spawn(futures_lite::future::pending::<()>());
-    /// assert_eq!(ambi::block_on(task.cancel()), None);
+    /// let task = amphi::spawn(futures_lite::future::pending::<()>());
+    /// assert_eq!(amphi::block_on(task.cancel()), None);
     /// ```
     pub async fn cancel(self) -> Option<T> {
         self.0.cancel().await
@@ -58,7 +58,7 @@ impl<T> Task<T> {
     /// # Examples
     ///
     /// ```
-    /// let ex = ambi::Executor::new();
+    /// let ex = amphi::Executor::new();
     /// let task = ex.spawn(async {});
     /// assert!(!task.is_finished());
     /// ex.try_tick();
@@ -74,10 +74,10 @@ impl<T> Task<T> {
     /// # Examples
     ///
     /// ```
-    /// let ex = ambi::Executor::new();
+    /// let ex = amphi::Executor::new();
     /// let task = ex.spawn(async { 1 }).fallible();
     /// drop(ex);
-    /// assert_eq!(ambi::block_on(task), None);
+    /// assert_eq!(amphi::block_on(task), None);
     /// ```
     pub fn fallible(self) -> FallibleTask<T> {
         FallibleTask(self.0.fallible())
@@ -107,8 +107,8 @@ impl<T> fmt::Debug for Task<T> {
 /// # Examples
 ///
 /// ```
-/// let task = ambi::spawn(async { 1 }).fallible();
-/// assert_eq!(ambi::block_on(task), Some(1));
+/// let task = amphi::spawn(async { 1 }).fallible();
+/// assert_eq!(amphi::block_on(task), Some(1));
 /// ```
 #[must_use = "dropping a FallibleTask cancels it"]
 pub struct FallibleTask<T>(async_task::FallibleTask<T>);
@@ -119,7 +119,7 @@ impl<T> FallibleTask<T> {
     /// # Examples
     ///
     /// ```
-    /// ambi::spawn(async {}).fallible().detach();
+    /// amphi::spawn(async {}).fallible().detach();
     /// ```
     pub fn detach(self) {
         self.0.detach()
@@ -130,8 +130,8 @@ impl<T> FallibleTask<T> {
     /// # Examples
     ///
     /// ```
-    /// let t = ambi::spawn(futures_lite::future::pending::<()>()).fallible();
-    /// assert_eq!(ambi::block_on(t.cancel()), None);
+    /// let t = amphi::spawn(futures_lite::future::pending::<()>()).fallible();
+    /// assert_eq!(amphi::block_on(t.cancel()), None);
     /// ```
     pub async fn cancel(self) -> Option<T> {
         self.0.cancel().await
@@ -142,7 +142,7 @@ impl<T> FallibleTask<T> {
     /// # Examples
     ///
     /// ```
-    /// let ex = ambi::Executor::new();
+    /// let ex = amphi::Executor::new();
     /// let t = ex.spawn(async {}).fallible();
     /// ex.try_tick();
     /// assert!(t.is_finished());

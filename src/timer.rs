@@ -20,7 +20,7 @@ use crate::reactor;
 /// `Instant::now()` has reached its deadline.
 ///
 /// Timers are driven by the reactor: by a thread idle in [`block_on`](crate::block_on) or an idle
-/// worker, and, when the timer is polled by another runtime while no `ambi` thread waits, by a
+/// worker, and, when the timer is polled by another runtime while no `amphi` thread waits, by a
 /// fallback thread that exits again when unneeded. Nothing is registered until the first poll.
 ///
 /// # Examples
@@ -29,7 +29,7 @@ use crate::reactor;
 /// use std::time::{Duration, Instant};
 ///
 /// let start = Instant::now();
-/// ambi::block_on(ambi::Timer::after(Duration::from_millis(10)));
+/// amphi::block_on(amphi::Timer::after(Duration::from_millis(10)));
 /// assert!(start.elapsed() >= Duration::from_millis(10));
 /// ```
 pub struct Timer {
@@ -49,8 +49,8 @@ impl Timer {
     /// ```
     /// use futures_lite::future;
     ///
-    /// let never = ambi::Timer::never();
-    /// let first = ambi::block_on(future::or(async { never.await; 1 }, async { 2 }));
+    /// let never = amphi::Timer::never();
+    /// let first = amphi::block_on(future::or(async { never.await; 1 }, async { 2 }));
     /// assert_eq!(first, 2);
     /// ```
     pub fn never() -> Timer {
@@ -66,7 +66,7 @@ impl Timer {
     /// ```
     /// use std::time::Duration;
     ///
-    /// ambi::block_on(ambi::Timer::after(Duration::from_millis(1)));
+    /// amphi::block_on(amphi::Timer::after(Duration::from_millis(1)));
     /// ```
     pub fn after(duration: Duration) -> Timer {
         Instant::now().checked_add(duration).map_or_else(Timer::never, Timer::at)
@@ -80,7 +80,7 @@ impl Timer {
     /// use std::time::{Duration, Instant};
     ///
     /// let when = Instant::now() + Duration::from_millis(1);
-    /// assert_eq!(ambi::block_on(ambi::Timer::at(when)), when);
+    /// assert_eq!(amphi::block_on(amphi::Timer::at(when)), when);
     /// ```
     pub fn at(instant: Instant) -> Timer {
         Timer::interval_at(instant, Duration::MAX)
@@ -94,8 +94,8 @@ impl Timer {
     /// use futures_lite::StreamExt;
     /// use std::time::Duration;
     ///
-    /// let mut ticks = ambi::Timer::interval(Duration::from_millis(1));
-    /// ambi::block_on(async {
+    /// let mut ticks = amphi::Timer::interval(Duration::from_millis(1));
+    /// amphi::block_on(async {
     ///     ticks.next().await;
     ///     ticks.next().await;
     /// });
@@ -116,8 +116,8 @@ impl Timer {
     ///
     /// let start = Instant::now();
     /// let period = Duration::from_millis(2);
-    /// let mut ticks = ambi::Timer::interval_at(start, period);
-    /// let second = ambi::block_on(async {
+    /// let mut ticks = amphi::Timer::interval_at(start, period);
+    /// let second = amphi::block_on(async {
     ///     ticks.next().await;
     ///     ticks.next().await.unwrap()
     /// });
@@ -134,8 +134,8 @@ impl Timer {
     /// ```
     /// use std::time::Duration;
     ///
-    /// assert!(ambi::Timer::after(Duration::from_secs(1)).will_fire());
-    /// assert!(!ambi::Timer::never().will_fire());
+    /// assert!(amphi::Timer::after(Duration::from_secs(1)).will_fire());
+    /// assert!(!amphi::Timer::never().will_fire());
     /// ```
     pub fn will_fire(&self) -> bool {
         self.when.is_some()
@@ -148,9 +148,9 @@ impl Timer {
     /// ```
     /// use std::time::Duration;
     ///
-    /// let mut t = ambi::Timer::after(Duration::from_secs(60));
+    /// let mut t = amphi::Timer::after(Duration::from_secs(60));
     /// t.set_after(Duration::from_millis(1));
-    /// ambi::block_on(t);
+    /// amphi::block_on(t);
     /// ```
     pub fn set_after(&mut self, duration: Duration) {
         match Instant::now().checked_add(duration) {
@@ -166,10 +166,10 @@ impl Timer {
     /// ```
     /// use std::time::{Duration, Instant};
     ///
-    /// let mut t = ambi::Timer::never();
+    /// let mut t = amphi::Timer::never();
     /// let when = Instant::now() + Duration::from_millis(1);
     /// t.set_at(when);
-    /// assert_eq!(ambi::block_on(t), when);
+    /// assert_eq!(amphi::block_on(t), when);
     /// ```
     pub fn set_at(&mut self, instant: Instant) {
         self.set_interval_at(instant, Duration::MAX);
@@ -183,9 +183,9 @@ impl Timer {
     /// use futures_lite::StreamExt;
     /// use std::time::Duration;
     ///
-    /// let mut t = ambi::Timer::never();
+    /// let mut t = amphi::Timer::never();
     /// t.set_interval(Duration::from_millis(1));
-    /// ambi::block_on(t.next());
+    /// amphi::block_on(t.next());
     /// ```
     pub fn set_interval(&mut self, period: Duration) {
         match Instant::now().checked_add(period) {
@@ -202,10 +202,10 @@ impl Timer {
     /// use futures_lite::StreamExt;
     /// use std::time::{Duration, Instant};
     ///
-    /// let mut t = ambi::Timer::never();
+    /// let mut t = amphi::Timer::never();
     /// let start = Instant::now();
     /// t.set_interval_at(start, Duration::from_millis(1));
-    /// assert_eq!(ambi::block_on(t.next()), Some(start));
+    /// assert_eq!(amphi::block_on(t.next()), Some(start));
     /// ```
     pub fn set_interval_at(&mut self, start: Instant, period: Duration) {
         self.clear();
@@ -224,7 +224,7 @@ impl Timer {
     /// ```
     /// use std::time::Duration;
     ///
-    /// let mut t = ambi::Timer::after(Duration::from_millis(1));
+    /// let mut t = amphi::Timer::after(Duration::from_millis(1));
     /// t.clear();
     /// assert!(!t.will_fire());
     /// ```

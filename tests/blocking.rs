@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::Duration;
 
-use ambi::{Timer, block_on, unblock};
+use amphi::{Timer, block_on, unblock};
 use common::{eventually, in_child, is_child, threads_named};
 use futures_lite::future;
 
@@ -16,7 +16,7 @@ const MAX: usize = 4;
 fn setup() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        ambi::Builder::new().max_blocking_threads(MAX).install().expect("first use of the runtime")
+        amphi::Builder::new().max_blocking_threads(MAX).install().expect("first use of the runtime")
     });
 }
 
@@ -32,7 +32,7 @@ fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
 fn returns_the_closure_result_from_a_named_thread() {
     setup();
     let name = bounded(unblock(|| std::thread::current().name().map(str::to_owned)));
-    assert!(name.unwrap().starts_with("ambi-blocking-"));
+    assert!(name.unwrap().starts_with("amphi-blocking-"));
     assert_eq!(bounded(unblock(|| 6 * 7)), 42);
 }
 
@@ -98,14 +98,14 @@ fn a_full_pool_queues_work() {
         }
     });
     assert_eq!(done.load(Ordering::SeqCst), MAX * 10);
-    assert!(threads_named("ambi-blocking-") <= MAX);
+    assert!(threads_named("amphi-blocking-") <= MAX);
 }
 
 #[test]
 fn pool_grows_under_load_and_shrinks_when_idle() {
     if !is_child() {
         let out =
-            in_child("pool_grows_under_load_and_shrinks_when_idle", &[("AMBI_MAX_BLOCKING_THREADS", "64")]);
+            in_child("pool_grows_under_load_and_shrinks_when_idle", &[("AMPHI_MAX_BLOCKING_THREADS", "64")]);
         println!("{out}");
         return;
     }
@@ -116,7 +116,7 @@ fn pool_grows_under_load_and_shrinks_when_idle() {
             let peak = peak.clone();
             unblock(move || {
                 std::thread::sleep(Duration::from_millis(100));
-                peak.fetch_max(threads_named("ambi-blocking-"), Ordering::SeqCst);
+                peak.fetch_max(threads_named("amphi-blocking-"), Ordering::SeqCst);
             })
         })
         .collect();
@@ -128,7 +128,7 @@ fn pool_grows_under_load_and_shrinks_when_idle() {
     let peak = peak.load(Ordering::SeqCst);
     println!("blocking pool: peak {peak} threads for 50 concurrent sleeps");
     assert!(peak > MAX, "the pool grew under load (peak {peak})");
-    let shrunk = eventually(Duration::from_secs(2), || threads_named("ambi-blocking-") <= 1);
-    println!("blocking pool after 2 s idle: {} threads", threads_named("ambi-blocking-"));
+    let shrunk = eventually(Duration::from_secs(2), || threads_named("amphi-blocking-") <= 1);
+    println!("blocking pool after 2 s idle: {} threads", threads_named("amphi-blocking-"));
     assert!(shrunk, "idle pool threads exit");
 }

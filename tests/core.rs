@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
-use ambi::{Dual, Executor, LocalExecutor, Task, block_on, dual};
+use amphi::{Dual, Executor, LocalExecutor, Task, block_on, dual};
 use common::DropCounter;
 use futures::channel::oneshot;
 use futures_lite::future;
@@ -645,7 +645,7 @@ struct Counter {
 }
 
 impl Counter {
-    ambi::dual! {
+    amphi::dual! {
         async fn plus(&self, n: u64) -> u64 {
             future::yield_now().await;
             self.base + n
@@ -679,7 +679,7 @@ fn handles_are_send_and_sync_where_their_data_allows() {
     fn send<T: Send>() {}
     send_sync::<Executor<'static>>();
     send_sync::<Task<u32>>();
-    send::<ambi::FallibleTask<u32>>();
+    send::<amphi::FallibleTask<u32>>();
     send::<Dual<future::Ready<u8>>>();
-    send::<ambi::SpawnError<future::Ready<u8>>>();
+    send::<amphi::SpawnError<future::Ready<u8>>>();
 }

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use ambi::{Executor, LocalExecutor, block_on, spawn};
+use amphi::{Executor, LocalExecutor, block_on, spawn};
 use common::DropCounter;
 use futures::channel::oneshot;
 use futures_lite::future;

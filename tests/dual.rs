@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ambi::{Dual, dual};
+use amphi::{Dual, dual};
 use futures::channel::oneshot;
 
 /// A client whose operations are written once, as async.
@@ -17,16 +17,16 @@ struct Service {
 }
 
 impl Service {
-    ambi::dual! {
-        /// Doubles `n` on another OS thread, adds one in an `ambi` task, adds the base.
+    amphi::dual! {
+        /// Doubles `n` on another OS thread, adds one in an `amphi` task, adds the base.
         pub async fn compute(&self, n: u64) -> u64 {
             self.calls.fetch_add(1, Ordering::Relaxed);
             // A wake-up that comes from a foreign thread...
             let (tx, rx) = oneshot::channel();
             thread::spawn(move || tx.send(n * 2).unwrap());
             let doubled = rx.await.unwrap();
-            // ...and a task on ambi's global executor.
-            let plus_one = ambi::spawn(async move { doubled + 1 }).await;
+            // ...and a task on amphi's global executor.
+            let plus_one = amphi::spawn(async move { doubled + 1 }).await;
             self.base + plus_one
         }
 
@@ -54,13 +54,13 @@ fn a_wait_from_main() {
 }
 
 #[test]
-fn b_await_under_ambi() {
+fn b_await_under_amphi() {
     let s = service();
     let s2 = s.clone();
-    let v = ambi::block_on(ambi::spawn(async move { s2.compute(2).await }));
+    let v = amphi::block_on(amphi::spawn(async move { s2.compute(2).await }));
     assert_eq!(v, 105);
     // Concurrently, as a join of many calls.
-    let sum = ambi::block_on(async {
+    let sum = amphi::block_on(async {
         let calls = (0..10).map(|n| s.compute(n));
         let mut total = 0;
         for r in futures::future::join_all(calls).await {
@@ -116,25 +116,25 @@ fn d_wait_inside_a_tokio_multi_thread_task() {
 }
 
 #[test]
-fn d_wait_inside_an_ambi_task() {
+fn d_wait_inside_an_amphi_task() {
     let s = service();
     let tasks: Vec<_> = (0..8)
         .map(|n| {
             let s = s.clone();
-            ambi::spawn(async move { s.compute(n).wait() })
+            amphi::spawn(async move { s.compute(n).wait() })
         })
         .collect();
-    let results: Vec<u64> = tasks.into_iter().map(ambi::block_on).collect();
+    let results: Vec<u64> = tasks.into_iter().map(amphi::block_on).collect();
     assert_eq!(results, (0..8).map(|n| 100 + 2 * n + 1).collect::<Vec<_>>());
 }
 
 #[test]
-fn d_wait_inside_an_ambi_task_with_one_worker() {
+fn d_wait_inside_an_amphi_task_with_one_worker() {
     if !common::is_child() {
-        common::in_child("d_wait_inside_an_ambi_task_with_one_worker", &[("AMBI_THREADS", "1")]);
+        common::in_child("d_wait_inside_an_amphi_task_with_one_worker", &[("AMPHI_THREADS", "1")]);
         return;
     }
-    d_wait_inside_an_ambi_task();
+    d_wait_inside_an_amphi_task();
 }
 
 #[test]
@@ -155,7 +155,7 @@ fn e_sixty_four_threads_share_one_instance() {
 #[test]
 fn dual_is_a_future_for_select() {
     let s = service();
-    let v = ambi::block_on(futures_lite::future::or(s.compute(1), futures_lite::future::pending()));
+    let v = amphi::block_on(futures_lite::future::or(s.compute(1), futures_lite::future::pending()));
     assert_eq!(v, 103);
 }
 

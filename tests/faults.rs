@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
-use ambi::{Executor, LocalExecutor, block_on, spawn};
+use amphi::{Executor, LocalExecutor, block_on, spawn};
 use common::{DropCounter, Tracked, in_child, is_child, message};
 use futures_lite::future;
 
@@ -206,7 +206,7 @@ fn a_destructor_that_panics_on_a_global_task_leaves_the_runtime_serving() {
     if !is_child() {
         in_child(
             "a_destructor_that_panics_on_a_global_task_leaves_the_runtime_serving",
-            &[("AMBI_THREADS", "1")],
+            &[("AMPHI_THREADS", "1")],
         );
         return;
     }
@@ -326,7 +326,7 @@ fn without_worker_threads_tasks_still_complete_in_block_on() {
         assert!(out.contains("workers could not start"), "{out}");
         return;
     }
-    if std::env::var_os("AMBI_TEST_NPROC_LIMITED").is_none() {
+    if std::env::var_os("AMPHI_TEST_NPROC_LIMITED").is_none() {
         return;
     }
     // Prove the limit bites before relying on it.
@@ -341,7 +341,7 @@ fn without_worker_threads_tasks_still_complete_in_block_on() {
         block_on(sibling) + 1
     }));
     assert_eq!(v, 21);
-    assert_eq!(ambi::dual(async { spawn(async { 3 }).await }).wait(), 3);
+    assert_eq!(amphi::dual(async { spawn(async { 3 }).await }).wait(), 3);
 }
 
 /// Runs one test of this binary in a child process that cannot create a thread: `RLIMIT_NPROC` is
@@ -358,9 +358,9 @@ fn in_child_with_nproc_limit(test: &str) -> String {
     }
     cmd.arg(&exe)
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("AMBI_TEST_CHILD", "1")
-        .env("AMBI_TEST_NPROC_LIMITED", "1")
-        .env_remove("AMBI_THREADS")
+        .env("AMPHI_TEST_CHILD", "1")
+        .env("AMPHI_TEST_NPROC_LIMITED", "1")
+        .env_remove("AMPHI_THREADS")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().expect("start the child through prlimit");

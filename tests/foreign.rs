@@ -1,4 +1,4 @@
-//! `Async` and `Timer` polled by other runtimes, with no `ambi` thread driving the reactor.
+//! `Async` and `Timer` polled by other runtimes, with no `amphi` thread driving the reactor.
 
 mod common;
 
@@ -6,11 +6,11 @@ use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use ambi::{Async, Timer};
+use amphi::{Async, Timer};
 use common::{eventually, in_child, is_child, threads_named};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
-/// An echo round trip and a timer, written against `ambi` only.
+/// An echo round trip and a timer, written against `amphi` only.
 async fn workload() -> io::Result<()> {
     workload_with(Duration::from_millis(20), Duration::from_millis(3)).await
 }
@@ -22,7 +22,7 @@ async fn workload_with(delay: Duration, period: Duration) -> io::Result<()> {
     assert!(fired >= start + delay && Instant::now() >= fired);
     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
     let addr = listener.get_ref().local_addr()?;
-    // A plain thread plays the peer so only the foreign executor polls `ambi` futures.
+    // A plain thread plays the peer so only the foreign executor polls `amphi` futures.
     let peer = std::thread::spawn(move || {
         let mut s = TcpStream::connect(addr)?;
         let mut buf = [0; 5];
@@ -76,7 +76,7 @@ fn tokio_multi_thread_spawned_tasks() {
     });
 }
 
-/// Three foreign executors polling `ambi` futures at once, round after round, in one process:
+/// Three foreign executors polling `amphi` futures at once, round after round, in one process:
 /// the fallback driver must keep waiting in the poller. It once woke itself whenever it left the
 /// driver's seat, and from then on looped without waiting: timers still fired, no I/O event was
 /// ever seen, and all three hung within a few hundred rounds.
@@ -132,28 +132,28 @@ fn fallback_driver_starts_only_when_needed_and_exits() {
         println!("{}", in_child("fallback_driver_starts_only_when_needed_and_exits", &[]));
         return;
     }
-    assert_eq!(threads_named("ambi-reactor"), 0);
-    // Under `ambi::block_on` the calling thread drives: no fallback.
-    ambi::block_on(Timer::after(Duration::from_millis(5)));
-    assert_eq!(threads_named("ambi-reactor"), 0);
+    assert_eq!(threads_named("amphi-reactor"), 0);
+    // Under `amphi::block_on` the calling thread drives: no fallback.
+    amphi::block_on(Timer::after(Duration::from_millis(5)));
+    assert_eq!(threads_named("amphi-reactor"), 0);
     // A foreign executor: the fallback starts.
     let mut during = 0;
     futures::executor::block_on(async {
         Timer::after(Duration::from_millis(50)).await;
-        during = threads_named("ambi-reactor");
+        during = threads_named("amphi-reactor");
     });
-    println!("ambi-reactor threads while a foreign executor waits: {during}");
+    println!("amphi-reactor threads while a foreign executor waits: {during}");
     assert_eq!(during, 1);
     let start = Instant::now();
     assert!(
-        eventually(Duration::from_secs(5), || threads_named("ambi-reactor") == 0),
+        eventually(Duration::from_secs(5), || threads_named("amphi-reactor") == 0),
         "the fallback exits when unneeded"
     );
-    println!("ambi-reactor exited {:?} after it was last needed", start.elapsed());
+    println!("amphi-reactor exited {:?} after it was last needed", start.elapsed());
     // And comes back when needed again.
     futures::executor::block_on(async {
         Timer::after(Duration::from_millis(10)).await;
-        during = threads_named("ambi-reactor");
+        during = threads_named("amphi-reactor");
     });
     assert_eq!(during, 1);
 }

@@ -7,7 +7,7 @@ use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
-use ambi::{Async, LocalExecutor, Timer, block_on};
+use amphi::{Async, LocalExecutor, Timer, block_on};
 use common::{in_child, is_child, thread_names};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, StreamExt, future, pin};
 
@@ -21,7 +21,7 @@ fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
 }
 
 fn temp_path(name: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("ambi-test-{name}-{}.sock", std::process::id()));
+    let path = std::env::temp_dir().join(format!("amphi-test-{name}-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     path
 }
@@ -258,7 +258,7 @@ fn tcp_and_timers_under_block_on_use_one_thread() {
     let after = thread_names();
     println!("threads before: {before:?}, after: {after:?}, most seen: {seen}");
     assert_eq!(seen, before.len(), "no thread was started");
-    assert!(!after.iter().any(|n| n.starts_with("ambi")), "{after:?}");
+    assert!(!after.iter().any(|n| n.starts_with("amphi")), "{after:?}");
 }
 
 fn addr_closed() -> std::net::SocketAddr {
@@ -272,7 +272,7 @@ fn addr_closed() -> std::net::SocketAddr {
 #[test]
 fn a_runner_blocked_in_a_task_does_not_strand_io() {
     use std::sync::{Arc, mpsc};
-    let ex = Arc::new(ambi::Executor::new());
+    let ex = Arc::new(amphi::Executor::new());
     let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let server = Async::new(listener.accept().unwrap().0).unwrap();

@@ -1,4 +1,4 @@
-//! Loom models of ambi's own synchronisation protocols.
+//! Loom models of amphi's own synchronisation protocols.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --test loom` (`.ci/loom.sh`).
 //!
@@ -756,7 +756,7 @@ fn stuck_keeper_loses_the_seat_to_the_watcher() {
     });
 }
 
-/// A timer registered from a thread outside `block_on` (a foreign executor's) while an `ambi`
+/// A timer registered from a thread outside `block_on` (a foreign executor's) while an `amphi`
 /// thread drives and leaves: the registration and the leaving driver race on `driving` and the
 /// work, and one of them must see the other and call the fallback driver, or the timer never
 /// fires.
@@ -810,7 +810,7 @@ impl Timers {
         }
     }
 
-    /// A foreign future waiting on timer `i`: its thread is not an `ambi` one and drives only as
+    /// A foreign future waiting on timer `i`: its thread is not an `amphi` one and drives only as
     /// the fallback driver, when called (the fallback thread, played by the same thread).
     fn foreign_timer(&self, i: usize) {
         let parker = Parker::new();
@@ -861,7 +861,7 @@ impl Timers {
     }
 
     /// `Reactor::drive`: fires what is due, waits in the poller until woken, leaves the seat,
-    /// keeping it if woken (with `keep`: an `ambi` thread, not the fallback).
+    /// keeping it if woken (with `keep`: an `amphi` thread, not the fallback).
     fn drive(&self, parker: &Parker, keep: bool) -> bool {
         let woken = loop {
             self.fire_one();
@@ -917,7 +917,7 @@ impl Host for Timers {
         self.registered.load(Ordering::Acquire) > 0
     }
 
-    /// `Reactor::unattended`: no `ambi` thread drives or waits to, so foreign work needs the
+    /// `Reactor::unattended`: no `amphi` thread drives or waits to, so foreign work needs the
     /// fallback driver.
     fn unattended(&self) {
         if self.foreign.load(Ordering::Relaxed) {

@@ -8,7 +8,7 @@ use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use ambi::{Async, Timer, block_on};
+use amphi::{Async, Timer, block_on};
 use common::{in_child, is_child};
 
 /// Sets this process's soft limit on open descriptors.

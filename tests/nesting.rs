@@ -2,7 +2,7 @@
 //! several), inside `Executor` and `LocalExecutor` tasks waiting for siblings.
 //!
 //! Every scenario runs in this process (default worker count) and again in child processes with
-//! `AMBI_THREADS=1`, `AMBI_THREADS=4` and `AMBI_THREADS=0`.
+//! `AMPHI_THREADS=1`, `AMPHI_THREADS=4` and `AMPHI_THREADS=0`.
 
 mod common;
 
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
-use ambi::{Executor, LocalExecutor, block_on, spawn};
+use amphi::{Executor, LocalExecutor, block_on, spawn};
 use futures::channel::oneshot;
 
 /// Generates, for a scenario test, one test per worker count that reruns it in a child process.
@@ -24,7 +24,7 @@ macro_rules! with_workers {
                         return;
                     }
                     for n in ["1", "4", "0"] {
-                        super::common::in_child(stringify!($name), &[("AMBI_THREADS", n)]);
+                        super::common::in_child(stringify!($name), &[("AMPHI_THREADS", n)]);
                     }
                 }
             )*
@@ -58,7 +58,7 @@ fn nested_in_block_on() {
 fn global_task_waits_on_sibling() {
     let out = block_on(spawn(async {
         let sibling = spawn(async {
-            ambi::yield_now().await;
+            amphi::yield_now().await;
             21
         });
         // A synchronous wait inside a task, on a task of the same executor.
@@ -68,7 +68,7 @@ fn global_task_waits_on_sibling() {
 }
 
 /// Each level waits synchronously for the next one, a task spawned from inside it.
-fn chain(depth: u32) -> ambi::Task<u32> {
+fn chain(depth: u32) -> amphi::Task<u32> {
     spawn(async move { if depth == 0 { 0 } else { block_on(chain(depth - 1)) + 1 } })
 }
 
@@ -83,7 +83,7 @@ fn many_global_tasks_wait_on_siblings() {
         .map(|i| {
             spawn(async move {
                 let sibling = spawn(async move {
-                    ambi::yield_now().await;
+                    amphi::yield_now().await;
                     i * i
                 });
                 block_on(sibling)
@@ -101,7 +101,7 @@ fn local_task_waits_on_sibling() {
     let out = block_on(local.run(async {
         let c = counter.clone();
         let sibling = local.spawn(async move {
-            ambi::yield_now().await;
+            amphi::yield_now().await;
             c.set(c.get() + 1);
             10
         });
@@ -169,7 +169,7 @@ fn block_on_from_many_threads_sharing_one_arc() {
             thread::spawn(move || {
                 for _ in 0..200 {
                     block_on(async {
-                        ambi::yield_now().await;
+                        amphi::yield_now().await;
                         shared.fetch_add(1, Ordering::Relaxed);
                     });
                 }
@@ -185,11 +185,11 @@ fn block_on_from_many_threads_sharing_one_arc() {
 #[test]
 fn zero_workers_run_tasks_on_the_blocking_thread() {
     if !common::is_child() {
-        common::in_child("zero_workers_run_tasks_on_the_blocking_thread", &[("AMBI_THREADS", "0")]);
+        common::in_child("zero_workers_run_tasks_on_the_blocking_thread", &[("AMPHI_THREADS", "0")]);
         return;
     }
     let me = thread::current().id();
     let ran_on = block_on(spawn(async { thread::current().id() }));
-    assert_eq!(ran_on, me, "with AMBI_THREADS=0 the task runs inside block_on");
-    assert_eq!(common::threads_named("ambi-worker"), 0);
+    assert_eq!(ran_on, me, "with AMPHI_THREADS=0 the task runs inside block_on");
+    assert_eq!(common::threads_named("amphi-worker"), 0);
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use ambi::{Executor, LocalExecutor, block_on, spawn};
+use amphi::{Executor, LocalExecutor, block_on, spawn};
 use common::message;
 
 #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
-use ambi::{Executor, LocalExecutor, Task, block_on, spawn};
+use amphi::{Executor, LocalExecutor, Task, block_on, spawn};
 use futures::channel::oneshot;
 
 #[test]
@@ -117,7 +117,7 @@ fn executor_run_by_many_threads() {
         .map(|_| {
             let hits = hits.clone();
             ex.spawn(async move {
-                ambi::yield_now().await;
+                amphi::yield_now().await;
                 hits.fetch_add(1, Ordering::Relaxed);
             })
         })
@@ -170,7 +170,7 @@ fn local_executor_runs_many_non_send_tasks() {
         .map(|i| {
             let cell = cell.clone();
             local.spawn(async move {
-                ambi::yield_now().await;
+                amphi::yield_now().await;
                 cell.borrow_mut().push(i);
             })
         })

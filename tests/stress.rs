@@ -12,7 +12,7 @@ use std::task::{Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ambi::{Executor, LocalExecutor, block_on, spawn};
+use amphi::{Executor, LocalExecutor, block_on, spawn};
 use common::DropCounter;
 use futures_lite::future;
 
@@ -38,7 +38,7 @@ struct Client {
 }
 
 impl Client {
-    ambi::dual! {
+    amphi::dual! {
         /// Every eighth call goes through a task on the global executor; the others yield once.
         async fn op(&self, n: u64) -> u64 {
             self.calls.fetch_add(1, Ordering::Relaxed);

@@ -1,11 +1,11 @@
-//! Which threads exist: none for `block_on` alone; `AMBI_THREADS` named workers after `spawn`;
+//! Which threads exist: none for `block_on` alone; `AMPHI_THREADS` named workers after `spawn`;
 //! the `Builder`; bad configuration.
 
 mod common;
 
 use std::time::Duration;
 
-use ambi::{block_on, spawn};
+use amphi::{block_on, spawn};
 use common::{eventually, in_child, in_child_failing, is_child, thread_names, threads_named};
 
 fn child_or_run(name: &str, env: &[(&str, &str)]) -> bool {
@@ -43,36 +43,36 @@ fn block_on_only_program_starts_no_thread() {
     let v = block_on(async {
         let mut n = 0;
         for i in 0..1000 {
-            ambi::yield_now().await;
+            amphi::yield_now().await;
             n += block_on(async move { i });
         }
         n
     });
-    let d = ambi::dual(async { 1 }).wait();
+    let d = amphi::dual(async { 1 }).wait();
     assert_eq!(v + d, (0..1000).sum::<i32>() + 1);
     assert_eq!(thread_names(), before, "block_on must not start threads");
 }
 
 #[test]
 fn workers_start_on_first_spawn_with_configured_count_and_names() {
-    if !child_or_run("workers_start_on_first_spawn_with_configured_count_and_names", &[("AMBI_THREADS", "3")])
+    if !child_or_run("workers_start_on_first_spawn_with_configured_count_and_names", &[("AMPHI_THREADS", "3")])
     {
         return;
     }
-    assert_eq!(threads_named("ambi-worker"), 0, "nothing before the first spawn");
-    assert_eq!(names_of_concurrent_workers(3), ["ambi-worker-1", "ambi-worker-2", "ambi-worker-3"]);
+    assert_eq!(threads_named("amphi-worker"), 0, "nothing before the first spawn");
+    assert_eq!(names_of_concurrent_workers(3), ["amphi-worker-1", "amphi-worker-2", "amphi-worker-3"]);
     // A thread names itself once it runs, so give the count a moment; never more than three.
-    assert!(eventually(Duration::from_secs(5), || threads_named("ambi-worker") == 3), "{:?}", thread_names());
+    assert!(eventually(Duration::from_secs(5), || threads_named("amphi-worker") == 3), "{:?}", thread_names());
 }
 
 #[test]
 fn builder_sets_workers_and_names_and_refuses_a_second_install() {
-    if !child_or_run("builder_sets_workers_and_names_and_refuses_a_second_install", &[("AMBI_THREADS", "7")])
+    if !child_or_run("builder_sets_workers_and_names_and_refuses_a_second_install", &[("AMPHI_THREADS", "7")])
     {
         return;
     }
-    ambi::Builder::new().worker_threads(2).thread_name("svc").install().unwrap();
-    let err = ambi::Builder::new().worker_threads(5).install().unwrap_err();
+    amphi::Builder::new().worker_threads(2).thread_name("svc").install().unwrap();
+    let err = amphi::Builder::new().worker_threads(5).install().unwrap_err();
     assert!(err.to_string().contains("already configured"), "{err}");
     // Named after the Builder's prefix.
     assert_eq!(names_of_concurrent_workers(2), ["svc-worker-1", "svc-worker-2"]);
@@ -86,22 +86,22 @@ fn install_after_first_use_is_an_error() {
         return;
     }
     block_on(spawn(async {}));
-    assert!(ambi::Builder::new().worker_threads(1).install().is_err());
+    assert!(amphi::Builder::new().worker_threads(1).install().is_err());
 }
 
 #[test]
-fn bad_ambi_threads_is_a_clear_panic() {
+fn bad_amphi_threads_is_a_clear_panic() {
     if is_child() {
         spawn(async {}).detach();
         return;
     }
-    let out = in_child_failing("bad_ambi_threads_is_a_clear_panic", &[("AMBI_THREADS", "lots")]);
-    assert!(out.contains("AMBI_THREADS must be a non-negative integer, got \"lots\""), "{out}");
+    let out = in_child_failing("bad_amphi_threads_is_a_clear_panic", &[("AMPHI_THREADS", "lots")]);
+    assert!(out.contains("AMPHI_THREADS must be a non-negative integer, got \"lots\""), "{out}");
 }
 
 #[test]
 fn handed_off_workers_retire_after_idle() {
-    if !child_or_run("handed_off_workers_retire_after_idle", &[("AMBI_THREADS", "1")]) {
+    if !child_or_run("handed_off_workers_retire_after_idle", &[("AMPHI_THREADS", "1")]) {
         return;
     }
     // Eight tasks at once block on siblings: each hand-off recruits a worker.
@@ -119,18 +119,18 @@ fn handed_off_workers_retire_after_idle() {
         })
         .collect();
     // Wait until the pool has grown, then release the siblings one by one.
-    assert!(eventually(Duration::from_secs(10), || threads_named("ambi-worker") >= 2));
+    assert!(eventually(Duration::from_secs(10), || threads_named("amphi-worker") >= 2));
     for _ in 0..8 {
         tx.send(()).unwrap();
     }
     for t in tasks {
         block_on(t);
     }
-    let peak = threads_named("ambi-worker");
+    let peak = threads_named("amphi-worker");
     assert!(peak >= 2, "hand-off recruited workers: {peak}");
     // Spares exit after about two seconds unused; one worker stays on duty.
     assert!(
-        eventually(Duration::from_secs(10), || threads_named("ambi-worker") == 1),
+        eventually(Duration::from_secs(10), || threads_named("amphi-worker") == 1),
         "workers left: {:?}",
         thread_names()
     );

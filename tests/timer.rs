@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use ambi::{LocalExecutor, Timer, block_on};
+use amphi::{LocalExecutor, Timer, block_on};
 use futures_lite::{StreamExt, future};
 
 /// The lateness measurement runs alone (write); the other tests may run together (read). With

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use ambi::{Dual, Executor, FallibleTask, LocalExecutor, SpawnError, Task};
+use amphi::{Dual, Executor, FallibleTask, LocalExecutor, SpawnError, Task};
 
 fn send<T: Send>() {}
 fn sync<T: Sync>() {}
@@ -31,15 +31,15 @@ fn dual_follows_its_future() {
         send::<Dual<F>>();
         sync::<Dual<F>>();
     }
-    check(&ambi::dual(async { 1 }));
+    check(&amphi::dual(async { 1 }));
     send::<SpawnError<std::future::Ready<u8>>>();
 }
 
 #[test]
 fn builder_and_errors_are_plain_data() {
-    send::<ambi::Builder>();
-    sync::<ambi::Builder>();
+    send::<amphi::Builder>();
+    sync::<amphi::Builder>();
     fn error<E: std::error::Error + Send + Sync + 'static>() {}
-    error::<ambi::BuilderError>();
+    error::<amphi::BuilderError>();
     error::<SpawnError<std::future::Ready<u8>>>();
 }

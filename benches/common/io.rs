@@ -1,5 +1,5 @@
 //! Reactor workloads — TCP echo, idle connections, timers — written once against async-io's API
-//! (which `ambi` mirrors: `Async`, `Timer`) and once against Tokio's.
+//! (which `amphi` mirrors: `Async`, `Timer`) and once against Tokio's.
 //!
 //! Each function is `async` and meant to run inside `rt.block_on`, spawning on `rt`.
 
@@ -13,7 +13,7 @@ use super::Rt;
 /// excluded).
 pub async fn echo(rt: Rt, conns: usize, msgs: usize) -> f64 {
     match rt {
-        Rt::Ambi => ambi_io::echo(rt, conns, msgs).await,
+        Rt::Amphi => amphi_io::echo(rt, conns, msgs).await,
         Rt::TokioMt | Rt::TokioCt => tokio_io::echo(rt, conns, msgs).await,
         Rt::Smol => smol_io::echo(rt, conns, msgs).await,
         _ => unreachable!("{} has no reactor here", rt.name()),
@@ -23,7 +23,7 @@ pub async fn echo(rt: Rt, conns: usize, msgs: usize) -> f64 {
 /// `n` concurrent timers of 1–10 ms, one task each. Returns (wall ns, mean lateness ns).
 pub async fn timers(rt: Rt, n: usize) -> (f64, f64) {
     match rt {
-        Rt::Ambi => ambi_io::timers(rt, n).await,
+        Rt::Amphi => amphi_io::timers(rt, n).await,
         Rt::TokioMt | Rt::TokioCt => tokio_io::timers(rt, n).await,
         Rt::Smol => smol_io::timers(rt, n).await,
         _ => unreachable!("{} has no timers here", rt.name()),
@@ -33,7 +33,7 @@ pub async fn timers(rt: Rt, n: usize) -> (f64, f64) {
 /// Sleeps on the runtime's own timer.
 pub async fn sleep(rt: Rt, d: Duration) {
     match rt {
-        Rt::Ambi => drop(ambi::Timer::after(d).await),
+        Rt::Amphi => drop(amphi::Timer::after(d).await),
         Rt::TokioMt | Rt::TokioCt => tokio::time::sleep(d).await,
         _ => drop(async_io::Timer::after(d).await),
     }
@@ -49,7 +49,7 @@ pub async fn idle_conns<R>(
     measure: impl FnOnce() -> R,
 ) -> R {
     match rt {
-        Rt::Ambi => ambi_io::idle_conns(rt, n, waiting, measure).await,
+        Rt::Amphi => amphi_io::idle_conns(rt, n, waiting, measure).await,
         Rt::TokioMt | Rt::TokioCt => tokio_io::idle_conns(rt, n, waiting, measure).await,
         Rt::Smol => smol_io::idle_conns(rt, n, waiting, measure).await,
         _ => unreachable!("{} has no reactor here", rt.name()),
@@ -177,7 +177,7 @@ macro_rules! async_io_like {
 }
 
 async_io_like!(smol_io, async_io);
-async_io_like!(ambi_io, ambi);
+async_io_like!(amphi_io, amphi);
 
 /// The workloads on Tokio's `net` and `time`.
 pub mod tokio_io {

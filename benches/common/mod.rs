@@ -14,8 +14,8 @@ use std::task::{Context, Poll};
 /// A runtime under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rt {
-    /// `ambi`'s global runtime (`ambi::block_on`, `ambi::spawn`).
-    Ambi,
+    /// `amphi`'s global runtime (`amphi::block_on`, `amphi::spawn`).
+    Amphi,
     /// Tokio's multi-thread runtime.
     TokioMt,
     /// Tokio's current-thread runtime: tasks run inside `block_on`.
@@ -28,12 +28,12 @@ pub enum Rt {
     Pollster,
 }
 
-/// Every runtime, `ambi` first.
-pub const ALL: [Rt; 6] = [Rt::Ambi, Rt::TokioMt, Rt::TokioCt, Rt::Smol, Rt::Futures, Rt::Pollster];
+/// Every runtime, `amphi` first.
+pub const ALL: [Rt; 6] = [Rt::Amphi, Rt::TokioMt, Rt::TokioCt, Rt::Smol, Rt::Futures, Rt::Pollster];
 /// Runtimes that can spawn tasks.
-pub const SPAWNERS: [Rt; 5] = [Rt::Ambi, Rt::TokioMt, Rt::TokioCt, Rt::Smol, Rt::Futures];
+pub const SPAWNERS: [Rt; 5] = [Rt::Amphi, Rt::TokioMt, Rt::TokioCt, Rt::Smol, Rt::Futures];
 /// Runtimes with a reactor, timers and a blocking pool.
-pub const REACTORS: [Rt; 4] = [Rt::Ambi, Rt::TokioMt, Rt::TokioCt, Rt::Smol];
+pub const REACTORS: [Rt; 4] = [Rt::Amphi, Rt::TokioMt, Rt::TokioCt, Rt::Smol];
 
 struct Peers {
     tokio_mt: tokio::runtime::Runtime,
@@ -44,7 +44,7 @@ struct Peers {
 static PEERS: OnceLock<Peers> = OnceLock::new();
 static SMOL: async_executor::Executor<'static> = async_executor::Executor::new();
 
-/// Worker threads given to every runtime: `ambi`'s default, the number of cores.
+/// Worker threads given to every runtime: `amphi`'s default, the number of cores.
 pub fn workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -52,7 +52,7 @@ pub fn workers() -> usize {
 /// Builds every runtime with [`workers`] threads. Call once, first thing in `main`.
 pub fn init() {
     let n = workers();
-    ambi::Builder::new().worker_threads(n).install().expect("the bench configures ambi first");
+    amphi::Builder::new().worker_threads(n).install().expect("the bench configures amphi first");
     PEERS.get_or_init(|| Peers {
         tokio_mt: tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build().unwrap(),
         tokio_ct: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
@@ -81,7 +81,7 @@ pub fn tokio_runtime(rt: Rt) -> &'static tokio::runtime::Runtime {
 
 /// A spawned task's handle on any runtime; awaiting it yields the output.
 pub enum Join<T> {
-    Ambi(ambi::Task<T>),
+    Amphi(amphi::Task<T>),
     Tokio(tokio::task::JoinHandle<T>),
     Smol(async_executor::Task<T>),
     Futures(futures::future::RemoteHandle<T>),
@@ -102,7 +102,7 @@ impl<T: 'static> Future for Join<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         match self.get_mut() {
-            Join::Ambi(t) => Pin::new(t).poll(cx),
+            Join::Amphi(t) => Pin::new(t).poll(cx),
             Join::Tokio(t) => Pin::new(t).poll(cx).map(|r| r.expect("task panicked")),
             Join::Smol(t) => Pin::new(t).poll(cx),
             Join::Futures(t) => Pin::new(t).poll(cx),
@@ -113,7 +113,7 @@ impl<T: 'static> Future for Join<T> {
 impl Rt {
     pub fn name(self) -> &'static str {
         match self {
-            Rt::Ambi => "ambi",
+            Rt::Amphi => "amphi",
             Rt::TokioMt => "tokio-mt",
             Rt::TokioCt => "tokio-ct",
             Rt::Smol => "smol",
@@ -124,7 +124,7 @@ impl Rt {
 
     pub fn block_on<F: Future>(self, future: F) -> F::Output {
         match self {
-            Rt::Ambi => ambi::block_on(future),
+            Rt::Amphi => amphi::block_on(future),
             Rt::TokioMt => peers().tokio_mt.block_on(future),
             Rt::TokioCt => peers().tokio_ct.block_on(future),
             Rt::Smol => async_io::block_on(future),
@@ -141,7 +141,7 @@ impl Rt {
     pub fn spawn<T: Send + 'static>(self, future: impl Future<Output = T> + Send + 'static) -> Join<T> {
         use futures::task::SpawnExt;
         match self {
-            Rt::Ambi => Join::Ambi(ambi::spawn(future)),
+            Rt::Amphi => Join::Amphi(amphi::spawn(future)),
             Rt::TokioMt => Join::Tokio(peers().tokio_mt.spawn(future)),
             Rt::TokioCt => Join::Tokio(peers().tokio_ct.spawn(future)),
             Rt::Smol => Join::Smol(SMOL.spawn(future)),
@@ -153,7 +153,7 @@ impl Rt {
     /// Spawns a task that runs to completion unobserved.
     pub fn detach(self, future: impl Future<Output = ()> + Send + 'static) {
         match self {
-            Rt::Ambi => ambi::spawn(future).detach(),
+            Rt::Amphi => amphi::spawn(future).detach(),
             Rt::TokioMt => drop(peers().tokio_mt.spawn(future)),
             Rt::TokioCt => drop(peers().tokio_ct.spawn(future)),
             Rt::Smol => SMOL.spawn(future).detach(),
@@ -169,7 +169,7 @@ impl Rt {
     /// On runtimes without one.
     pub fn unblock<T: Send + 'static>(self, f: impl FnOnce() -> T + Send + 'static) -> Join<T> {
         match self {
-            Rt::Ambi => Join::Ambi(ambi::unblock(f)),
+            Rt::Amphi => Join::Amphi(amphi::unblock(f)),
             Rt::TokioMt => Join::Tokio(peers().tokio_mt.spawn_blocking(f)),
             Rt::TokioCt => Join::Tokio(peers().tokio_ct.spawn_blocking(f)),
             Rt::Smol => Join::Smol(blocking::unblock(f)),
@@ -180,7 +180,7 @@ impl Rt {
     /// Whether this runtime can run the reactor workloads (I/O, timers, blocking pool).
     pub fn has_io(self) -> bool {
         match self {
-            Rt::Ambi | Rt::TokioMt | Rt::TokioCt | Rt::Smol => true,
+            Rt::Amphi | Rt::TokioMt | Rt::TokioCt | Rt::Smol => true,
             Rt::Futures | Rt::Pollster => false,
         }
     }
@@ -189,7 +189,7 @@ impl Rt {
 /// Yields once with the runtime's own `yield_now`.
 pub async fn yield_now(rt: Rt) {
     match rt {
-        Rt::Ambi => ambi::yield_now().await,
+        Rt::Amphi => amphi::yield_now().await,
         Rt::TokioMt | Rt::TokioCt => tokio::task::yield_now().await,
         _ => futures_lite::future::yield_now().await,
     }
@@ -223,9 +223,9 @@ pub fn fmt_ns(ns: f64) -> String {
     }
 }
 
-/// `AMBI_BENCH_QUICK=1`: few rounds, tiny sizes (a smoke run).
+/// `AMPHI_BENCH_QUICK=1`: few rounds, tiny sizes (a smoke run).
 pub fn quick() -> bool {
-    std::env::var("AMBI_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
+    std::env::var("AMPHI_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 /// The first command-line argument that is not a flag (`cargo bench` passes `--bench`).

@@ -1,4 +1,4 @@
-//! A small HTTP server and client on `ambi` + hyper, shared by the examples.
+//! A small HTTP server and client on `amphi` + hyper, shared by the examples.
 
 #![allow(dead_code)]
 
@@ -8,12 +8,12 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 
-use ambi::{Async, Task};
+use amphi::{Async, Task};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 
-use super::hyper_ambi::{AmbiTimer, HyperIo};
+use super::hyper_amphi::{AmphiTimer, HyperIo};
 
 pub type Body = Full<Bytes>;
 
@@ -28,7 +28,7 @@ pub struct Server {
     _accept: Task<()>,
 }
 
-/// Serves `handler` on 127.0.0.1 (an OS-chosen port) on ambi's executor.
+/// Serves `handler` on 127.0.0.1 (an OS-chosen port) on amphi's executor.
 pub fn serve<H, F>(handler: H) -> io::Result<Server>
 where
     H: Fn(Request<hyper::body::Incoming>) -> F + Send + Sync + 'static,
@@ -38,17 +38,17 @@ where
     deepen_backlog(listener.get_ref())?;
     let addr = listener.get_ref().local_addr()?;
     let handler = Arc::new(handler);
-    let accept = ambi::spawn(async move {
+    let accept = amphi::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { continue };
             let handler = handler.clone();
-            ambi::spawn(async move {
+            amphi::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let fut = handler(req);
                     async move { Ok::<_, Infallible>(fut.await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
-                    .timer(AmbiTimer)
+                    .timer(AmphiTimer)
                     .serve_connection(HyperIo(stream), service)
                     .await;
             })
@@ -71,7 +71,7 @@ pub fn deepen_backlog(listener: &TcpListener) -> io::Result<()> {
     }
 }
 
-/// An HTTP/1.1 client: one connection per request, on ambi's executor.
+/// An HTTP/1.1 client: one connection per request, on amphi's executor.
 #[derive(Debug, Clone)]
 pub struct Client {
     addr: SocketAddr,
@@ -82,7 +82,7 @@ impl Client {
         Self { addr }
     }
 
-    ambi::dual! {
+    amphi::dual! {
         /// GETs `path`; returns the status and the whole body.
         pub async fn get(&self, path: &str) -> io::Result<(StatusCode, Bytes)> {
             let mut body = Vec::new();
@@ -106,7 +106,7 @@ impl Client {
             let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo(stream))
                 .await
                 .map_err(io::Error::other)?;
-            let driver = ambi::spawn(async move { conn.await.ok(); });
+            let driver = amphi::spawn(async move { conn.await.ok(); });
             let req = Request::get(path)
                 .header(hyper::header::HOST, self.addr.to_string())
                 .body(Full::new(Bytes::new()))

@@ -1,5 +1,5 @@
 //! The board side of the emulated tests: heap, semihosting output and exit, a tiny test runner,
-//! the `WFI` idle hook, and a SysTick time source for `ambi::alarm`.
+//! the `WFI` idle hook, and a SysTick time source for `amphi::alarm`.
 //!
 //! Each test binary defines its own `SysTick` handler (the one thing that differs between them)
 //! and runs its cases through [`Suite`], which prints one line per case and a final
@@ -166,9 +166,9 @@ pub fn wfi_idle(woken: &dyn Fn() -> bool) {
     });
 }
 
-/// Installs [`wfi_idle`] as `ambi`'s idle hook.
+/// Installs [`wfi_idle`] as `amphi`'s idle hook.
 pub fn install_idle_hook() {
-    ambi::set_idle_hook(wfi_idle);
+    amphi::set_idle_hook(wfi_idle);
 }
 
 /// A waker slot plus a counter, shared between interrupt handlers and tasks.
@@ -254,10 +254,10 @@ pub mod clock {
     static TICKS: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
     static ALARM: Mutex<Cell<u64>> = Mutex::new(Cell::new(u64::MAX));
 
-    /// The board's clock for `ambi::alarm`.
+    /// The board's clock for `amphi::alarm`.
     pub struct SysTickClock;
 
-    impl ambi::alarm::TimeSource for SysTickClock {
+    impl amphi::alarm::TimeSource for SysTickClock {
         fn now(&self) -> u64 {
             critical_section::with(|cs| TICKS.borrow(cs).get())
         }
@@ -281,7 +281,7 @@ pub mod clock {
         syst.clear_current();
         syst.enable_interrupt();
         syst.enable_counter();
-        ambi::alarm::set_time_source(&SysTickClock);
+        amphi::alarm::set_time_source(&SysTickClock);
     }
 
     /// Stops time: SysTick stops counting until [`resume`].
@@ -311,6 +311,6 @@ pub mod clock {
     /// Call from the `PendSV` handler.
     pub fn fire() {
         critical_section::with(|cs| ALARM.borrow(cs).set(u64::MAX));
-        ambi::alarm::on_alarm();
+        amphi::alarm::on_alarm();
     }
 }

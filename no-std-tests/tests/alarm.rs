@@ -1,4 +1,4 @@
-//! `ambi::alarm` on the board: a SysTick time source (one tick per 20,000 core cycles) and
+//! `amphi::alarm` on the board: a SysTick time source (one tick per 20,000 core cycles) and
 //! timers that wake tasks from the interrupt handler while the executor idles in `WFI`.
 
 #![no_std]
@@ -11,10 +11,10 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::future::Future;
 
-use ambi::alarm::{after, at, now};
-use ambi::{Executor, LocalExecutor, block_on};
-use ambi_no_std_tests::clock;
-use ambi_no_std_tests::{IDLE_CALLS, Outcome, Rng, Suite, WFI_COUNT, ensure};
+use amphi::alarm::{after, at, now};
+use amphi::{Executor, LocalExecutor, block_on};
+use amphi_no_std_tests::clock;
+use amphi_no_std_tests::{IDLE_CALLS, Outcome, Rng, Suite, WFI_COUNT, ensure};
 use cortex_m_rt::{entry, exception};
 use portable_atomic::Ordering;
 
@@ -30,7 +30,7 @@ fn PendSV() {
 
 #[entry]
 fn main() -> ! {
-    ambi_no_std_tests::install_idle_hook();
+    amphi_no_std_tests::install_idle_hook();
     let mut suite = Suite::new("alarm");
     clock::start(20_000 - 1);
     warm_up();

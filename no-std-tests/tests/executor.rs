@@ -10,13 +10,13 @@ use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 
-use ambi::{Executor, LocalExecutor, block_on, yield_now};
-use ambi_no_std_tests::{Outcome, Suite, ensure};
+use amphi::{Executor, LocalExecutor, block_on, yield_now};
+use amphi_no_std_tests::{Outcome, Suite, ensure};
 use cortex_m_rt::entry;
 
 #[entry]
 fn main() -> ! {
-    ambi_no_std_tests::install_idle_hook();
+    amphi_no_std_tests::install_idle_hook();
     let mut suite = Suite::new("executor");
     suite.case("block_on_ready", block_on_ready);
     suite.case("spawn_join", spawn_join);
@@ -181,8 +181,8 @@ fn drop_executor_drops_tasks() -> Outcome {
 }
 
 fn dual_wait() -> Outcome {
-    ensure!(ambi::dual(async { 7u32 }).wait() == 7, "ready dual");
-    let out = ambi::dual(async {
+    ensure!(amphi::dual(async { 7u32 }).wait() == 7, "ready dual");
+    let out = amphi::dual(async {
         yield_now().await;
         yield_now().await;
         9u32
@@ -194,7 +194,7 @@ fn dual_wait() -> Outcome {
 
 fn dual_awaited_in_task() -> Outcome {
     let ex = Executor::new();
-    let task = ex.spawn(async { ambi::dual(async { 20u32 }).await + 1 });
+    let task = ex.spawn(async { amphi::dual(async { 20u32 }).await + 1 });
     let out = block_on(ex.run(task));
     ensure!(out == 21, "dual awaited in a task gave {}", out);
     Ok(())

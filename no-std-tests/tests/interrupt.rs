@@ -14,8 +14,8 @@ extern crate alloc;
 
 use core::cell::Cell;
 
-use ambi::{Executor, block_on, yield_now};
-use ambi_no_std_tests::{IDLE_CALLS, Outcome, Rng, Signal, Suite, WFI_COUNT, ensure, inject_before_wfi};
+use amphi::{Executor, block_on, yield_now};
+use amphi_no_std_tests::{IDLE_CALLS, Outcome, Rng, Signal, Suite, WFI_COUNT, ensure, inject_before_wfi};
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
 use critical_section::Mutex;
@@ -93,7 +93,7 @@ fn stop() {
 
 #[entry]
 fn main() -> ! {
-    ambi_no_std_tests::install_idle_hook();
+    amphi_no_std_tests::install_idle_hook();
     let mut suite = Suite::new("interrupt");
     suite.case("systick_wakes_block_on", systick_wakes_block_on);
     suite.case("systick_wakes_task_on_executor", systick_wakes_task_on_executor);

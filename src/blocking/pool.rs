@@ -38,7 +38,7 @@ struct State<J> {
     sleeping: usize,
     /// Claims on sleepers not yet taken up.
     tokens: usize,
-    /// For names: `ambi-blocking-N`.
+    /// For names: `amphi-blocking-N`.
     next_id: usize,
 }
 

@@ -36,7 +36,7 @@ impl Async<TcpListener> {
     /// # Examples
     ///
     /// ```
-    /// use ambi::Async;
+    /// use amphi::Async;
     /// use std::net::TcpListener;
     ///
     /// let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
@@ -55,8 +55,8 @@ impl Async<TcpListener> {
     /// # Examples
     ///
     /// ```
-    /// # use ambi::Async; use std::net::{TcpListener, TcpStream};
-    /// # ambi::block_on(async {
+    /// # use amphi::Async; use std::net::{TcpListener, TcpStream};
+    /// # amphi::block_on(async {
     /// let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
     /// let _client = TcpStream::connect(listener.get_ref().local_addr()?)?;
     /// let (stream, peer) = listener.accept().await?;
@@ -72,10 +72,10 @@ impl Async<TcpListener> {
     /// # Examples
     ///
     /// ```
-    /// # use ambi::Async; use std::net::{TcpListener, TcpStream};
+    /// # use amphi::Async; use std::net::{TcpListener, TcpStream};
     /// use futures_lite::{StreamExt, pin};
     ///
-    /// # ambi::block_on(async {
+    /// # amphi::block_on(async {
     /// let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
     /// let _client = TcpStream::connect(listener.get_ref().local_addr()?)?;
     /// let incoming = listener.incoming();
@@ -109,8 +109,8 @@ impl Async<TcpStream> {
     /// # Examples
     ///
     /// ```
-    /// # use ambi::Async; use std::net::{TcpListener, TcpStream};
-    /// # ambi::block_on(async {
+    /// # use amphi::Async; use std::net::{TcpListener, TcpStream};
+    /// # amphi::block_on(async {
     /// let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
     /// let stream = Async::<TcpStream>::connect(listener.get_ref().local_addr()?).await?;
     /// # std::io::Result::Ok(()) }).unwrap();
@@ -135,8 +135,8 @@ impl Async<TcpStream> {
     /// # Examples
     ///
     /// ```
-    /// # use ambi::Async; use std::net::{TcpListener, TcpStream}; use std::io::Write;
-    /// # ambi::block_on(async {
+    /// # use amphi::Async; use std::net::{TcpListener, TcpStream}; use std::io::Write;
+    /// # amphi::block_on(async {
     /// let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
     /// let stream = Async::<TcpStream>::connect(listener.get_ref().local_addr()?).await?;
     /// let (server, _) = listener.accept().await?;
@@ -168,7 +168,7 @@ impl Async<UdpSocket> {
     /// # Examples
     ///
     /// ```
-    /// let socket = ambi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0)).unwrap();
+    /// let socket = amphi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0)).unwrap();
     /// ```
     pub fn bind<A: Into<SocketAddr>>(addr: A) -> io::Result<Async<UdpSocket>> {
         Async::new(UdpSocket::bind(addr.into())?)
@@ -183,8 +183,8 @@ impl Async<UdpSocket> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let socket = ambi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
+    /// # amphi::block_on(async {
+    /// let socket = amphi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
     /// let addr = socket.get_ref().local_addr()?;
     /// socket.send_to(b"hi", addr).await?;
     /// let mut buf = [0; 8];
@@ -205,8 +205,8 @@ impl Async<UdpSocket> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let socket = ambi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
+    /// # amphi::block_on(async {
+    /// let socket = amphi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
     /// let addr = socket.get_ref().local_addr()?;
     /// socket.send_to(b"hi", addr).await?;
     /// let mut buf = [0; 8];
@@ -227,8 +227,8 @@ impl Async<UdpSocket> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let socket = ambi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
+    /// # amphi::block_on(async {
+    /// let socket = amphi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
     /// let addr = socket.get_ref().local_addr()?;
     /// assert_eq!(socket.send_to(b"hi", addr).await?, 2);
     /// # std::io::Result::Ok(()) }).unwrap();
@@ -247,8 +247,8 @@ impl Async<UdpSocket> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let socket = ambi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
+    /// # amphi::block_on(async {
+    /// let socket = amphi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
     /// socket.get_ref().connect(socket.get_ref().local_addr()?)?;
     /// socket.send(b"hi").await?;
     /// let mut buf = [0; 8];
@@ -268,8 +268,8 @@ impl Async<UdpSocket> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let socket = ambi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
+    /// # amphi::block_on(async {
+    /// let socket = amphi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
     /// socket.get_ref().connect(socket.get_ref().local_addr()?)?;
     /// socket.send(b"hi").await?;
     /// let mut buf = [0; 8];
@@ -289,8 +289,8 @@ impl Async<UdpSocket> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let socket = ambi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
+    /// # amphi::block_on(async {
+    /// let socket = amphi::Async::<std::net::UdpSocket>::bind(([127, 0, 0, 1], 0))?;
     /// socket.get_ref().connect(socket.get_ref().local_addr()?)?;
     /// assert_eq!(socket.send(b"hi").await?, 2);
     /// # std::io::Result::Ok(()) }).unwrap();
@@ -318,9 +318,9 @@ impl Async<UnixListener> {
     /// # Examples
     ///
     /// ```
-    /// let path = std::env::temp_dir().join(format!("ambi-doc-{}.sock", std::process::id()));
+    /// let path = std::env::temp_dir().join(format!("amphi-doc-{}.sock", std::process::id()));
     /// # let _ = std::fs::remove_file(&path);
-    /// let listener = ambi::Async::<std::os::unix::net::UnixListener>::bind(&path).unwrap();
+    /// let listener = amphi::Async::<std::os::unix::net::UnixListener>::bind(&path).unwrap();
     /// # std::fs::remove_file(&path).unwrap();
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<Async<UnixListener>> {
@@ -336,9 +336,9 @@ impl Async<UnixListener> {
     /// # Examples
     ///
     /// ```
-    /// # use ambi::Async; use std::os::unix::net::{UnixListener, UnixStream};
-    /// # ambi::block_on(async {
-    /// let path = std::env::temp_dir().join(format!("ambi-doc-accept-{}.sock", std::process::id()));
+    /// # use amphi::Async; use std::os::unix::net::{UnixListener, UnixStream};
+    /// # amphi::block_on(async {
+    /// let path = std::env::temp_dir().join(format!("amphi-doc-accept-{}.sock", std::process::id()));
     /// # let _ = std::fs::remove_file(&path);
     /// let listener = Async::<UnixListener>::bind(&path)?;
     /// let _client = Async::<UnixStream>::connect(&path).await?;
@@ -356,11 +356,11 @@ impl Async<UnixListener> {
     /// # Examples
     ///
     /// ```
-    /// # use ambi::Async; use std::os::unix::net::{UnixListener, UnixStream};
+    /// # use amphi::Async; use std::os::unix::net::{UnixListener, UnixStream};
     /// use futures_lite::{StreamExt, pin};
     ///
-    /// # ambi::block_on(async {
-    /// let path = std::env::temp_dir().join(format!("ambi-doc-incoming-{}.sock", std::process::id()));
+    /// # amphi::block_on(async {
+    /// let path = std::env::temp_dir().join(format!("amphi-doc-incoming-{}.sock", std::process::id()));
     /// # let _ = std::fs::remove_file(&path);
     /// let listener = Async::<UnixListener>::bind(&path)?;
     /// let _client = UnixStream::connect(&path)?;
@@ -396,8 +396,8 @@ impl Async<UnixStream> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let err = ambi::Async::<std::os::unix::net::UnixStream>::connect("/nonexistent/ambi.sock").await;
+    /// # amphi::block_on(async {
+    /// let err = amphi::Async::<std::os::unix::net::UnixStream>::connect("/nonexistent/amphi.sock").await;
     /// assert!(err.is_err());
     /// # });
     /// ```
@@ -423,7 +423,7 @@ impl Async<UnixStream> {
     /// # Examples
     ///
     /// ```
-    /// let (a, b) = ambi::Async::<std::os::unix::net::UnixStream>::pair().unwrap();
+    /// let (a, b) = amphi::Async::<std::os::unix::net::UnixStream>::pair().unwrap();
     /// ```
     pub fn pair() -> io::Result<(Async<UnixStream>, Async<UnixStream>)> {
         let (a, b) = UnixStream::pair()?;
@@ -449,9 +449,9 @@ impl Async<UnixDatagram> {
     /// # Examples
     ///
     /// ```
-    /// let path = std::env::temp_dir().join(format!("ambi-doc-dgram-{}.sock", std::process::id()));
+    /// let path = std::env::temp_dir().join(format!("amphi-doc-dgram-{}.sock", std::process::id()));
     /// # let _ = std::fs::remove_file(&path);
-    /// let socket = ambi::Async::<std::os::unix::net::UnixDatagram>::bind(&path).unwrap();
+    /// let socket = amphi::Async::<std::os::unix::net::UnixDatagram>::bind(&path).unwrap();
     /// # std::fs::remove_file(&path).unwrap();
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<Async<UnixDatagram>> {
@@ -467,7 +467,7 @@ impl Async<UnixDatagram> {
     /// # Examples
     ///
     /// ```
-    /// let socket = ambi::Async::<std::os::unix::net::UnixDatagram>::unbound().unwrap();
+    /// let socket = amphi::Async::<std::os::unix::net::UnixDatagram>::unbound().unwrap();
     /// ```
     pub fn unbound() -> io::Result<Async<UnixDatagram>> {
         Async::new(UnixDatagram::unbound()?)
@@ -482,8 +482,8 @@ impl Async<UnixDatagram> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let (a, b) = ambi::Async::<std::os::unix::net::UnixDatagram>::pair()?;
+    /// # amphi::block_on(async {
+    /// let (a, b) = amphi::Async::<std::os::unix::net::UnixDatagram>::pair()?;
     /// a.send(b"hi").await?;
     /// let mut buf = [0; 8];
     /// assert_eq!(b.recv(&mut buf).await?, 2);
@@ -503,8 +503,8 @@ impl Async<UnixDatagram> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let (a, b) = ambi::Async::<std::os::unix::net::UnixDatagram>::pair()?;
+    /// # amphi::block_on(async {
+    /// let (a, b) = amphi::Async::<std::os::unix::net::UnixDatagram>::pair()?;
     /// a.send(b"hi").await?;
     /// let mut buf = [0; 8];
     /// assert_eq!(b.recv_from(&mut buf).await?.0, 2);
@@ -523,9 +523,9 @@ impl Async<UnixDatagram> {
     /// # Examples
     ///
     /// ```
-    /// # use ambi::Async; use std::os::unix::net::UnixDatagram;
-    /// # ambi::block_on(async {
-    /// let path = std::env::temp_dir().join(format!("ambi-doc-sendto-{}.sock", std::process::id()));
+    /// # use amphi::Async; use std::os::unix::net::UnixDatagram;
+    /// # amphi::block_on(async {
+    /// let path = std::env::temp_dir().join(format!("amphi-doc-sendto-{}.sock", std::process::id()));
     /// # let _ = std::fs::remove_file(&path);
     /// let server = Async::<UnixDatagram>::bind(&path)?;
     /// let client = Async::<UnixDatagram>::unbound()?;
@@ -546,8 +546,8 @@ impl Async<UnixDatagram> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let (a, b) = ambi::Async::<std::os::unix::net::UnixDatagram>::pair()?;
+    /// # amphi::block_on(async {
+    /// let (a, b) = amphi::Async::<std::os::unix::net::UnixDatagram>::pair()?;
     /// a.send(b"hi").await?;
     /// let mut buf = [0; 8];
     /// assert_eq!(b.recv(&mut buf).await?, 2);
@@ -566,8 +566,8 @@ impl Async<UnixDatagram> {
     /// # Examples
     ///
     /// ```
-    /// # ambi::block_on(async {
-    /// let (a, _b) = ambi::Async::<std::os::unix::net::UnixDatagram>::pair()?;
+    /// # amphi::block_on(async {
+    /// let (a, _b) = amphi::Async::<std::os::unix::net::UnixDatagram>::pair()?;
     /// assert_eq!(a.send(b"hi").await?, 2);
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```

@@ -74,7 +74,7 @@ pub(crate) struct Idler<'w> {
     /// Kept the seat when it last left it.
     pub(crate) keeper: bool,
     /// May become the watcher (not the fallback driver, which is there for foreign futures only
-    /// and stands back for any `ambi` thread).
+    /// and stands back for any `amphi` thread).
     pub(crate) watcher: bool,
 }
 

@@ -11,7 +11,7 @@
 //! runner once its events only wake other threads.
 //!
 //! Futures polled by a foreign executor (Tokio, `futures::executor`) may register while no
-//! `ambi` thread is there to drive; only then does a fallback thread (`ambi-reactor`) start, and
+//! `amphi` thread is there to drive; only then does a fallback thread (`amphi-reactor`) start, and
 //! it exits after [`LINGER`] without being needed.
 //!
 //! Wake-ups are never lost: a driver's parker is in its `DRIVING` state while it waits, so the
@@ -41,7 +41,7 @@ use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 /// How long the fallback driver thread stays after it was last needed.
 const LINGER: Duration = Duration::from_millis(1500);
 
-/// How often a needed fallback driver checks whether an `ambi` thread can take over.
+/// How often a needed fallback driver checks whether an `amphi` thread can take over.
 const CHECK: Duration = Duration::from_millis(500);
 
 /// Waits shorter than this poll for events without sleeping.
@@ -67,7 +67,7 @@ static REACTOR: OnceLock<Reactor> = OnceLock::new();
 pub(crate) fn get() -> &'static Reactor {
     REACTOR.get_or_init(|| match Reactor::new() {
         Ok(reactor) => reactor,
-        Err(err) => panic!("ambi: cannot create the I/O poller: {err}"),
+        Err(err) => panic!("amphi: cannot create the I/O poller: {err}"),
     })
 }
 
@@ -105,14 +105,14 @@ pub(crate) fn park(parker: &Parker, waker: &Waker, deadline: Option<Instant>, ru
     match REACTOR.get() {
         None => parker.park_deadline(deadline),
         Some(reactor) => {
-            reactor.idle_ambi.fetch_add(1, Ordering::SeqCst);
+            reactor.idle_amphi.fetch_add(1, Ordering::SeqCst);
             // Pairs with `fallback_main`: either the fallback driver sees this thread idle before
             // it waits, or this sees it driving and interrupts its wait; it then stands back.
             if reactor.fallback_drives.load(Ordering::SeqCst) {
                 let _ = reactor.poller.notify();
             }
-            let woken = reactor.park(parker, waker, deadline, Role::Ambi { runner });
-            reactor.idle_ambi.fetch_sub(1, Ordering::SeqCst);
+            let woken = reactor.park(parker, waker, deadline, Role::Amphi { runner });
+            reactor.idle_amphi.fetch_sub(1, Ordering::SeqCst);
             woken
         }
     }
@@ -139,8 +139,8 @@ pub(crate) struct Reactor {
     wait_until: AtomicU64,
     epoch: Instant,
     /// Threads idle in `park`, other than the fallback driver.
-    idle_ambi: AtomicUsize,
-    /// Set while the fallback thread drives or tries to: an idle `ambi` thread takes over from
+    idle_amphi: AtomicUsize,
+    /// Set while the fallback thread drives or tries to: an idle `amphi` thread takes over from
     /// it, since the futures woken there are likely its own (a timer or socket of its
     /// `block_on`), and each wake-up from another thread costs a thread switch.
     fallback_drives: AtomicBool,
@@ -160,7 +160,7 @@ impl core::fmt::Debug for Reactor {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Reactor")
             .field("driving", &self.duty.is_driven())
-            .field("idle_ambi", &self.idle_ambi.load(Ordering::Relaxed))
+            .field("idle_amphi", &self.idle_amphi.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -176,7 +176,7 @@ impl Reactor {
             duty: Duty::new(),
             wait_until: AtomicU64::new(NOT_WAITING),
             epoch: Instant::now(),
-            idle_ambi: AtomicUsize::new(0),
+            idle_amphi: AtomicUsize::new(0),
             fallback_drives: AtomicBool::new(false),
             foreign: AtomicBool::new(false),
             fallback: Mutex::new(Fallback::default()),
@@ -232,12 +232,12 @@ impl Reactor {
         }
     }
 
-    /// The idle step of an `ambi` thread, or of the fallback driver, which stands back as soon
-    /// as an `ambi` thread is idle.
+    /// The idle step of an `amphi` thread, or of the fallback driver, which stands back as soon
+    /// as an `amphi` thread is idle.
     fn park(&'static self, parker: &Parker, waker: &Waker, deadline: Option<Instant>, role: Role) -> bool {
         let me = Idler {
             waker,
-            runner: role == Role::Ambi { runner: true },
+            runner: role == Role::Amphi { runner: true },
             keeper: KEEPER.try_with(core::cell::Cell::get).unwrap_or(false),
             watcher: role != Role::Fallback,
         };
@@ -273,7 +273,7 @@ impl Reactor {
         let _ = KEEPER.try_with(|k| k.set(false));
         let mut woke_others = false;
         let woken = loop {
-            if role == Role::Fallback && self.idle_ambi.load(Ordering::SeqCst) > 0 {
+            if role == Role::Fallback && self.idle_amphi.load(Ordering::SeqCst) > 0 {
                 break false;
             }
             let now = Instant::now();
@@ -292,7 +292,7 @@ impl Reactor {
             // The last events woke other threads only, and a runner waits: it would run what
             // they woke on its own thread, where this one wakes a thread per event. Hand it the
             // seat.
-            if woke_others && role == (Role::Ambi { runner: false }) && self.duty.should_stand_back() {
+            if woke_others && role == (Role::Amphi { runner: false }) && self.duty.should_stand_back() {
                 break parker.end_driving();
             }
             self.wait_until.store(until.map_or(FOREVER, |u| self.nanos(u)), Ordering::SeqCst);
@@ -334,7 +334,7 @@ impl Reactor {
             }
             woke_others = woke > 0;
         };
-        // Woken for its own work, an `ambi` thread keeps the seat: it will be back in a moment.
+        // Woken for its own work, an `amphi` thread keeps the seat: it will be back in a moment.
         let keep = woken && role != Role::Fallback;
         self.duty.release(self, keep);
         if keep {
@@ -415,7 +415,7 @@ impl Reactor {
         }
     }
 
-    /// The fallback driver: drives while foreign futures wait and no `ambi` thread is idle.
+    /// The fallback driver: drives while foreign futures wait and no `amphi` thread is idle.
     fn fallback_main(&'static self) {
         ON_FALLBACK.with(|f| f.set(true));
         let parker = Parker::new();
@@ -424,13 +424,13 @@ impl Reactor {
         let mut needed_at = Instant::now();
         loop {
             let now = Instant::now();
-            if self.has_work() && self.idle_ambi.load(Ordering::SeqCst) == 0 {
+            if self.has_work() && self.idle_amphi.load(Ordering::SeqCst) == 0 {
                 needed_at = now;
                 self.fallback_drives.store(true, Ordering::SeqCst);
                 self.park(&parker, &waker, Some(now + CHECK), Role::Fallback);
                 self.fallback_drives.store(false, Ordering::SeqCst);
-                if self.idle_ambi.load(Ordering::SeqCst) > 0 {
-                    // Stood back for an `ambi` thread: wait until needed again (`start_fallback`
+                if self.idle_amphi.load(Ordering::SeqCst) > 0 {
+                    // Stood back for an `amphi` thread: wait until needed again (`start_fallback`
                     // wakes this thread), rather than race it for the lock at its next wake-up.
                     parker.park_deadline(Some(now + CHECK));
                 }
@@ -443,7 +443,7 @@ impl Reactor {
             }
             let exit = self.fallback.with(|f| {
                 let work = self.has_work();
-                if work && self.idle_ambi.load(Ordering::SeqCst) == 0 {
+                if work && self.idle_amphi.load(Ordering::SeqCst) == 0 {
                     return false;
                 }
                 if !work {
@@ -465,7 +465,7 @@ impl Reactor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
     /// A thread in `block_on`; a `runner` runs executor tasks while it waits.
-    Ambi { runner: bool },
+    Amphi { runner: bool },
     /// The fallback driver thread.
     Fallback,
 }
@@ -475,7 +475,7 @@ impl Host for Reactor {
         self.timers.has_any() || self.sources.with(|s| !s.is_empty())
     }
 
-    /// Work waits and no `ambi` thread drives or waits to: `block_on` threads drive their own
+    /// Work waits and no `amphi` thread drives or waits to: `block_on` threads drive their own
     /// futures' sources once idle, so only foreign futures need the fallback.
     fn unattended(&self) {
         if self.foreign.load(Ordering::Relaxed) {

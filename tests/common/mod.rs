@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// Whether this process is a child started by [`in_child`].
 pub fn is_child() -> bool {
-    std::env::var_os("AMBI_TEST_CHILD").is_some()
+    std::env::var_os("AMPHI_TEST_CHILD").is_some()
 }
 
 /// Runs the test named `test` of this test binary in a child process with extra environment
@@ -37,9 +37,9 @@ fn run_child(test: &str, env: &[(&str, &str)]) -> (bool, String) {
     const LIMIT: Duration = Duration::from_secs(60);
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("AMBI_TEST_CHILD", "1")
-        .env_remove("AMBI_THREADS")
-        .env_remove("AMBI_MAX_BLOCKING_THREADS")
+        .env("AMPHI_TEST_CHILD", "1")
+        .env_remove("AMPHI_THREADS")
+        .env_remove("AMPHI_MAX_BLOCKING_THREADS")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {

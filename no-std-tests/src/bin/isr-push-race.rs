@@ -12,8 +12,8 @@
 use core::cell::RefCell;
 use core::task::{Poll, Waker};
 
-use ambi::{Executor, block_on, yield_now};
-use ambi_no_std_tests::{Rng, println};
+use amphi::{Executor, block_on, yield_now};
+use amphi_no_std_tests::{Rng, println};
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
 use critical_section::Mutex;
@@ -38,8 +38,8 @@ fn SysTick() {
 
 #[entry]
 fn main() -> ! {
-    ambi_no_std_tests::init_heap();
-    ambi_no_std_tests::install_idle_hook();
+    amphi_no_std_tests::init_heap();
+    amphi_no_std_tests::install_idle_hook();
     let ex = Executor::new();
     let spinner = ex.spawn(async {
         for _ in 0..200_000u32 {
@@ -66,5 +66,5 @@ fn main() -> ! {
     syst.disable_counter();
     drop(woken);
     println!("no hang: {} interrupts", FIRED.load(Ordering::Relaxed));
-    ambi_no_std_tests::exit(true)
+    amphi_no_std_tests::exit(true)
 }

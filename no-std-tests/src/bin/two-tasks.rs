@@ -4,13 +4,13 @@
 #![no_std]
 #![no_main]
 
-use ambi::{Executor, block_on, yield_now};
+use amphi::{Executor, block_on, yield_now};
 use cortex_m_rt::entry;
 
 #[entry]
 fn main() -> ! {
-    ambi_no_std_tests::init_heap();
-    ambi_no_std_tests::install_idle_hook();
+    amphi_no_std_tests::init_heap();
+    amphi_no_std_tests::install_idle_hook();
     let ex = Executor::new();
     let a = ex.spawn(async {
         yield_now().await;
@@ -18,5 +18,5 @@ fn main() -> ! {
     });
     let b = ex.spawn(async { 2u32 });
     let sum = block_on(ex.run(async { a.await + b.await }));
-    ambi_no_std_tests::exit(sum == 3)
+    amphi_no_std_tests::exit(sum == 3)
 }

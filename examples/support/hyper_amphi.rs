@@ -1,5 +1,5 @@
-//! `hyper` 1.x on `ambi`: its I/O traits over `Async<TcpStream>`, its executor over `ambi::spawn`,
-//! its timer over `ambi::Timer`. No Tokio anywhere.
+//! `hyper` 1.x on `amphi`: its I/O traits over `Async<TcpStream>`, its executor over `amphi::spawn`,
+//! its timer over `amphi::Timer`. No Tokio anywhere.
 
 #![allow(dead_code)]
 
@@ -50,27 +50,27 @@ impl<T: AsyncWrite + Unpin> hyper::rt::Write for HyperIo<T> {
     }
 }
 
-/// hyper's executor (for HTTP/2 and background connection tasks): `ambi::spawn`.
+/// hyper's executor (for HTTP/2 and background connection tasks): `amphi::spawn`.
 #[derive(Debug, Clone, Copy)]
-pub struct AmbiExecutor;
+pub struct AmphiExecutor;
 
-impl<F> hyper::rt::Executor<F> for AmbiExecutor
+impl<F> hyper::rt::Executor<F> for AmphiExecutor
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     fn execute(&self, fut: F) {
-        ambi::spawn(fut).detach();
+        amphi::spawn(fut).detach();
     }
 }
 
-/// hyper's timer (header read timeouts, keep-alive): `ambi::Timer`.
+/// hyper's timer (header read timeouts, keep-alive): `amphi::Timer`.
 #[derive(Debug, Clone, Copy)]
-pub struct AmbiTimer;
+pub struct AmphiTimer;
 
-struct AmbiSleep(ambi::Timer);
+struct AmphiSleep(amphi::Timer);
 
-impl Future for AmbiSleep {
+impl Future for AmphiSleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -78,14 +78,14 @@ impl Future for AmbiSleep {
     }
 }
 
-impl hyper::rt::Sleep for AmbiSleep {}
+impl hyper::rt::Sleep for AmphiSleep {}
 
-impl hyper::rt::Timer for AmbiTimer {
+impl hyper::rt::Timer for AmphiTimer {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(AmbiSleep(ambi::Timer::after(duration)))
+        Box::pin(AmphiSleep(amphi::Timer::after(duration)))
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(AmbiSleep(ambi::Timer::at(deadline)))
+        Box::pin(AmphiSleep(amphi::Timer::at(deadline)))
     }
 }
