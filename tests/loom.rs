@@ -719,8 +719,7 @@ fn driver_duty_is_never_dropped() {
         for t in others {
             t.join().unwrap();
         }
-        assert!(!reactor.duty.is_driven());
-        assert!(!reactor.has_work());
+        reactor.assert_settled();
     });
 }
 
@@ -751,8 +750,7 @@ fn stuck_keeper_loses_the_seat_to_the_watcher() {
         // The task returns; this thread's `block_on` ends.
         reactor.duty.unkeep(&*reactor);
         expiry.join().unwrap();
-        assert!(!reactor.duty.is_driven());
-        assert!(!reactor.has_work());
+        reactor.assert_settled();
     });
 }
 
@@ -770,8 +768,7 @@ fn foreign_registration_races_a_leaving_driver() {
         };
         reactor.block_on_timer(0);
         foreign.join().unwrap();
-        assert!(!reactor.duty.is_driven());
-        assert!(!reactor.has_work());
+        reactor.assert_settled();
     });
 }
 
@@ -909,6 +906,14 @@ impl Timers {
         if keeper {
             self.duty.unkeep(self);
         }
+    }
+}
+
+impl Timers {
+    /// Every timer fired and nobody is left in the driver's seat.
+    fn assert_settled(&self) {
+        assert!(!self.duty.is_driven());
+        assert!(!self.has_work());
     }
 }
 

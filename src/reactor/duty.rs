@@ -356,7 +356,7 @@ impl Duty {
 
     /// Hands the seat to a candidate if work waits and the seat is free; calls the host's
     /// `unattended` if nobody is there to take it.
-    pub(crate) fn pass_duty(&self, host: &impl Host) {
+    fn pass_duty(&self, host: &impl Host) {
         if self.seat.load(Ordering::SeqCst) == FREE && host.has_work() && !self.hand_over() {
             host.unattended();
         }

@@ -242,10 +242,12 @@ impl Reactor {
             watcher: role != Role::Fallback,
         };
         let sleep = |watch: bool| {
-            let until = if watch {
-                Some(deadline.map_or(Instant::now() + WATCH, |d| d.min(Instant::now() + WATCH)))
-            } else {
-                deadline
+            let until = match watch {
+                true => {
+                    let look = Instant::now() + WATCH;
+                    Some(deadline.map_or(look, |d| d.min(look)))
+                }
+                false => deadline,
             };
             if parker.park_deadline(until) {
                 Slept::Woken
