@@ -10,7 +10,7 @@
 //! the pool is one over: the first worker to notice steps back and becomes a spare, which exits
 //! after [`SPARE_IDLE`] without being recalled. The counting is `workers.rs`'s.
 
-mod workers;
+mod roster;
 
 use alloc::fmt;
 use alloc::string::{String, ToString};
@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use event_listener::Listener;
 
-use self::workers::Workers;
+use self::roster::Workers;
 use crate::executor::{Executor, State};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::task::Task;

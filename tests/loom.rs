@@ -29,9 +29,9 @@
 
 extern crate alloc;
 
-#[path = "../src/reactor/duty.rs"]
+#[path = "../src/reactor/seat.rs"]
 mod duty;
-#[path = "../src/executor.rs"]
+#[path = "../src/executor/mod.rs"]
 mod executor;
 #[path = "../src/park.rs"]
 mod park;
@@ -41,7 +41,7 @@ mod pool;
 mod sync;
 #[path = "../src/task.rs"]
 mod task;
-#[path = "../src/global/workers.rs"]
+#[path = "../src/global/roster.rs"]
 mod workers;
 
 /// The poller a driving thread waits in: woken by `notify`, like `polling::Poller::notify`.

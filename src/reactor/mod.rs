@@ -19,7 +19,7 @@
 //! the poller too; a registration that finds nobody driving wakes a candidate or the fallback.
 //! The election itself is `duty.rs`'s.
 
-mod duty;
+mod seat;
 mod source;
 mod timers;
 
@@ -32,7 +32,7 @@ use std::time::Instant;
 use polling::{Events, Poller};
 use slab::Slab;
 
-use self::duty::{Duty, Host, Idler, Slept};
+use self::seat::{Duty, Host, Idler, Slept};
 pub(crate) use self::source::{READ, Source, WRITE};
 use self::timers::Timers;
 use crate::park::Parker;
