@@ -59,14 +59,14 @@ where
 }
 
 fn schedule(runnable: Runnable) {
-    let max = crate::global::config().max_blocking_threads.max(1);
+    let max = crate::config::config().max_blocking_threads.max(1);
     if let Some(id) = POOL.schedule(runnable, max) {
         spawn_thread(id);
     }
 }
 
 fn spawn_thread(id: usize) {
-    let name = std::format!("{}-blocking-{id}", crate::global::config().thread_name);
+    let name = std::format!("{}-blocking-{id}", crate::config::config().thread_name);
     if std::thread::Builder::new().name(name).spawn(thread_main).is_ok() {
         return;
     }

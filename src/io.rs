@@ -9,15 +9,16 @@ use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use crate::reactor::{self, READ, Source, WRITE};
 use crate::sync::Arc;
+use crate::sys;
 
 mod net;
+#[cfg(unix)]
+mod unix;
 
 /// An I/O handle registered with the reactor, usable from async code.
 ///
@@ -56,7 +57,7 @@ pub struct Async<T> {
 
 impl<T> Unpin for Async<T> {}
 
-impl<T: AsFd> Async<T> {
+impl<T: sys::AsHandle> Async<T> {
     /// Puts `io` into non-blocking mode and registers it with the reactor.
     ///
     /// # Errors
@@ -70,7 +71,7 @@ impl<T: AsFd> Async<T> {
     /// let socket = amphi::Async::new(socket).unwrap();
     /// ```
     pub fn new(io: T) -> io::Result<Async<T>> {
-        rustix::io::ioctl_fionbio(io.as_fd(), true)?;
+        sys::set_nonblocking(sys::borrow(&io))?;
         Async::new_nonblocking(io)
     }
 
@@ -88,39 +89,11 @@ impl<T: AsFd> Async<T> {
     /// let socket = amphi::Async::new_nonblocking(socket).unwrap();
     /// ```
     pub fn new_nonblocking(io: T) -> io::Result<Async<T>> {
-        let fd = io.as_fd().as_raw_fd();
-        // SAFETY: `io` owns (or borrows for longer than `self`) the descriptor; `Async` removes
-        // the source in `into_inner` and `drop` before giving `io` back or dropping it.
-        let source = unsafe { reactor::get().insert_io(fd)? };
+        let raw = sys::raw(sys::borrow(&io));
+        // SAFETY: `io` owns (or borrows for longer than `self`) the handle; `Async` removes the
+        // source in `into_inner` and `drop` before giving `io` back or dropping it.
+        let source = unsafe { reactor::get().insert_io(raw)? };
         Ok(Async { source, io: Some(io) })
-    }
-}
-
-impl<T: AsRawFd> AsRawFd for Async<T> {
-    fn as_raw_fd(&self) -> RawFd {
-        self.get_ref().as_raw_fd()
-    }
-}
-
-impl<T: AsFd> AsFd for Async<T> {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.get_ref().as_fd()
-    }
-}
-
-impl<T: AsFd + From<OwnedFd>> TryFrom<OwnedFd> for Async<T> {
-    type Error = io::Error;
-
-    fn try_from(value: OwnedFd) -> io::Result<Self> {
-        Async::new(value.into())
-    }
-}
-
-impl<T: Into<OwnedFd>> TryFrom<Async<T>> for OwnedFd {
-    type Error = io::Error;
-
-    fn try_from(value: Async<T>) -> io::Result<Self> {
-        value.into_inner().map(Into::into)
     }
 }
 
@@ -468,8 +441,6 @@ unsafe impl IoSafe for std::io::StdinLock<'_> {}
 unsafe impl IoSafe for std::io::StdoutLock<'_> {}
 // SAFETY: see above.
 unsafe impl IoSafe for TcpStream {}
-// SAFETY: see above.
-unsafe impl IoSafe for UnixStream {}
 // SAFETY: see above.
 unsafe impl IoSafe for std::process::ChildStdin {}
 // SAFETY: see above.

@@ -60,6 +60,12 @@ pub mod alarm;
 mod block_on;
 #[cfg(feature = "std")]
 mod blocking;
+#[cfg(feature = "std")]
+mod config;
+#[cfg(feature = "std")]
+mod context;
+#[cfg(feature = "std")]
+mod driver;
 mod dual;
 mod executor;
 #[cfg(feature = "std")]
@@ -70,6 +76,8 @@ mod park;
 #[cfg(feature = "std")]
 mod reactor;
 mod sync;
+#[cfg(feature = "std")]
+mod sys;
 mod task;
 #[cfg(feature = "std")]
 mod timer;
@@ -77,10 +85,12 @@ mod timer;
 pub use crate::block_on::block_on;
 #[cfg(feature = "std")]
 pub use crate::blocking::unblock;
+#[cfg(feature = "std")]
+pub use crate::config::{Builder, BuilderError};
 pub use crate::dual::{Dual, dual};
 pub use crate::executor::{Executor, LocalExecutor, SpawnError};
 #[cfg(feature = "std")]
-pub use crate::global::{Builder, BuilderError, spawn};
+pub use crate::global::spawn;
 #[cfg(feature = "std")]
 pub use crate::io::{Async, IoSafe, Readable, ReadableOwned, Writable, WritableOwned};
 #[cfg(not(feature = "std"))]

@@ -15,6 +15,8 @@
 //!  EMPTY ──begin_driving──▶ DRIVING ──unpark──▶ NOTIFIED (unpark interrupts the poller)
 //!                              └──end_driving──▶ EMPTY
 //! ```
+//! How to interrupt the poller is the reactor's: it hands it over with `set_interrupt` when it
+//! is created, before any parker can be `DRIVING`.
 
 /// Implements `crate::sync::Wake` for a parker by calling its `unpark`. Its two variants differ
 /// only in the receiver: std's trait takes `self`, portable-atomic-util's takes `this`. Under loom
@@ -46,7 +48,7 @@ macro_rules! wake_by_unpark {
 }
 
 #[cfg(feature = "std")]
-pub(crate) use self::std_impl::Parker;
+pub(crate) use self::std_impl::{Parker, set_interrupt};
 
 #[cfg(not(feature = "std"))]
 pub(crate) use self::idle::Parker;
@@ -55,6 +57,7 @@ pub use self::idle::set_idle_hook;
 
 #[cfg(feature = "std")]
 mod std_impl {
+    use std::sync::OnceLock;
     use std::time::Instant;
 
     use crate::sync::thread::{self, Thread};
@@ -68,6 +71,14 @@ mod std_impl {
     const NOTIFIED: u8 = 2;
     /// The owner thread waits in the reactor's poller: `unpark` must notify the poller.
     const DRIVING: u8 = 3;
+
+    /// What `unpark` calls to interrupt an owner thread waiting in the reactor's poller.
+    static INTERRUPT: OnceLock<fn()> = OnceLock::new();
+
+    /// Sets what interrupts a thread waiting in the reactor's poller; the first call wins.
+    pub(crate) fn set_interrupt(interrupt: fn()) {
+        let _ = INTERRUPT.set(interrupt);
+    }
 
     /// Parks one thread until its waker is called.
     #[derive(Debug)]
@@ -119,7 +130,11 @@ mod std_impl {
         pub(crate) fn unpark(&self) {
             match self.state.swap(NOTIFIED, Ordering::Release) {
                 PARKED => self.thread.unpark(),
-                DRIVING => crate::reactor::notify(),
+                DRIVING => {
+                    if let Some(interrupt) = INTERRUPT.get() {
+                        interrupt();
+                    }
+                }
                 _ => {}
             }
         }

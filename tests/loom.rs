@@ -3,12 +3,13 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --test loom` (`.ci/loom.sh`).
 //!
 //! The models compile the crate's real source files (`src/sync.rs`, `src/park.rs`,
-//! `src/task.rs`, `src/executor.rs`, `src/global/workers.rs`, `src/blocking/pool.rs`,
-//! `src/reactor/duty.rs`) as modules of this test, so `crate::sync` resolves to loom's atomics,
-//! `Arc`, `Mutex` and threads, and every interleaving of our code is explored. Only the outside
-//! world is stubbed: the reactor's poller (`reactor::notify` and a wait for it) and its timers,
-//! the thread-local nesting context of `block_on`, the threads the pools start (loom threads),
-//! and time (a [`Clock`] whose deadline passes at a point loom or the model chooses).
+//! `src/task.rs`, `src/executor/`, `src/global/roster.rs`, `src/blocking/pool.rs`,
+//! `src/reactor/seat.rs`) as modules of this test, so `crate::sync` resolves to loom's atomics,
+//! `Arc`, `Mutex`, threads and thread-locals, and every interleaving of our code is explored.
+//! These files depend on nothing above them, so nothing of the crate needs a stub; only the
+//! outside world is: the reactor's poller (`reactor::notify` and a wait for it) and its timers,
+//! the threads the pools start (loom threads), and time (a [`Clock`] whose deadline passes at a
+//! point loom or the model chooses).
 //!
 //! Modelled:
 //! - parking: a wake-up around `park` or `begin_driving` is never lost;
@@ -29,20 +30,20 @@
 
 extern crate alloc;
 
-#[path = "../src/reactor/seat.rs"]
-mod duty;
 #[path = "../src/executor/mod.rs"]
 mod executor;
 #[path = "../src/park.rs"]
 mod park;
 #[path = "../src/blocking/pool.rs"]
 mod pool;
+#[path = "../src/global/roster.rs"]
+mod roster;
+#[path = "../src/reactor/seat.rs"]
+mod seat;
 #[path = "../src/sync.rs"]
 mod sync;
 #[path = "../src/task.rs"]
 mod task;
-#[path = "../src/global/roster.rs"]
-mod workers;
 
 /// The poller a driving thread waits in: woken by `notify`, like `polling::Poller::notify`.
 mod reactor {
@@ -69,32 +70,6 @@ mod reactor {
     }
 }
 
-/// Which executor is the global one: none here.
-mod global {
-    pub(crate) fn is_global(_: *const crate::executor::State) -> bool {
-        false
-    }
-}
-
-/// `block_on`'s nesting context is thread-local bookkeeping, not synchronisation; so is the
-/// idle-runner shortcut (a thread scheduling onto its own sleeping runner), which involves no
-/// other thread.
-mod block_on {
-    pub(crate) fn idle_runner_sleeps(_: &crate::executor::State, _: &std::task::Waker) {}
-    pub(crate) fn idle_runner_wakes(_: &crate::executor::State) {}
-    pub(crate) fn wake_idle_runner(_: &crate::executor::State) -> bool {
-        false
-    }
-
-    pub(crate) fn enter_executors<'s>(_: &[&'s crate::executor::State]) -> impl Drop + use<'s> {
-        struct Nothing;
-        impl Drop for Nothing {
-            fn drop(&mut self) {}
-        }
-        Nothing
-    }
-}
-
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
@@ -103,11 +78,17 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
-use duty::{Duty, Host, Idler, Slept};
 use executor::{Executor, Run};
 use park::Parker;
 use pool::Pool;
-use workers::Workers;
+use roster::Roster;
+use seat::{Host, Idler, Seat, Slept};
+
+/// A parker whose `DRIVING` wake-up interrupts the stub poller, as the reactor sets it up.
+fn new_parker() -> Arc<Parker> {
+    park::set_interrupt(reactor::notify);
+    Parker::new()
+}
 
 /// A waker over our `Parker`, as `block_on` builds it (std's `Wake` needs std's `Arc`).
 fn waker(parker: Arc<Parker>) -> Waker {
@@ -136,7 +117,7 @@ fn waker(parker: Arc<Parker>) -> Waker {
 
 /// `block_on`'s loop: poll, park between wake-ups.
 fn park_loop<F: Future>(future: F) -> F::Output {
-    let parker = Parker::new();
+    let parker = new_parker();
     let waker = waker(parker.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
@@ -152,7 +133,7 @@ fn park_loop<F: Future>(future: F) -> F::Output {
 #[test]
 fn park_unpark_never_loses_a_wake_up() {
     loom::model(|| {
-        let parker = Parker::new();
+        let parker = new_parker();
         let flag = Arc::new(AtomicBool::new(false));
         let (p, f) = (parker.clone(), flag.clone());
         let waker_thread = thread::spawn(move || {
@@ -170,7 +151,7 @@ fn park_unpark_never_loses_a_wake_up() {
 #[test]
 fn repeated_park_unpark() {
     loom::model(|| {
-        let parker = Parker::new();
+        let parker = new_parker();
         let count = Arc::new(AtomicUsize::new(0));
         let (p, c) = (parker.clone(), count.clone());
         let waker_thread = thread::spawn(move || {
@@ -191,7 +172,7 @@ fn repeated_park_unpark() {
 #[test]
 fn driving_thread_is_woken_through_the_poller() {
     loom::model(|| {
-        let parker = Parker::new();
+        let parker = new_parker();
         let flag = Arc::new(AtomicBool::new(false));
         let (p, f) = (parker.clone(), flag.clone());
         let waker_thread = thread::spawn(move || {
@@ -405,10 +386,10 @@ impl Clock {
         }
     }
 
-    /// The sleep of an idle thread in `Duty::park`: a `timed` one ends with `Watch` once the
+    /// The sleep of an idle thread in `Seat::wait_turn`: a `timed` one ends with `Watch` once the
     /// clock has expired, unless a wake-up is pending. (Woken by the expiry itself, it reports
     /// `Woken`: a spurious wake-up, which the election must tolerate anyway.)
-    fn duty_sleep(&self, parker: &Parker, waker: &Waker, timed: bool) -> Slept {
+    fn turn_sleep(&self, parker: &Parker, waker: &Waker, timed: bool) -> Slept {
         let not_woken = || parker.begin_driving() && !parker.end_driving();
         if timed {
             if self.expired.load(Ordering::SeqCst) {
@@ -426,7 +407,7 @@ impl Clock {
     /// `listener.wait_deadline(deadline).is_some()`: waits for the notification until the
     /// deadline; returns whether it came.
     fn wait(&self, listener: event_listener::EventListener) -> bool {
-        let parker = Parker::new();
+        let parker = new_parker();
         let waker = waker(parker.clone());
         self.sleepers.lock().unwrap().push(waker.clone());
         let mut cx = Context::from_waker(&waker);
@@ -473,7 +454,7 @@ impl Tally {
 }
 
 /// How many workers the roster counts on duty (it takes them all off duty to count them).
-fn counted_on_duty(workers: &Workers) -> usize {
+fn counted_on_duty(workers: &Roster) -> usize {
     let mut n = 0;
     while workers.should_retire(0) {
         n += 1;
@@ -485,7 +466,7 @@ fn counted_on_duty(workers: &Workers) -> usize {
 /// reduced to one task (the one a nested `block_on` waits for: `task_ran`) and one look at
 /// `should_retire` per turn on duty. Returns whether it ends on duty (`false`: it timed out as a
 /// spare and exits).
-fn worker(workers: &Workers, clock: &Clock, task_ran: &Tally, retired: &AtomicUsize) -> bool {
+fn worker(workers: &Roster, clock: &Clock, task_ran: &Tally, retired: &AtomicUsize) -> bool {
     const TARGET: usize = 1;
     loop {
         task_ran.add();
@@ -506,7 +487,7 @@ fn worker(workers: &Workers, clock: &Clock, task_ran: &Tally, retired: &AtomicUs
 #[test]
 fn hand_off_returns_to_target() {
     loom::model(|| {
-        let workers = Arc::new(Workers::new());
+        let workers = Arc::new(Roster::new());
         let (clock, time) = Clock::start();
         let task_ran = Tally::new();
         let retired = Arc::new(AtomicUsize::new(0));
@@ -535,7 +516,7 @@ fn hand_off_returns_to_target() {
 #[test]
 fn recall_races_spare_time_out() {
     loom::model(|| {
-        let workers = Arc::new(Workers::new());
+        let workers = Arc::new(Roster::new());
         let (clock, time) = Clock::start();
         let task_ran = Tally::new();
         let retired = Arc::new(AtomicUsize::new(0));
@@ -577,7 +558,7 @@ fn recall_races_spare_time_out() {
 #[test]
 fn two_recalls_wake_two_spares() {
     loom::model(|| {
-        let workers = Arc::new(Workers::new());
+        let workers = Arc::new(Roster::new());
         let clock = Clock::stopped();
         let back = Tally::new();
         let spares: Vec<_> = (0..2)
@@ -732,14 +713,14 @@ fn stuck_keeper_loses_the_seat_to_the_watcher() {
         let (clock, expiry) = Clock::start();
         let reactor = Arc::new(Timers::with_clock(2, clock));
         // This thread drives and keeps the seat, as a runner woken for a task does.
-        let parker = Parker::new();
+        let parker = new_parker();
         let waker = waker(parker.clone());
         let me = Idler { waker: &waker, runner: true, keeper: false, watcher: true };
         let drive = || {
-            reactor.duty.release(&*reactor, true);
+            reactor.seat.release(&*reactor, true);
             true
         };
-        let parked = reactor.duty.park(&*reactor, me, drive, |_| Slept::Woken);
+        let parked = reactor.seat.wait_turn(&*reactor, me, drive, |_| Slept::Woken);
         assert!(!parked.keeps, "it drove");
         // Its task blocks the thread until timer 1, another thread's, has fired.
         let other = {
@@ -748,7 +729,7 @@ fn stuck_keeper_loses_the_seat_to_the_watcher() {
         };
         other.join().unwrap();
         // The task returns; this thread's `block_on` ends.
-        reactor.duty.unkeep(&*reactor);
+        reactor.seat.unkeep(&*reactor);
         expiry.join().unwrap();
         reactor.assert_settled();
     });
@@ -774,12 +755,12 @@ fn foreign_registration_races_a_leaving_driver() {
 
 /// The reactor around the election, reduced to timers that are due as soon as a driver looks.
 struct Timers {
-    duty: Duty,
+    seat: Seat,
     /// When the watcher's timed sleeps end (never, unless a model starts it).
     clock: Arc<Clock>,
     due: loom::sync::Mutex<std::collections::VecDeque<(usize, Waker)>>,
     /// Registered and not fired. Read without a lock, and with no stronger ordering than the
-    /// sources' mutex gives, so that only `Duty`'s fences order it against `driving`.
+    /// sources' mutex gives, so that only `Seat`'s fences order it against `driving`.
     registered: AtomicUsize,
     fired: Vec<AtomicBool>,
     /// `Reactor::foreign`.
@@ -796,7 +777,7 @@ impl Timers {
 
     fn with_clock(n: usize, clock: Arc<Clock>) -> Self {
         Self {
-            duty: Duty::new(),
+            seat: Seat::new(),
             clock,
             due: loom::sync::Mutex::new(Default::default()),
             registered: AtomicUsize::new(0),
@@ -810,14 +791,14 @@ impl Timers {
     /// A foreign future waiting on timer `i`: its thread is not an `amphi` one and drives only as
     /// the fallback driver, when called (the fallback thread, played by the same thread).
     fn foreign_timer(&self, i: usize) {
-        let parker = Parker::new();
+        let parker = new_parker();
         let waker = waker(parker.clone());
         *self.fallback.lock().unwrap() = Some(waker.clone());
         self.foreign.store(true, Ordering::Relaxed);
         self.due.lock().unwrap().push_back((i, waker.clone()));
         self.registered.fetch_add(1, Ordering::Release);
         reactor::notify();
-        if !self.duty.registered() {
+        if !self.seat.registered() {
             // `ensure_driver` from outside `block_on`: start the fallback.
             self.fallback_calls.fetch_add(1, Ordering::SeqCst);
         }
@@ -828,14 +809,14 @@ impl Timers {
             }
             // The fallback driver never keeps the seat, not even one handed to it.
             let me = Idler { waker: &waker, runner: false, keeper: false, watcher: false };
-            let parked = self.duty.park(
+            let parked = self.seat.wait_turn(
                 self,
                 me,
                 || self.drive(&parker, false),
-                |t| self.clock.duty_sleep(&parker, &waker, t),
+                |t| self.clock.turn_sleep(&parker, &waker, t),
             );
             if parked.keeps {
-                self.duty.unkeep(self);
+                self.seat.unkeep(self);
             }
         }
     }
@@ -846,7 +827,7 @@ impl Timers {
         self.registered.fetch_add(1, Ordering::Release);
         reactor::notify();
         // From inside `block_on`: if nobody was found, this thread drives once idle.
-        self.duty.registered();
+        self.seat.registered();
     }
 
     /// Fires the earliest timer, if any.
@@ -873,14 +854,14 @@ impl Timers {
                 break true;
             }
         };
-        self.duty.release(self, woken && keep);
+        self.seat.release(self, woken && keep);
         woken
     }
 
     /// `block_on(timer)`: registers on the first poll, then idles through the election; when it
     /// returns, gives up a seat it kept (`reactor::leave`).
     fn block_on_timer(&self, i: usize) {
-        let parker = Parker::new();
+        let parker = new_parker();
         let waker = waker(parker.clone());
         let mut registered = false;
         let mut keeper = false;
@@ -891,20 +872,20 @@ impl Timers {
             }
             let me = Idler { waker: &waker, runner: false, keeper, watcher: true };
             let drove = core::cell::Cell::new(false);
-            let parked = self.duty.park(
+            let parked = self.seat.wait_turn(
                 self,
                 me,
                 || {
                     drove.set(true);
                     self.drive(&parker, true)
                 },
-                |t| self.clock.duty_sleep(&parker, &waker, t),
+                |t| self.clock.turn_sleep(&parker, &waker, t),
             );
             // A driver woken keeps the seat; so does a picked candidate.
             keeper = if drove.get() { parked.woken } else { parked.keeps || keeper };
         }
         if keeper {
-            self.duty.unkeep(self);
+            self.seat.unkeep(self);
         }
     }
 }
@@ -912,7 +893,7 @@ impl Timers {
 impl Timers {
     /// Every timer fired and nobody is left in the driver's seat.
     fn assert_settled(&self) {
-        assert!(!self.duty.is_driven());
+        assert!(!self.seat.is_driven());
         assert!(!self.has_work());
     }
 }
@@ -949,7 +930,7 @@ fn broken_sleep_protocol_is_caught() {
             ex2.spawn(async move { ran2.store(true, Ordering::Release) }).detach();
         });
         let state = ex.state();
-        let parker = Parker::new();
+        let parker = new_parker();
         let waker = waker(parker.clone());
         let mut cx = Context::from_waker(&waker);
         while !ran.load(Ordering::Acquire) {

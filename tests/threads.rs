@@ -55,14 +55,20 @@ fn block_on_only_program_starts_no_thread() {
 
 #[test]
 fn workers_start_on_first_spawn_with_configured_count_and_names() {
-    if !child_or_run("workers_start_on_first_spawn_with_configured_count_and_names", &[("AMPHI_THREADS", "3")])
-    {
+    if !child_or_run(
+        "workers_start_on_first_spawn_with_configured_count_and_names",
+        &[("AMPHI_THREADS", "3")],
+    ) {
         return;
     }
     assert_eq!(threads_named("amphi-worker"), 0, "nothing before the first spawn");
     assert_eq!(names_of_concurrent_workers(3), ["amphi-worker-1", "amphi-worker-2", "amphi-worker-3"]);
     // A thread names itself once it runs, so give the count a moment; never more than three.
-    assert!(eventually(Duration::from_secs(5), || threads_named("amphi-worker") == 3), "{:?}", thread_names());
+    assert!(
+        eventually(Duration::from_secs(5), || threads_named("amphi-worker") == 3),
+        "{:?}",
+        thread_names()
+    );
 }
 
 #[test]

@@ -25,12 +25,13 @@ use crate::sync::Mutex;
 
 /// A queue of jobs `J` and the count of the threads that run them.
 pub(crate) struct Pool<J> {
-    state: Mutex<State<J>>,
+    ledger: Mutex<Ledger<J>>,
     wake: Event,
 }
 
+/// The jobs waiting and the counts of the pool's threads, under one lock.
 #[derive(Debug)]
-struct State<J> {
+struct Ledger<J> {
     queue: VecDeque<J>,
     /// Live pool threads (including ones still starting).
     threads: usize,
@@ -42,7 +43,7 @@ struct State<J> {
     next_id: usize,
 }
 
-impl<J> State<J> {
+impl<J> Ledger<J> {
     const fn new() -> Self {
         Self { queue: VecDeque::new(), threads: 0, sleeping: 0, tokens: 0, next_id: 0 }
     }
@@ -51,19 +52,19 @@ impl<J> State<J> {
 impl<J> Pool<J> {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        Self { state: Mutex::new(State::new()), wake: Event::new() }
+        Self { ledger: Mutex::new(Ledger::new()), wake: Event::new() }
     }
 
     /// loom's `Mutex::new` is not `const`.
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
-        Self { state: Mutex::new(State::new()), wake: Event::new() }
+        Self { ledger: Mutex::new(Ledger::new()), wake: Event::new() }
     }
 
     /// Queues `job`; returns `Some(id)` if the caller must start thread number `id` for it, which
     /// is already counted (see [`not_started`](Self::not_started)).
     pub(crate) fn schedule(&self, job: J, max_threads: usize) -> Option<usize> {
-        let (notify, spawn) = self.state.with(|s| {
+        let (notify, spawn) = self.ledger.with(|s| {
             s.queue.push_back(job);
             if s.sleeping > 0 {
                 s.sleeping -= 1;
@@ -87,7 +88,7 @@ impl<J> Pool<J> {
     /// Uncounts a thread that could not be started; returns the jobs nobody else will run, which
     /// the caller runs rather than never.
     pub(crate) fn not_started(&self) -> VecDeque<J> {
-        self.state.with(|s| {
+        self.ledger.with(|s| {
             s.threads -= 1;
             if s.threads == 0 { core::mem::take(&mut s.queue) } else { VecDeque::new() }
         })
@@ -96,7 +97,7 @@ impl<J> Pool<J> {
     /// The next job for a pool thread; `None` counts the thread as sleeping, and it must then call
     /// [`wait_for_work`](Self::wait_for_work).
     pub(crate) fn next_job(&self) -> Option<J> {
-        self.state.with(|s| {
+        self.ledger.with(|s| {
             let job = s.queue.pop_front();
             if job.is_none() {
                 s.sleeping += 1;
@@ -110,7 +111,7 @@ impl<J> Pool<J> {
     /// `wait` waits for the listener's notification, but not past the thread's time-out; it
     /// returns whether the notification came.
     pub(crate) fn wait_for_work(&self, mut wait: impl FnMut(EventListener) -> bool) -> bool {
-        let take = |s: &mut State<J>| {
+        let take = |s: &mut Ledger<J>| {
             if s.tokens > 0 {
                 s.tokens -= 1;
                 true
@@ -120,11 +121,11 @@ impl<J> Pool<J> {
         };
         loop {
             let listener = self.wake.listen();
-            if self.state.with(take) {
+            if self.ledger.with(take) {
                 return true;
             }
             if !wait(listener) {
-                return self.state.with(|s| {
+                return self.ledger.with(|s| {
                     take(s) || {
                         s.sleeping -= 1;
                         s.threads -= 1;

@@ -2,8 +2,8 @@
 //! recalled.
 //!
 //! A worker whose task calls `block_on` goes off duty and recruits a replacement first
-//! ([`Workers::hand_off`]); back on duty, it leaves the pool one over target, and the first
-//! worker to notice ([`Workers::should_retire`]) steps back and becomes a spare:
+//! ([`Roster::hand_off`]); back on duty, it leaves the pool one over target, and the first
+//! worker to notice ([`Roster::should_retire`]) steps back and becomes a spare:
 //! ```text
 //!  on duty ──should_retire──▶ spare ──recall taken──▶ on duty
 //!                               └──time-out, no recall──▶ thread exits
@@ -13,7 +13,7 @@
 //! lost to a time-out.
 //!
 //! Threads and time are the caller's: it starts a thread when told to and hands
-//! [`Workers::wait_as_spare`] the timed wait, so the loom models (`tests/loom.rs`) run this file
+//! [`Roster::wait_as_spare`] the timed wait, so the loom models (`tests/loom.rs`) run this file
 //! unchanged.
 
 #![forbid(unsafe_code)]
@@ -22,8 +22,8 @@ use event_listener::{Event, EventListener, IntoNotification};
 
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 
-/// The on-duty count and the spares of the global executor's worker threads.
-pub(crate) struct Workers {
+/// The duty roster of the global executor's worker threads: the on-duty count and the spares.
+pub(crate) struct Roster {
     /// Workers on duty, including recruits whose thread is still starting.
     on_duty: AtomicUsize,
     spares: Mutex<Spares>,
@@ -38,7 +38,7 @@ struct Spares {
     recalls: usize,
 }
 
-impl Workers {
+impl Roster {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
         Self {

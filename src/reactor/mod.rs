@@ -1,7 +1,7 @@
 //! The reactor: one `polling::Poller` per process, with I/O sources and timers in one loop.
 //!
 //! There is no reactor thread. Whoever is idle drives: a thread whose `block_on` future is
-//! pending calls [`park`], which makes it *the driver* if nobody else is (it waits in the poller
+//! pending calls [`idle`], which makes it *the driver* if nobody else is (it waits in the poller
 //! instead of parking, until its own future is woken or its deadline passes), or an idle
 //! *candidate* otherwise. A driver woken for its own work keeps the seat while it runs that
 //! work and comes back, since the next events most likely wake the tasks it runs; a driver that
@@ -17,7 +17,7 @@
 //! Wake-ups are never lost: a driver's parker is in its `DRIVING` state while it waits, so the
 //! waker interrupts the poller (see `park.rs`); a timer earlier than the current wait notifies
 //! the poller too; a registration that finds nobody driving wakes a candidate or the fallback.
-//! The election itself is `duty.rs`'s.
+//! The election itself is `seat.rs`'s.
 
 mod seat;
 mod source;
@@ -32,11 +32,14 @@ use std::time::Instant;
 use polling::{Events, Poller};
 use slab::Slab;
 
-use self::seat::{Duty, Host, Idler, Slept};
+use self::seat::{Host, Idler, Seat, Slept};
 pub(crate) use self::source::{READ, Source, WRITE};
 use self::timers::Timers;
-use crate::park::Parker;
+use crate::config::config;
+use crate::context;
+use crate::park::{self, Parker};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sys;
 
 /// How long the fallback driver thread stays after it was last needed.
 const LINGER: Duration = Duration::from_millis(1500);
@@ -48,7 +51,7 @@ const CHECK: Duration = Duration::from_millis(500);
 const SHORT_WAIT: Duration = Duration::from_micros(50);
 
 /// How often the watcher looks at a kept driver's seat; a keeper stuck in a task for two of these
-/// loses it (see `duty.rs`).
+/// loses it (see `seat.rs`).
 const WATCH: Duration = Duration::from_millis(1);
 
 /// `Reactor::wait_until` while the driver is not waiting in the poller.
@@ -66,30 +69,27 @@ static REACTOR: OnceLock<Reactor> = OnceLock::new();
 /// If the OS refuses to create a poller (out of file descriptors).
 pub(crate) fn get() -> &'static Reactor {
     REACTOR.get_or_init(|| match Reactor::new() {
-        Ok(reactor) => reactor,
+        Ok(reactor) => {
+            // A parker that drives waits in this poller: its waker must interrupt the wait.
+            park::set_interrupt(notify);
+            reactor
+        }
         Err(err) => panic!("amphi: cannot create the I/O poller: {err}"),
     })
-}
-
-std::thread_local! {
-    /// Set when this thread kept the driver's seat, meaning to come back; see `Duty::release`.
-    static KEEPER: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
-    /// Set on the fallback driver thread.
-    static ON_FALLBACK: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
 }
 
 /// Called when a `block_on` loop on this thread ends (returns or unwinds): if it kept the
 /// driver's seat meaning to come back, it will not, so someone else must drive.
 pub(crate) fn leave() {
-    if KEEPER.try_with(|d| d.replace(false)).unwrap_or(false) {
+    if context::take_keeper() {
         if let Some(reactor) = REACTOR.get() {
-            reactor.duty.unkeep(reactor);
+            reactor.seat.unkeep(reactor);
         }
     }
 }
 
 /// Interrupts the driver's wait; called by a parker woken while it drives.
-pub(crate) fn notify() {
+fn notify() {
     if let Some(reactor) = REACTOR.get() {
         // A failed notify means the poller is broken; the driver's wait will fail too.
         let _ = reactor.poller.notify();
@@ -101,7 +101,7 @@ pub(crate) fn notify() {
 ///
 /// Returns whether the thread was woken. Costs one atomic load more than a plain park in a
 /// program that never created the reactor.
-pub(crate) fn park(parker: &Parker, waker: &Waker, deadline: Option<Instant>, runner: bool) -> bool {
+pub(crate) fn idle(parker: &Parker, waker: &Waker, deadline: Option<Instant>, runner: bool) -> bool {
     match REACTOR.get() {
         None => parker.park_deadline(deadline),
         Some(reactor) => {
@@ -111,7 +111,7 @@ pub(crate) fn park(parker: &Parker, waker: &Waker, deadline: Option<Instant>, ru
             if reactor.fallback_drives.load(Ordering::SeqCst) {
                 let _ = reactor.poller.notify();
             }
-            let woken = reactor.park(parker, waker, deadline, Role::Amphi { runner });
+            let woken = reactor.idle(parker, waker, deadline, Role::Amphi { runner });
             reactor.idle_amphi.fetch_sub(1, Ordering::SeqCst);
             woken
         }
@@ -133,12 +133,12 @@ pub(crate) struct Reactor {
     events: Mutex<Events>,
     timers: Timers,
     /// The driver lock and the idle threads waiting to take it.
-    duty: Duty,
+    seat: Seat,
     /// End of the driver's current wait, in nanoseconds since `epoch`, or [`NOT_WAITING`] /
     /// [`FOREVER`]; a new timer earlier than this must interrupt the wait.
     wait_until: AtomicU64,
     epoch: Instant,
-    /// Threads idle in `park`, other than the fallback driver.
+    /// Threads in `idle`, other than the fallback driver.
     idle_amphi: AtomicUsize,
     /// Set while the fallback thread drives or tries to: an idle `amphi` thread takes over from
     /// it, since the futures woken there are likely its own (a timer or socket of its
@@ -159,7 +159,7 @@ struct Fallback {
 impl core::fmt::Debug for Reactor {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Reactor")
-            .field("driving", &self.duty.is_driven())
+            .field("driving", &self.seat.is_driven())
             .field("idle_amphi", &self.idle_amphi.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
@@ -173,7 +173,7 @@ impl Reactor {
             sources: Mutex::new(Slab::new()),
             events: Mutex::new(Events::new()),
             timers: Timers::new(),
-            duty: Duty::new(),
+            seat: Seat::new(),
             wait_until: AtomicU64::new(NOT_WAITING),
             epoch: Instant::now(),
             idle_amphi: AtomicUsize::new(0),
@@ -187,43 +187,43 @@ impl Reactor {
         self.ticker.load(Ordering::SeqCst)
     }
 
-    /// Registers a file descriptor (with no interest yet).
+    /// Registers an OS handle (with no interest yet).
     ///
     /// # Safety
     ///
-    /// - `fd` stays open until [`remove_io`](Self::remove_io) has returned for the source.
-    pub(crate) unsafe fn insert_io(&self, fd: std::os::fd::RawFd) -> io::Result<Arc<Source>> {
+    /// - `raw` stays open until [`remove_io`](Self::remove_io) has returned for the source.
+    pub(crate) unsafe fn insert_io(&self, raw: sys::Raw) -> io::Result<Arc<Source>> {
         self.sources.with(|sources| {
             let entry = sources.vacant_entry();
-            let source = Arc::new(Source::new(fd, entry.key()));
-            // SAFETY: the caller keeps `fd` open until `remove_io`, which deletes it from the
+            let source = Arc::new(Source::new(raw, entry.key()));
+            // SAFETY: the caller keeps `raw` open until `remove_io`, which deletes it from the
             // poller first.
-            unsafe { self.poller.add(fd, polling::Event::none(entry.key()))? };
+            unsafe { self.poller.add(raw, polling::Event::none(entry.key()))? };
             entry.insert(source.clone());
             Ok(source)
         })
     }
 
-    /// Deregisters a source; its file descriptor may be closed afterwards.
+    /// Deregisters a source; its handle may be closed afterwards.
     pub(crate) fn remove_io(&self, source: &Source) -> io::Result<()> {
         self.sources.with(|sources| {
             sources.try_remove(source.key);
-            self.poller.delete(source.fd())
+            self.poller.delete(source.handle())
         })
     }
 
     /// Re-arms the poller for `source` (oneshot mode) with its current interest.
     fn arm(&self, source: &Source, read: bool, write: bool) -> io::Result<()> {
-        self.poller.modify(source.fd(), polling::Event::new(source.key, read, write))
+        self.poller.modify(source.handle(), polling::Event::new(source.key, read, write))
     }
 
     /// Makes sure some thread will drive: a registration was just made from this thread.
     fn ensure_driver(&'static self) {
-        let inside = crate::block_on::is_inside();
+        let inside = context::in_block_on();
         if !inside && !self.foreign.load(Ordering::Relaxed) {
             self.foreign.store(true, Ordering::Relaxed);
         }
-        if self.duty.registered() {
+        if self.seat.registered() {
             return;
         }
         // A thread inside `block_on` drives once its future is pending.
@@ -234,11 +234,11 @@ impl Reactor {
 
     /// The idle step of an `amphi` thread, or of the fallback driver, which stands back as soon
     /// as an `amphi` thread is idle.
-    fn park(&'static self, parker: &Parker, waker: &Waker, deadline: Option<Instant>, role: Role) -> bool {
+    fn idle(&'static self, parker: &Parker, waker: &Waker, deadline: Option<Instant>, role: Role) -> bool {
         let me = Idler {
             waker,
             runner: role == Role::Amphi { runner: true },
-            keeper: KEEPER.try_with(core::cell::Cell::get).unwrap_or(false),
+            keeper: context::is_keeper(),
             watcher: role != Role::Fallback,
         };
         let sleep = |watch: bool| {
@@ -257,22 +257,22 @@ impl Reactor {
                 Slept::Watch
             }
         };
-        let parked = self.duty.park(self, me, || self.drive(parker, deadline, role), sleep);
-        if parked.keeps {
+        let turn = self.seat.wait_turn(self, me, || self.drive(parker, deadline, role), sleep);
+        if turn.keeps {
             if role == Role::Fallback {
                 // The fallback driver keeps nothing: it may stand back or exit next.
-                self.duty.unkeep(self);
+                self.seat.unkeep(self);
             } else {
-                let _ = KEEPER.try_with(|k| k.set(true));
+                context::set_keeper(true);
             }
         }
-        parked.woken
+        turn.woken
     }
 
     /// Drives until `parker` is woken or `deadline` passes; the caller holds the driver's seat.
     fn drive(&'static self, parker: &Parker, deadline: Option<Instant>, role: Role) -> bool {
         // Taken: whatever this thread kept, it is back.
-        let _ = KEEPER.try_with(|k| k.set(false));
+        context::set_keeper(false);
         let mut woke_others = false;
         let woken = loop {
             if role == Role::Fallback && self.idle_amphi.load(Ordering::SeqCst) > 0 {
@@ -294,7 +294,7 @@ impl Reactor {
             // The last events woke other threads only, and a runner waits: it would run what
             // they woke on its own thread, where this one wakes a thread per event. Hand it the
             // seat.
-            if woke_others && role == (Role::Amphi { runner: false }) && self.duty.should_stand_back() {
+            if woke_others && role == (Role::Amphi { runner: false }) && self.seat.should_stand_back() {
                 break parker.end_driving();
             }
             self.wait_until.store(until.map_or(FOREVER, |u| self.nanos(u)), Ordering::SeqCst);
@@ -338,9 +338,9 @@ impl Reactor {
         };
         // Woken for its own work, an `amphi` thread keeps the seat: it will be back in a moment.
         let keep = woken && role != Role::Fallback;
-        self.duty.release(self, keep);
+        self.seat.release(self, keep);
         if keep {
-            let _ = KEEPER.try_with(|k| k.set(true));
+            context::set_keeper(true);
         }
         woken
     }
@@ -392,7 +392,7 @@ impl Reactor {
     /// its next drive then ended at once, woken, and called it in again: a busy loop that fired
     /// timers but never waited in the poller, so no I/O event was ever seen.)
     fn start_fallback(&'static self) {
-        if ON_FALLBACK.with(core::cell::Cell::get) {
+        if context::is_fallback() {
             return;
         }
         let start = self.fallback.with(|f| {
@@ -409,7 +409,7 @@ impl Reactor {
         if !start {
             return;
         }
-        let name = std::format!("{}-reactor", crate::global::config().thread_name);
+        let name = std::format!("{}-reactor", config().thread_name);
         let spawned = std::thread::Builder::new().name(name).spawn(move || self.fallback_main());
         if spawned.is_err() {
             // Nothing else can drive; the next registration tries again.
@@ -419,7 +419,7 @@ impl Reactor {
 
     /// The fallback driver: drives while foreign futures wait and no `amphi` thread is idle.
     fn fallback_main(&'static self) {
-        ON_FALLBACK.with(|f| f.set(true));
+        context::set_fallback();
         let parker = Parker::new();
         let waker = Waker::from(parker.clone());
         self.fallback.with(|f| f.waker = Some(waker.clone()));
@@ -429,7 +429,7 @@ impl Reactor {
             if self.has_work() && self.idle_amphi.load(Ordering::SeqCst) == 0 {
                 needed_at = now;
                 self.fallback_drives.store(true, Ordering::SeqCst);
-                self.park(&parker, &waker, Some(now + CHECK), Role::Fallback);
+                self.idle(&parker, &waker, Some(now + CHECK), Role::Fallback);
                 self.fallback_drives.store(false, Ordering::SeqCst);
                 if self.idle_amphi.load(Ordering::SeqCst) > 0 {
                     // Stood back for an `amphi` thread: wait until needed again (`start_fallback`
@@ -463,7 +463,7 @@ impl Reactor {
     }
 }
 
-/// Who calls [`Reactor::park`].
+/// Who calls [`Reactor::idle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
     /// A thread in `block_on`; a `runner` runs executor tasks while it waits.

@@ -40,20 +40,20 @@ use slab::Slab;
 
 use crate::sync::{AtomicUsize, Mutex, Ordering, fence};
 
-/// `Duty::seat`: nobody drives or means to.
+/// `Seat::state`: nobody drives or means to.
 const FREE: usize = 0;
-/// `Duty::seat`: a thread drives.
+/// `Seat::state`: a thread drives.
 const DRIVEN: usize = 1;
-/// `Duty::seat`: the last driver left for a moment, meaning to come back.
+/// `Seat::state`: the last driver left for a moment, meaning to come back.
 const KEPT: usize = 2;
 
-/// `Duty::watch` (low bits): no watcher.
+/// `Seat::watch` (low bits): no watcher.
 const NO_WATCH: usize = 0;
-/// `Duty::watch` (low bits): the watcher sleeps with a timeout.
+/// `Seat::watch` (low bits): the watcher sleeps with a timeout.
 const WATCHING: usize = 1;
-/// `Duty::watch` (low bits): the watcher sleeps until a keeper wakes it.
+/// `Seat::watch` (low bits): the watcher sleeps until a keeper wakes it.
 const DEEP: usize = 2;
-/// `Duty::watch`: the state's bits; the rest counts watchers, so that a stale one cannot change a
+/// `Seat::watch`: the state's bits; the rest counts watchers, so that a stale one cannot change a
 /// newer one's state.
 const STATE: usize = 0b11;
 
@@ -65,7 +65,7 @@ pub(crate) trait Host {
     fn unattended(&self);
 }
 
-/// The idle thread calling [`Duty::park`].
+/// The idle thread calling [`Seat::wait_turn`].
 #[derive(Clone, Copy)]
 pub(crate) struct Idler<'w> {
     pub(crate) waker: &'w Waker,
@@ -78,7 +78,7 @@ pub(crate) struct Idler<'w> {
     pub(crate) watcher: bool,
 }
 
-/// How a sleep of [`Duty::park`] ended.
+/// How a sleep of [`Seat::wait_turn`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Slept {
     /// The thread's waker was called.
@@ -89,12 +89,12 @@ pub(crate) enum Slept {
     Watch,
 }
 
-/// How [`Duty::park`] ended.
+/// How [`Seat::wait_turn`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Parked {
+pub(crate) struct Turn {
     /// The thread's waker was called (`drive`'s result, if it drove).
     pub(crate) woken: bool,
-    /// The thread keeps the seat: it must come back, or call [`Duty::unkeep`].
+    /// The thread keeps the seat: it must come back, or call [`Seat::unkeep`].
     pub(crate) keeps: bool,
 }
 
@@ -106,9 +106,9 @@ struct Candidate {
 }
 
 /// The driver's seat, the candidates and the watch.
-pub(crate) struct Duty {
+pub(crate) struct Seat {
     /// [`FREE`], [`DRIVEN`] or [`KEPT`].
-    seat: AtomicUsize,
+    state: AtomicUsize,
     /// Counts the times the seat was taken: the watcher's measure of a keeper coming back.
     taken: AtomicUsize,
     /// Runners among the candidates.
@@ -127,10 +127,10 @@ pub(crate) struct Duty {
     candidates: Mutex<Slab<Candidate>>,
 }
 
-impl Duty {
+impl Seat {
     pub(crate) fn new() -> Self {
         Self {
-            seat: AtomicUsize::new(FREE),
+            state: AtomicUsize::new(FREE),
             taken: AtomicUsize::new(0),
             runners_waiting: AtomicUsize::new(0),
             watch: AtomicUsize::new(NO_WATCH),
@@ -141,7 +141,7 @@ impl Duty {
 
     /// Whether a thread drives.
     pub(crate) fn is_driven(&self) -> bool {
-        self.seat.load(Ordering::Relaxed) == DRIVEN
+        self.state.load(Ordering::Relaxed) == DRIVEN
     }
 
     /// Whether a runner waits to drive: a driver that runs no executor and keeps waking other
@@ -156,15 +156,15 @@ impl Duty {
     /// with [`release`](Self::release). Otherwise sleeps as a candidate (`sleep(true)`: with a
     /// watch timeout) until woken, picked, or its deadline; a picked candidate keeps the seat for
     /// itself and goes back to its own future first.
-    pub(crate) fn park(
+    pub(crate) fn wait_turn(
         &self,
         host: &impl Host,
         me: Idler<'_>,
         drive: impl FnOnce() -> bool,
         mut sleep: impl FnMut(bool) -> Slept,
-    ) -> Parked {
+    ) -> Turn {
         if self.try_take(me) {
-            return Parked { woken: drive(), keeps: false };
+            return Turn { woken: drive(), keeps: false };
         }
         let key = self
             .candidates
@@ -175,7 +175,7 @@ impl Duty {
         // The driver may have left between `try_take` and the insertion, without seeing us.
         if self.try_take(me) {
             self.withdraw(key, me.runner);
-            return Parked { woken: drive(), keeps: false };
+            return Turn { woken: drive(), keeps: false };
         }
         let watch = if me.watcher { self.claim_watch(key) } else { None };
         let mut timed = watch.is_some();
@@ -188,7 +188,7 @@ impl Duty {
                 Slept::Watch => {}
             }
             let Some(w) = watch else { continue };
-            let seat = self.seat.load(Ordering::SeqCst);
+            let seat = self.state.load(Ordering::SeqCst);
             let now = Some((seat, self.taken.load(Ordering::SeqCst)));
             let unchanged = last == now;
             last = now;
@@ -209,7 +209,7 @@ impl Duty {
             if take {
                 self.resign(w);
                 self.withdraw(key, me.runner);
-                return Parked { woken: drive(), keeps: false };
+                return Turn { woken: drive(), keeps: false };
             }
         };
         // A picked candidate was handed the seat as kept: it goes back to its own future first
@@ -220,11 +220,11 @@ impl Duty {
             // Pairs with the fence in `release`: a keeper that saw this watcher relied on it.
             // This thread may be gone a while (its future may block it), so another watches.
             fence(Ordering::SeqCst);
-            if self.seat.load(Ordering::SeqCst) == KEPT {
+            if self.state.load(Ordering::SeqCst) == KEPT {
                 let _ = self.call_watcher();
             }
         }
-        Parked { woken, keeps }
+        Turn { woken, keeps }
     }
 
     /// Takes the seat if this thread may.
@@ -234,7 +234,7 @@ impl Duty {
 
     /// Takes the seat if it is `from`.
     fn take(&self, from: usize) -> bool {
-        if self.seat.compare_exchange(from, DRIVEN, Ordering::SeqCst, Ordering::Relaxed).is_err() {
+        if self.state.compare_exchange(from, DRIVEN, Ordering::SeqCst, Ordering::Relaxed).is_err() {
             return false;
         }
         self.taken.fetch_add(1, Ordering::SeqCst);
@@ -273,7 +273,7 @@ impl Duty {
         // Pairs with the fence in `release`: a keeper sees the deep sleep and wakes this
         // watcher, or this sees the seat kept and goes on watching.
         fence(Ordering::SeqCst);
-        if self.seat.load(Ordering::SeqCst) == DRIVEN {
+        if self.state.load(Ordering::SeqCst) == DRIVEN {
             return true;
         }
         // Failing means a keeper revoked the watch: it woke this thread.
@@ -299,7 +299,7 @@ impl Duty {
     /// its own work), and must then come back or call [`unkeep`](Self::unkeep).
     pub(crate) fn release(&self, host: &impl Host, keep: bool) {
         if keep {
-            self.seat.store(KEPT, Ordering::SeqCst);
+            self.state.store(KEPT, Ordering::SeqCst);
             // Pairs with the fences in `watch_deeply` and after `resign`.
             fence(Ordering::SeqCst);
             if self.watch.load(Ordering::SeqCst) & STATE != WATCHING && host.has_work() {
@@ -307,19 +307,19 @@ impl Duty {
             }
             return;
         }
-        self.seat.store(FREE, Ordering::SeqCst);
+        self.state.store(FREE, Ordering::SeqCst);
         // Pairs with the fence in `registered`: either we see its work, or it sees us gone.
         fence(Ordering::SeqCst);
-        self.pass_duty(host);
+        self.pass_on(host);
     }
 
     /// Gives up a seat this thread kept and will not come back to, and finds a new driver if
     /// work waits.
     pub(crate) fn unkeep(&self, host: &impl Host) {
-        if self.seat.compare_exchange(KEPT, FREE, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+        if self.state.compare_exchange(KEPT, FREE, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
             // Pairs with the fence in `registered`.
             fence(Ordering::SeqCst);
-            self.pass_duty(host);
+            self.pass_on(host);
         }
     }
 
@@ -356,8 +356,8 @@ impl Duty {
 
     /// Hands the seat to a candidate if work waits and the seat is free; calls the host's
     /// `unattended` if nobody is there to take it.
-    fn pass_duty(&self, host: &impl Host) {
-        if self.seat.load(Ordering::SeqCst) == FREE && host.has_work() && !self.hand_over() {
+    fn pass_on(&self, host: &impl Host) {
+        if self.state.load(Ordering::SeqCst) == FREE && host.has_work() && !self.hand_over() {
             host.unattended();
         }
     }
@@ -367,7 +367,7 @@ impl Duty {
     pub(crate) fn registered(&self) -> bool {
         // Pairs with the fences in `release` and `unkeep`.
         fence(Ordering::SeqCst);
-        match self.seat.load(Ordering::SeqCst) {
+        match self.state.load(Ordering::SeqCst) {
             DRIVEN => true,
             KEPT => self.call_watcher(),
             _ => self.hand_over(),
@@ -385,7 +385,7 @@ impl Duty {
                 .min_by_key(|(_, c)| !c.runner)
                 .map(|(key, _)| key)?;
             // Taken meanwhile: the taker drives, nobody needs waking.
-            if self.seat.compare_exchange(FREE, KEPT, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            if self.state.compare_exchange(FREE, KEPT, Ordering::SeqCst, Ordering::SeqCst).is_err() {
                 return Some(None);
             }
             Some(c[key].waker.take())

@@ -1,6 +1,6 @@
-//! A registered file descriptor: per-direction wakers and readiness ticks.
+//! A registered OS handle: per-direction wakers and readiness ticks.
 //!
-//! The poller runs in oneshot mode: an event disarms the descriptor, and it is re-armed only
+//! The poller runs in oneshot mode: an event disarms the handle, and it is re-armed only
 //! while some direction has a waiter, so an idle socket costs no wake-ups.
 //!
 //! Readiness is detected by ticks rather than flags: a waiter records the reactor's tick and the
@@ -10,24 +10,24 @@
 use alloc::vec::Vec;
 use core::task::{Context, Poll, Waker};
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
 
 use slab::Slab;
 
 use super::Reactor;
 use crate::sync::Mutex;
+use crate::sys;
 
 /// Index of the read direction.
 pub(crate) const READ: usize = 0;
 /// Index of the write direction.
 pub(crate) const WRITE: usize = 1;
 
-/// One registered file descriptor.
+/// One registered OS handle.
 #[derive(Debug)]
 pub(crate) struct Source {
     /// # Invariant
     /// Open while the source is registered (see `Reactor::sources`).
-    raw: RawFd,
+    raw: sys::Raw,
     pub(super) key: usize,
     state: Mutex<[Direction; 2]>,
 }
@@ -56,15 +56,15 @@ impl Direction {
 }
 
 impl Source {
-    pub(super) fn new(raw: RawFd, key: usize) -> Self {
+    pub(super) fn new(raw: sys::Raw, key: usize) -> Self {
         Self { raw, key, state: Mutex::new(Default::default()) }
     }
 
-    pub(super) fn fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: by the invariant of `raw`, the descriptor is open while the source is
-        // registered, and every caller (the driver under the sources lock, or the owning `Async`
-        // through `&self`) only uses it while it is.
-        unsafe { BorrowedFd::borrow_raw(self.raw) }
+    pub(super) fn handle(&self) -> sys::Borrowed<'_> {
+        // SAFETY: by the invariant of `raw`, the handle is open while the source is registered,
+        // and every caller (the driver under the sources lock, or the owning `Async` through
+        // `&self`) only uses it while it is.
+        unsafe { sys::borrow_raw(self.raw) }
     }
 
     /// Applies one event; collects the wakers to call after the locks are released.

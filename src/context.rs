@@ -1,0 +1,119 @@
+//! What the current thread is to the runtime: its cached parker (and whether a `block_on` is
+//! using it), whether it is a global worker on duty, and what it is to the reactor's seat.
+//!
+//! Every thread-local of the std side lives here; the executor core keeps its own (the runner
+//! queue a batch fills, the executors whose `run` this thread polls, its sleeping runner) in
+//! `executor/current.rs`. Each is read with `try_with`: during thread-local destruction (a
+//! destructor of another thread-local calling `block_on`) an accessor answers as for a thread
+//! that is nothing to the runtime, instead of panicking.
+
+#![forbid(unsafe_code)]
+
+use core::cell::{Cell, OnceCell};
+use core::task::Waker;
+
+use crate::park::Parker;
+use crate::sync::Arc;
+
+std::thread_local! {
+    /// This thread's parker and its waker, reused by every non-nested `block_on`.
+    static PARKER: CachedParker = const {
+        CachedParker { in_use: Cell::new(false), parker: OnceCell::new() }
+    };
+    /// Whether this thread is a global worker currently on duty.
+    static ON_DUTY: Cell<bool> = const { Cell::new(false) };
+    /// Set when this thread kept the reactor's seat, meaning to come back.
+    static KEEPER: Cell<bool> = const { Cell::new(false) };
+    /// Set on the reactor's fallback driver thread.
+    static FALLBACK: Cell<bool> = const { Cell::new(false) };
+}
+
+struct CachedParker {
+    /// Set while a `block_on` on this thread uses `parker`; a nested one makes its own.
+    in_use: Cell<bool>,
+    parker: OnceCell<(Arc<Parker>, Waker)>,
+}
+
+/// Clears `CachedParker::in_use` when the outermost `block_on` returns or unwinds.
+struct Release<'c>(&'c Cell<bool>);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+/// A new parker for the calling thread, and its waker.
+pub(crate) fn fresh_parker() -> (Arc<Parker>, Waker) {
+    let parker = Parker::new();
+    let waker = Waker::from(parker.clone());
+    (parker, waker)
+}
+
+/// Runs `f` with this thread's cached parker, or a fresh one when a `block_on` further up the
+/// stack is using the cached one (or the thread-local is already destroyed).
+#[inline]
+pub(crate) fn with_parker<R>(f: impl FnOnce(&Parker, &Waker) -> R) -> R {
+    // The closure runs in exactly one of the two places; `Option` only proves it to the
+    // compiler, and its checks fold away once inlined.
+    let mut f = Some(f);
+    let cached = PARKER.try_with(|cache| {
+        if cache.in_use.replace(true) {
+            return None;
+        }
+        let _release = Release(&cache.in_use);
+        let (parker, waker) = cache.parker.get_or_init(fresh_parker);
+        f.take().map(|f| f(parker, waker))
+    });
+    match cached {
+        Ok(Some(out)) => out,
+        _ => with_fresh_parker(f.take().expect("not run yet")),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn with_fresh_parker<R>(f: impl FnOnce(&Parker, &Waker) -> R) -> R {
+    let (parker, waker) = fresh_parker();
+    f(&parker, &waker)
+}
+
+/// Whether this thread is inside a `block_on` (whose idle steps will drive the reactor).
+pub(crate) fn in_block_on() -> bool {
+    PARKER.try_with(|cache| cache.in_use.get()).unwrap_or(false)
+}
+
+/// Marks this thread as a global worker on duty, or not.
+pub(crate) fn set_on_duty(on: bool) {
+    let _ = ON_DUTY.try_with(|d| d.set(on));
+}
+
+/// Takes this thread off duty; returns whether it was on duty.
+pub(crate) fn take_off_duty() -> bool {
+    ON_DUTY.try_with(|d| d.replace(false)).unwrap_or(false)
+}
+
+/// Records whether this thread kept the reactor's seat, meaning to come back.
+pub(crate) fn set_keeper(keeps: bool) {
+    let _ = KEEPER.try_with(|k| k.set(keeps));
+}
+
+/// Whether this thread kept the reactor's seat.
+pub(crate) fn is_keeper() -> bool {
+    KEEPER.try_with(Cell::get).unwrap_or(false)
+}
+
+/// Forgets that this thread kept the reactor's seat; returns whether it had.
+pub(crate) fn take_keeper() -> bool {
+    KEEPER.try_with(|k| k.replace(false)).unwrap_or(false)
+}
+
+/// Marks this thread as the reactor's fallback driver.
+pub(crate) fn set_fallback() {
+    let _ = FALLBACK.try_with(|f| f.set(true));
+}
+
+/// Whether this thread is the reactor's fallback driver.
+pub(crate) fn is_fallback() -> bool {
+    FALLBACK.try_with(Cell::get).unwrap_or(false)
+}

@@ -1,0 +1,52 @@
+//! The idle loop: polls a future until it is ready and, between polls, drives the reactor or
+//! parks. `block_on`'s slow path and the global workers run it.
+
+#![forbid(unsafe_code)]
+
+use core::future::Future;
+use core::pin::{Pin, pin};
+use core::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use crate::park::Parker;
+use crate::{context, reactor};
+
+/// Polls `future` until it is ready or `deadline` passes; idle in between. A `runner`'s
+/// future runs executor tasks (whatever the events it drives wake, it runs).
+pub(crate) fn run_until<F: Future>(
+    mut future: Pin<&mut F>,
+    parker: &Parker,
+    waker: &Waker,
+    deadline: Option<Instant>,
+    runner: bool,
+) -> Option<F::Output> {
+    /// Lets the reactor know this loop is over, however it ends.
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            reactor::leave();
+        }
+    }
+    let _leave = Leave;
+    let mut cx = Context::from_waker(waker);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return Some(out);
+        }
+        // Idle: drive the reactor if it exists and nobody else does, else park.
+        let woken = reactor::idle(parker, waker, deadline, runner);
+        if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+    }
+}
+
+/// Runs a global worker's loop: parks (or drives the reactor) between wake-ups, without the
+/// nesting rules of `block_on`, which would hand the worker's duty off to another thread.
+pub(crate) fn run_worker<F: Future>(future: F) -> F::Output {
+    let future = pin!(future);
+    context::with_parker(|parker, waker| match run_until(future, parker, waker, None, true) {
+        Some(out) => out,
+        None => unreachable!("no deadline"),
+    })
+}

@@ -1,0 +1,282 @@
+//! What the current thread is to the executors: the runner queue its batch fills, the executors
+//! whose `run` is on its stack, and its runner that sleeps while the thread drives the reactor.
+//!
+//! The executor's one std/no_std axis. Both variants have the same inner API:
+//! - with `std`, thread-locals (through `crate::sync`, so the loom models see them);
+//! - without, no thread-locals: every wake-up goes to the shared queue, and a nested `block_on`
+//!   parks instead of running tasks. A [`RunnerQueue`] cannot exist there (it is uninhabited),
+//!   so nothing is allocated for one. (`running`, which only a nested std `block_on` asks, is
+//!   std's alone.)
+
+pub(crate) use self::imp::*;
+
+#[cfg(feature = "std")]
+mod imp {
+    use alloc::vec::Vec;
+    use core::cell::{Cell, RefCell};
+    use core::marker::PhantomData;
+    use core::task::Waker;
+
+    use async_task::Runnable;
+    use concurrent_queue::{ConcurrentQueue, PushError};
+
+    use super::super::state::State;
+    use crate::sync::{Arc, Mutex};
+
+    /// Capacity of a runner queue; past it, tasks go to the shared queue.
+    const CAPACITY: usize = 256;
+
+    crate::sync::const_thread_local! {
+        /// The queue of the runner running a batch on this thread; see [`enter_queue`].
+        static QUEUE: Cell<*const RunnerQueue> = Cell::new(core::ptr::null());
+    }
+    crate::sync::const_thread_local! {
+        /// The runner of an executor sleeping on this thread, and its waker; see
+        /// [`idle_runner_sleeps`].
+        static IDLE_RUNNER: RefCell<Option<(*const State, Waker)>> = RefCell::new(None);
+    }
+    crate::sync::const_thread_local! {
+        /// The executors whose `run` is being polled on this thread, outermost first.
+        static RUNNING: RefCell<Vec<*const State>> = RefCell::new(Vec::new());
+    }
+
+    /// A runner's own queue: tasks woken or spawned on the runner's thread while it runs its
+    /// batch stay there, away from the other runners' cache lines, and run next on the same
+    /// thread. Other runners steal from it when they run out of work.
+    pub(crate) struct RunnerQueue {
+        /// The executor this queue belongs to (its `State`'s address; compared, never
+        /// dereferenced).
+        owner: usize,
+        queue: ConcurrentQueue<Runnable>,
+    }
+
+    impl RunnerQueue {
+        /// Queues `runnable` if this is `state`'s runner and there is room; hands it back
+        /// otherwise.
+        fn push(&self, state: &State, runnable: Runnable) -> Result<(), Runnable> {
+            if self.owner != core::ptr::from_ref(state) as usize {
+                return Err(runnable);
+            }
+            self.queue.push(runnable).map_err(PushError::into_inner)
+        }
+
+        pub(crate) fn pop(&self) -> Option<Runnable> {
+            self.queue.pop().ok()
+        }
+    }
+
+    /// The runner queues of one executor, for stealing.
+    pub(crate) struct RunnerQueues {
+        queues: Mutex<Vec<Arc<RunnerQueue>>>,
+    }
+
+    impl RunnerQueues {
+        pub(crate) fn new() -> Self {
+            Self { queues: Mutex::new(Vec::new()) }
+        }
+
+        /// A new queue for a runner of `state`, registered for stealing until
+        /// [`remove`](Self::remove).
+        pub(crate) fn add(&self, state: &State) -> Option<Arc<RunnerQueue>> {
+            let queue = Arc::new(RunnerQueue {
+                owner: core::ptr::from_ref(state) as usize,
+                queue: ConcurrentQueue::bounded(CAPACITY),
+            });
+            self.queues.with(|queues| queues.push(queue.clone()));
+            Some(queue)
+        }
+
+        /// Unregisters a runner's queue; the caller moves what is left in it elsewhere.
+        pub(crate) fn remove(&self, queue: &Arc<RunnerQueue>) {
+            self.queues.with(|queues| queues.retain(|q| !Arc::ptr_eq(q, queue)));
+        }
+
+        /// Takes a runnable from another runner's queue.
+        pub(crate) fn steal(&self, own: Option<&RunnerQueue>) -> Option<Runnable> {
+            self.queues.with(|queues| {
+                queues
+                    .iter()
+                    .filter(|q| !own.is_some_and(|own| core::ptr::eq(&***q, own)))
+                    .find_map(|q| q.pop())
+            })
+        }
+
+        /// Whether any runner's queue holds work.
+        pub(crate) fn has_work(&self) -> bool {
+            self.queues.with(|queues| queues.iter().any(|q| !q.queue.is_empty()))
+        }
+    }
+
+    /// Makes `queue` the one that tasks woken on this thread go to (if they are of its executor)
+    /// until the guard drops, which restores the previous one.
+    pub(crate) fn enter_queue(queue: &RunnerQueue) -> impl Drop + '_ {
+        struct Restore<'q>(*const RunnerQueue, PhantomData<&'q RunnerQueue>);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                let _ = QUEUE.try_with(|q| q.set(self.0));
+            }
+        }
+        let previous = QUEUE.try_with(|q| q.replace(queue)).unwrap_or(core::ptr::null());
+        Restore(previous, PhantomData)
+    }
+
+    /// Queues `runnable` on this thread's current runner queue if it is `state`'s; hands it back
+    /// otherwise.
+    pub(crate) fn push_here(state: &State, runnable: Runnable) -> Result<(), Runnable> {
+        let queue = QUEUE.try_with(Cell::get).unwrap_or(core::ptr::null());
+        // SAFETY: a non-null `QUEUE` was set by `enter_queue` from a reference that outlives the
+        // guard, which resets it before that reference can end.
+        match unsafe { queue.as_ref() } {
+            Some(queue) => queue.push(state, runnable),
+            None => Err(runnable),
+        }
+    }
+
+    /// Records that this thread's runner of `state` is going to sleep, woken by `waker`.
+    ///
+    /// While recorded, a task of `state` scheduled *by this thread* (typically by the reactor
+    /// driver this idle thread became) is left to this runner: [`wake_idle_runner`] wakes
+    /// `waker` instead of another runner, which saves a thread switch.
+    pub(crate) fn idle_runner_sleeps(state: &State, waker: &Waker) {
+        let _ = IDLE_RUNNER.try_with(|r| *r.borrow_mut() = Some((state as *const State, waker.clone())));
+    }
+
+    /// Forgets this thread's sleeping runner of `state`, if it is the recorded one.
+    pub(crate) fn idle_runner_wakes(state: &State) {
+        let _ = IDLE_RUNNER.try_with(|r| {
+            let mut r = r.borrow_mut();
+            if r.as_ref().is_some_and(|(s, _)| core::ptr::eq(*s, state)) {
+                *r = None;
+            }
+        });
+    }
+
+    /// If this thread's sleeping runner runs `state`, wakes it and returns `true`.
+    pub(crate) fn wake_idle_runner(state: &State) -> bool {
+        IDLE_RUNNER
+            .try_with(|r| match &*r.borrow() {
+                Some((s, waker)) if core::ptr::eq(*s, state) => {
+                    waker.wake_by_ref();
+                    true
+                }
+                _ => false,
+            })
+            .unwrap_or(false)
+    }
+
+    /// Marks the calling thread as running these executors' tasks until the guard drops.
+    pub(crate) fn enter_executors<'s>(states: &[&'s State]) -> impl Drop + use<'s> {
+        struct Leave<'s> {
+            pushed: usize,
+            _states: PhantomData<&'s State>,
+        }
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                let _ = RUNNING.try_with(|running| {
+                    let mut running = running.borrow_mut();
+                    let len = running.len() - self.pushed;
+                    running.truncate(len);
+                });
+            }
+        }
+        let pushed = RUNNING
+            .try_with(|running| running.borrow_mut().extend(states.iter().map(|s| *s as *const State)))
+            .map_or(0, |()| states.len());
+        Leave { pushed, _states: PhantomData }
+    }
+
+    /// The executors whose `run` is on this thread's stack, innermost first, each once.
+    ///
+    /// # Safety
+    ///
+    /// - The references must not be used after the `poll` this call is nested in returns: a
+    ///   state is on the stack only while the `run` that borrows it is being polled.
+    pub(crate) unsafe fn running<'s>() -> Vec<&'s State> {
+        let mut states: Vec<&'s State> = Vec::new();
+        let _ = RUNNING.try_with(|running| {
+            for &ptr in running.borrow().iter().rev() {
+                // SAFETY: a pointer is on `RUNNING` only while the guard of `enter_executors`
+                // that pushed it lives, inside the `poll` of a `Run` that borrows the state; the
+                // caller does not keep the reference past that poll.
+                let state = unsafe { &*ptr };
+                if !states.iter().any(|s| core::ptr::eq(*s, state)) {
+                    states.push(state);
+                }
+            }
+        });
+        states
+    }
+}
+
+#[cfg(not(feature = "std"))]
+mod imp {
+    use core::task::Waker;
+
+    use async_task::Runnable;
+
+    use super::super::state::State;
+    use crate::sync::Arc;
+
+    /// No runner queues without thread-locals: the type has no value.
+    pub(crate) enum RunnerQueue {}
+
+    impl RunnerQueue {
+        pub(crate) fn pop(&self) -> Option<Runnable> {
+            match *self {}
+        }
+    }
+
+    /// No runner queues to steal from.
+    pub(crate) struct RunnerQueues;
+
+    impl RunnerQueues {
+        pub(crate) fn new() -> Self {
+            Self
+        }
+
+        pub(crate) fn add(&self, _: &State) -> Option<Arc<RunnerQueue>> {
+            None
+        }
+
+        pub(crate) fn remove(&self, queue: &Arc<RunnerQueue>) {
+            match **queue {}
+        }
+
+        pub(crate) fn steal(&self, _: Option<&RunnerQueue>) -> Option<Runnable> {
+            None
+        }
+
+        pub(crate) fn has_work(&self) -> bool {
+            false
+        }
+    }
+
+    pub(crate) fn enter_queue(queue: &RunnerQueue) -> impl Drop + '_ {
+        struct Nothing<'q>(core::marker::PhantomData<&'q RunnerQueue>);
+        impl Drop for Nothing<'_> {
+            fn drop(&mut self) {}
+        }
+        let _ = queue;
+        Nothing(core::marker::PhantomData)
+    }
+
+    pub(crate) fn push_here(_: &State, runnable: Runnable) -> Result<(), Runnable> {
+        Err(runnable)
+    }
+
+    pub(crate) fn idle_runner_sleeps(_: &State, _: &Waker) {}
+
+    pub(crate) fn idle_runner_wakes(_: &State) {}
+
+    pub(crate) fn wake_idle_runner(_: &State) -> bool {
+        false
+    }
+
+    pub(crate) fn enter_executors<'s>(_: &[&'s State]) -> impl Drop + use<'s> {
+        struct Nothing<'s>(core::marker::PhantomData<&'s State>);
+        impl Drop for Nothing<'_> {
+            fn drop(&mut self) {}
+        }
+        Nothing(core::marker::PhantomData)
+    }
+}

@@ -1,0 +1,358 @@
+//! The state shared by an executor, its tasks' schedule functions and its runners.
+//!
+//! - `queue`: the shared run queue, unbounded, or bounded for `Executor::with_capacity`;
+//! - `runner_queues` (std): each runner's own queue, which takes the tasks woken or spawned on
+//!   the runner's thread while it runs them; other runners steal from it when they run out of
+//!   work (see `current.rs`);
+//! - `overflow`: only for bounded executors, takes what `spawn` adds past the capacity;
+//! - `event`: runners with nothing to do sleep on it; every `schedule` notifies one;
+//! - `active`: a waker per live task, so dropping the executor can wake and drop every future;
+//!   split in [`SHARDS`] slabs, so that spawning and finishing tasks on different threads seldom
+//!   contend for one lock.
+//!
+//! A task's life: `spawn` inserts its waker in `active` and pushes its `Runnable`; a runner pops
+//! and runs it; a wake pushes it again; when its future completes or is dropped, a guard wrapped
+//! around the future removes it from `active`. Dropping the executor closes the queue (later
+//! pushes drop the `Runnable`, and with it the future), wakes every active task, drains the
+//! queue, and waits for futures dropped concurrently by wakers on other threads.
+
+use alloc::vec::Vec;
+use core::future::Future;
+use core::mem::ManuallyDrop;
+use core::task::Waker;
+
+use async_task::Runnable;
+use concurrent_queue::{ConcurrentQueue, PushError};
+use event_listener::Event;
+use slab::Slab;
+
+use super::current::{self, RunnerQueue, RunnerQueues};
+#[cfg(feature = "std")]
+use super::guard::CatchDrop;
+use super::guard::{Panics, RemoveOnDrop, task_builder};
+use super::sleeper::Sleeper;
+use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, fence};
+use crate::task::Task;
+
+/// How many runnables a runner runs before it lets its own future and other work in.
+const BATCH: usize = 64;
+
+/// Number of slabs `active` is split into (on `no_std`, one thread, hence one).
+const SHARDS: usize = if cfg!(feature = "std") { 8 } else { 1 };
+
+/// The shard of `active` holding the task with this index.
+#[allow(clippy::modulo_one, reason = "SHARDS is 1 on no_std")]
+fn shard_of(index: usize) -> usize {
+    index % SHARDS
+}
+
+/// The state shared by an executor, its tasks' schedule closures and its runners.
+pub(crate) struct State {
+    queue: ConcurrentQueue<Runnable>,
+    overflow: Option<ConcurrentQueue<Runnable>>,
+    capacity: Option<usize>,
+    event: Event,
+    /// The queues of this executor's runners, for stealing.
+    runner_queues: RunnerQueues,
+    /// Runners listening on `event` (or about to): while there are none, `schedule` skips
+    /// `event.notify`, which always takes the event's lock.
+    sleepers: AtomicUsize,
+    active: [Mutex<Slab<Waker>>; SHARDS],
+    /// The shard of `active` the next task goes to.
+    next_shard: AtomicUsize,
+    /// Live tasks, counted only if `capacity` is set (`try_spawn` must refuse exactly at it).
+    live: AtomicUsize,
+    /// Panics of futures' destructors, caught where the executor dropped them (async-task would
+    /// abort on them), to be resumed by `resume_panic`.
+    panics: Panics,
+}
+
+impl State {
+    pub(crate) fn new(capacity: Option<usize>) -> Self {
+        Self {
+            queue: match capacity {
+                // A bounded queue of capacity 0 cannot be built; such an executor never holds a task.
+                Some(n) => ConcurrentQueue::bounded(n.max(1)),
+                None => ConcurrentQueue::unbounded(),
+            },
+            overflow: capacity.map(|_| ConcurrentQueue::unbounded()),
+            capacity,
+            event: Event::new(),
+            runner_queues: RunnerQueues::new(),
+            sleepers: AtomicUsize::new(0),
+            active: core::array::from_fn(|_| Mutex::new(Slab::new())),
+            next_shard: AtomicUsize::new(0),
+            live: AtomicUsize::new(0),
+            panics: Panics::new(),
+        }
+    }
+
+    /// Resumes the first panic a future's destructor raised while this executor dropped it, if
+    /// any; the others are dropped (the panic hook already reported each). The global executor
+    /// keeps none: its tasks' destructors are wrapped in `CatchDrop`.
+    pub(crate) fn resume_panic(&self) {
+        self.panics.resume();
+    }
+
+    /// Where a task's `RemoveOnDrop` keeps a panic of its future's destructor.
+    pub(crate) fn panics(&self) -> &Panics {
+        &self.panics
+    }
+
+    /// Frees the slot of the task with this index, whose future has just been dropped.
+    pub(crate) fn forget(&self, index: usize) {
+        // The removed waker is dropped outside the lock: dropping a waker may drop its task.
+        let waker = self.active[shard_of(index)].with(|active| active.try_remove(index / SHARDS));
+        drop(waker);
+        if self.capacity.is_some() {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Queues a runnable and wakes one sleeping runner: on the local queue of the runner running on
+    /// this thread, if it is one of ours, else on the shared queue.
+    pub(crate) fn schedule(&self, runnable: Runnable) {
+        let runnable = match current::push_here(self, runnable) {
+            Ok(()) => {
+                // Another runner may steal it: this one may be about to block in its task.
+                self.notify_one();
+                return;
+            }
+            Err(runnable) => runnable,
+        };
+        match crate::sync::interrupt_free(|| self.queue.push(runnable)) {
+            Ok(()) => {}
+            Err(PushError::Full(runnable)) => match &self.overflow {
+                // Only `spawn` past the capacity gets here; `try_spawn` never lets it happen.
+                Some(overflow) => {
+                    if let Err(err) = crate::sync::interrupt_free(|| overflow.push(runnable)) {
+                        drop(err.into_inner());
+                    }
+                }
+                None => drop(runnable),
+            },
+            // The executor is gone: dropping the runnable drops the future, which is exactly
+            // what dropping the executor promised.
+            Err(PushError::Closed(runnable)) => {
+                drop(runnable);
+                return;
+            }
+        }
+        // A runner of this executor sleeping on this very thread (which is now driving the
+        // reactor) runs the task when it wakes: no need to wake another thread for it.
+        if !current::wake_idle_runner(self) {
+            self.notify_one();
+        }
+    }
+
+    /// Wakes one sleeping runner, if there is one; the caller has just queued work.
+    fn notify_one(&self) {
+        // Pairs with the fence in `listen`: either that runner sees the queued work when it
+        // looks again after listening, or this sees it counted.
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::Relaxed) > 0 {
+            self.event.notify(1);
+        }
+    }
+
+    /// Takes the next runnable, if any.
+    pub(crate) fn pop(&self) -> Option<Runnable> {
+        crate::sync::interrupt_free(|| {
+            if let Ok(r) = self.queue.pop() {
+                return Some(r);
+            }
+            self.overflow.as_ref().and_then(|q| q.pop().ok())
+        })
+    }
+
+    pub(crate) fn has_work(&self) -> bool {
+        !self.queue.is_empty()
+            || self.overflow.as_ref().is_some_and(|q| !q.is_empty())
+            || self.runner_queues.has_work()
+    }
+
+    /// A new queue for a runner of this executor, registered for stealing until
+    /// [`remove_runner_queue`](Self::remove_runner_queue); none without `std`.
+    pub(crate) fn add_runner_queue(&self) -> Option<Arc<RunnerQueue>> {
+        self.runner_queues.add(self)
+    }
+
+    /// Unregisters a runner's queue and moves what is left in it to the shared queue.
+    pub(crate) fn remove_runner_queue(&self, queue: &Arc<RunnerQueue>) {
+        self.runner_queues.remove(queue);
+        while let Some(runnable) = queue.pop() {
+            self.schedule(runnable);
+        }
+    }
+
+    /// Listens for queued work; the caller must look at the queue again before it waits.
+    pub(crate) fn listen(&self) -> Sleeper<'_> {
+        let sleeper = Sleeper::new(&self.sleepers, self.event.listen());
+        // Pairs with the fence in `notify_one`: the caller's look at the queue comes after it.
+        fence(Ordering::SeqCst);
+        sleeper
+    }
+
+    /// Runs up to [`BATCH`] runnables, taking them from `local` (the calling runner's queue) and
+    /// the shared queue, or stealing them from other runners; returns how many ran.
+    pub(crate) fn run_batch(&self, local: Option<&RunnerQueue>) -> usize {
+        let _current = local.map(current::enter_queue);
+        let mut ran = 0;
+        while ran < BATCH {
+            // The shared queue comes first at the start of each batch, so that a runner busy with
+            // its own tasks does not starve the ones queued there.
+            let local_pop = || local.and_then(RunnerQueue::pop);
+            let next =
+                if ran == 0 { self.pop().or_else(local_pop) } else { local_pop().or_else(|| self.pop()) };
+            match next.or_else(|| self.runner_queues.steal(local)) {
+                Some(runnable) => {
+                    // If more work is queued, let another sleeping runner take it while this one
+                    // is busy, instead of leaving it to this runner's next iteration.
+                    if ran == 0 && self.has_work() {
+                        self.notify_one();
+                    }
+                    runnable.run();
+                    ran += 1;
+                    self.resume_panic();
+                }
+                None => break,
+            }
+        }
+        ran
+    }
+
+    /// Spawns `future`.
+    ///
+    /// # Safety
+    ///
+    /// - If `future` is not `Send`, its `Runnable` must only run on the thread that spawned it
+    ///   (the `LocalExecutor` guarantees it by being `!Send`).
+    /// - If `future` is not `'static`, it must be dropped before anything it borrows: the
+    ///   executor's `Drop` drops every future still held, and the executor cannot outlive `'a`.
+    pub(crate) unsafe fn spawn<'a, T: 'a, F: Future<Output = T> + 'a>(
+        this: &Arc<Self>,
+        future: F,
+        bounded: bool,
+    ) -> Result<Task<T>, F> {
+        if let Some(cap) = this.capacity {
+            if !bounded {
+                this.live.fetch_add(1, Ordering::AcqRel);
+            } else if this
+                .live
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1))
+                .is_err()
+            {
+                return Err(future);
+            }
+        }
+        let builder = task_builder();
+        let shard = if SHARDS == 1 { 0 } else { shard_of(this.next_shard.fetch_add(1, Ordering::Relaxed)) };
+        let (runnable, task) = this.active[shard].with(|active| {
+            let entry = active.vacant_entry();
+            let index = entry.key() * SHARDS + shard;
+            let state = this.clone();
+            let future = RemoveOnDrop { future: ManuallyDrop::new(future), state: state.clone(), index };
+            let schedule = move |runnable| state.schedule(runnable);
+            // SAFETY: forwarded from this function's contract; `schedule` is `Send + Sync +
+            // 'static` since it only holds an `Arc<State>`.
+            let (runnable, task) = unsafe { builder.spawn_unchecked(|()| future, schedule) };
+            entry.insert(runnable.waker());
+            (runnable, task)
+        });
+        // Scheduled outside the lock: scheduling into a closed queue drops the future, and the
+        // future's guard takes the lock.
+        runnable.schedule();
+        Ok(Task::new(task))
+    }
+
+    /// Runs one queued task, if there is one; returns whether it did.
+    pub(crate) fn try_tick(&self) -> bool {
+        match self.pop().or_else(|| self.runner_queues.steal(None)) {
+            Some(runnable) => {
+                runnable.run();
+                self.resume_panic();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Waits for a queued task and runs it.
+    pub(crate) async fn tick(&self) {
+        loop {
+            if self.try_tick() {
+                return;
+            }
+            let listener = self.listen();
+            if self.try_tick() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// The capacity `with_capacity` gave, if any.
+    pub(crate) fn capacity(&self) -> Option<usize> {
+        self.capacity
+    }
+
+    /// Tasks alive (tracked executors only: an untracked one keeps no slots).
+    pub(crate) fn active_tasks(&self) -> usize {
+        self.active.iter().map(|shard| shard.with(|a| a.len())).sum()
+    }
+
+    /// Runnables waiting in the shared queue.
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Spawns `future` without a slot in `active`, for an executor that is never dropped (the
+    /// global one, in a `static`): a lock and a slab entry per task saved.
+    ///
+    /// `schedule` must queue on this state. async-task guards a schedule function that captures
+    /// something with a waker clone (two atomic operations) on every wake-up; one that captures
+    /// nothing (it reaches the state through a `static`) needs no guard.
+    #[cfg(feature = "std")]
+    pub(crate) fn spawn_untracked<T, F, S>(&self, future: F, schedule: S) -> Task<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+        S: async_task::Schedule + Send + Sync + 'static,
+    {
+        debug_assert!(self.capacity.is_none(), "a bounded executor counts its tasks");
+        let (runnable, task) = task_builder().spawn(|()| CatchDrop(ManuallyDrop::new(future)), schedule);
+        runnable.schedule();
+        Task::new(task)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.active.iter().all(|shard| shard.with(|active| active.is_empty()))
+    }
+
+    /// Wakes and drops every task; see the module documentation.
+    pub(crate) fn shut_down(&self) {
+        self.queue.close();
+        if let Some(overflow) = &self.overflow {
+            overflow.close();
+        }
+        let mut wakers: Vec<Waker> = Vec::new();
+        for shard in &self.active {
+            shard.with(|active| wakers.extend(active.iter().map(|(_, w)| w.clone())));
+        }
+        // Each wake either finds the queue closed and drops its future at once, or its runnable
+        // was queued earlier and is drained below.
+        for waker in wakers {
+            waker.wake();
+        }
+        while let Some(runnable) = self.pop() {
+            drop(runnable);
+        }
+        // A waker racing on another thread may be between marking its task scheduled and its
+        // (failing) push; wait until it has dropped the future.
+        while !self.is_empty() {
+            crate::sync::spin_wait();
+        }
+        // Every future is gone: now the one who dropped the executor learns of a destructor's panic.
+        self.resume_panic();
+    }
+}

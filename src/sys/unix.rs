@@ -1,0 +1,73 @@
+//! Unix: file descriptors; sockets set up with rustix.
+
+use core::net::SocketAddr;
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+pub(crate) use std::os::fd::{AsFd as AsHandle, BorrowedFd as Borrowed, OwnedFd, RawFd as Raw};
+
+use rustix::net::{AddressFamily, SocketType};
+
+/// The borrowed handle of `io`.
+pub(crate) fn borrow<T: AsHandle>(io: &T) -> Borrowed<'_> {
+    io.as_fd()
+}
+
+/// The raw handle of `handle`.
+pub(crate) fn raw(handle: Borrowed<'_>) -> Raw {
+    handle.as_raw_fd()
+}
+
+/// Borrows a raw handle.
+///
+/// # Safety
+///
+/// - `raw` must stay open for `'a`.
+pub(crate) unsafe fn borrow_raw<'a>(raw: Raw) -> Borrowed<'a> {
+    // SAFETY: forwarded to the caller.
+    unsafe { Borrowed::borrow_raw(raw) }
+}
+
+/// Puts the handle into non-blocking mode.
+pub(crate) fn set_nonblocking(handle: Borrowed<'_>) -> io::Result<()> {
+    rustix::io::ioctl_fionbio(handle, true)?;
+    Ok(())
+}
+
+/// Starts a non-blocking connect; the socket becomes writable once it completes or fails.
+pub(crate) fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
+    let family = if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
+    start_connect(family, SocketType::STREAM, &addr).map(TcpStream::from)
+}
+
+/// Starts a non-blocking connect of a `socket_type` socket of `family` to `addr`.
+pub(crate) fn start_connect(
+    family: AddressFamily,
+    socket_type: SocketType,
+    addr: &impl rustix::net::addr::SocketAddrArg,
+) -> io::Result<OwnedFd> {
+    let socket = nonblocking_socket(family, socket_type)?;
+    match rustix::net::connect(&socket, addr) {
+        Ok(()) | Err(rustix::io::Errno::INPROGRESS) | Err(rustix::io::Errno::AGAIN) => Ok(socket),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// A non-blocking, close-on-exec socket, made so in one call where the OS allows it.
+#[cfg(not(target_vendor = "apple"))]
+fn nonblocking_socket(family: AddressFamily, socket_type: SocketType) -> io::Result<OwnedFd> {
+    use rustix::net::SocketFlags;
+    Ok(rustix::net::socket_with(family, socket_type, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC, None)?)
+}
+
+/// A non-blocking, close-on-exec socket. Apple has no `SOCK_NONBLOCK`/`SOCK_CLOEXEC`: the flags
+/// are set after creation (as std and mio do there), and `SO_NOSIGPIPE` keeps a write to a closed
+/// peer an error instead of a signal, as on sockets std creates.
+#[cfg(target_vendor = "apple")]
+fn nonblocking_socket(family: AddressFamily, socket_type: SocketType) -> io::Result<OwnedFd> {
+    let socket = rustix::net::socket(family, socket_type, None)?;
+    rustix::io::fcntl_setfd(&socket, rustix::io::FdFlags::CLOEXEC)?;
+    rustix::io::ioctl_fionbio(&socket, true)?;
+    rustix::net::sockopt::set_socket_nosigpipe(&socket, true)?;
+    Ok(socket)
+}
