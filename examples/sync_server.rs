@@ -245,7 +245,14 @@ fn main() -> io::Result<()> {
 }
 
 /// 200 concurrent requests hold about 1,600 sockets (client, server, three backends each way):
+/// lift the soft limit of open files to the hard one where it is lower. (Windows has no such
+/// limit on sockets.)
+#[cfg(windows)]
+fn raise_fd_limit() {}
+
+/// 200 concurrent requests hold about 1,600 sockets (client, server, three backends each way):
 /// lift the soft limit of open files to the hard one where it is lower.
+#[cfg(unix)]
 fn raise_fd_limit() {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `limit` is a valid, writable `rlimit` for the duration of the call.

@@ -19,6 +19,8 @@ use crate::sys;
 mod net;
 #[cfg(unix)]
 mod unix;
+#[cfg(windows)]
+mod windows;
 
 /// An I/O handle registered with the reactor, usable from async code.
 ///

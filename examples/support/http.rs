@@ -62,13 +62,8 @@ where
 /// burst of a few hundred simultaneous connections is queued rather than dropped by the kernel
 /// (a dropped handshake costs the client a one-second retransmission).
 pub fn deepen_backlog(listener: &TcpListener) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: `listen` on a valid, already listening socket only changes its queue length.
-    if unsafe { libc::listen(listener.as_raw_fd(), 1024) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    // `listen` again on a listening socket only changes its queue length.
+    socket2::SockRef::from(listener).listen(1024)
 }
 
 /// An HTTP/1.1 client: one connection per request, on amphi's executor.

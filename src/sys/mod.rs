@@ -6,9 +6,10 @@
 //! - `borrow_raw`, `set_nonblocking`, `connect_nonblocking`.
 //!
 //! The public face of each platform (its handle traits on `Async`, its socket types) is the
-//! `io` layer's, in `io/unix.rs`.
+//! `io` layer's, in `io/unix.rs` and `io/windows.rs`.
 
 #[cfg_attr(unix, path = "unix.rs")]
+#[cfg_attr(windows, path = "windows.rs")]
 mod os;
 
 pub(crate) use self::os::*;

@@ -53,21 +53,41 @@ pub(crate) fn start_connect(
     }
 }
 
-/// A non-blocking, close-on-exec socket, made so in one call where the OS allows it.
-#[cfg(not(target_vendor = "apple"))]
+/// A non-blocking, close-on-exec socket, made so in one call where the OS has the flags.
+#[cfg(any(
+    target_os = "android",
+    target_os = "dragonfly",
+    target_os = "freebsd",
+    target_os = "fuchsia",
+    target_os = "illumos",
+    target_os = "linux",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
 fn nonblocking_socket(family: AddressFamily, socket_type: SocketType) -> io::Result<OwnedFd> {
     use rustix::net::SocketFlags;
     Ok(rustix::net::socket_with(family, socket_type, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC, None)?)
 }
 
-/// A non-blocking, close-on-exec socket. Apple has no `SOCK_NONBLOCK`/`SOCK_CLOEXEC`: the flags
-/// are set after creation (as std and mio do there), and `SO_NOSIGPIPE` keeps a write to a closed
-/// peer an error instead of a signal, as on sockets std creates.
-#[cfg(target_vendor = "apple")]
+/// A non-blocking, close-on-exec socket, for the systems without `SOCK_NONBLOCK`/`SOCK_CLOEXEC`
+/// (Apple's among them): the flags are set after creation, as std and mio do there. On Apple,
+/// `SO_NOSIGPIPE` keeps a write to a closed peer an error instead of a signal, as on the sockets
+/// std creates.
+#[cfg(not(any(
+    target_os = "android",
+    target_os = "dragonfly",
+    target_os = "freebsd",
+    target_os = "fuchsia",
+    target_os = "illumos",
+    target_os = "linux",
+    target_os = "netbsd",
+    target_os = "openbsd"
+)))]
 fn nonblocking_socket(family: AddressFamily, socket_type: SocketType) -> io::Result<OwnedFd> {
     let socket = rustix::net::socket(family, socket_type, None)?;
-    rustix::io::fcntl_setfd(&socket, rustix::io::FdFlags::CLOEXEC)?;
+    rustix::io::fcntl_setfd(&socket, rustix::io::fcntl_getfd(&socket)? | rustix::io::FdFlags::CLOEXEC)?;
     rustix::io::ioctl_fionbio(&socket, true)?;
+    #[cfg(target_vendor = "apple")]
     rustix::net::sockopt::set_socket_nosigpipe(&socket, true)?;
     Ok(socket)
 }
