@@ -61,7 +61,7 @@ impl<F: Future> Dual<F> {
     /// nested and inside tasks. Inside a task of a *single-threaded* foreign runtime (Tokio's
     /// current-thread runtime), a future that needs that runtime's own driver (its timers or
     /// sockets) cannot progress while the thread waits here: use
-    /// [`wait_timeout`](Dual::wait_timeout) there, or `.await`.
+    /// `wait_timeout` (std) there, or `.await`.
     ///
     /// # Examples
     ///

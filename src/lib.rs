@@ -30,8 +30,9 @@
 //!
 //! # Features
 //!
-//! - `std` (default): threads, parking, the global runtime ([`spawn`], [`Builder`]).
-//! - `alloc`: the `no_std` core alone; `block_on` idles through [`set_idle_hook`](crate#features).
+//! - `std` (default): threads, parking, the global runtime (`spawn`, `Builder`), the reactor
+//!   (`Async`, `Timer`), `unblock`.
+//! - `alloc`: the `no_std` core alone; `block_on` idles through the hook set by `set_idle_hook`.
 //! - `portable-atomic`: targets without compare-and-swap (Cortex-M0).
 //! - `critical-section`: microcontrollers whose wakers run in interrupt handlers.
 //!
@@ -42,6 +43,7 @@
 //! - `AMPHI_MAX_BLOCKING_THREADS`: bound of the blocking pool.
 
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -55,6 +57,19 @@
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
+
+#[cfg(not(any(feature = "std", feature = "alloc")))]
+compile_error!(
+    "amphi needs the `std` feature (on by default) or, for `no_std`, the `alloc` feature: \
+     `amphi = { version = \"0.1\", default-features = false, features = [\"alloc\"] }`"
+);
+
+#[cfg(all(not(target_has_atomic = "ptr"), not(feature = "portable-atomic")))]
+compile_error!(
+    "this target has no compare-and-swap: enable amphi's `portable-atomic` feature, and give the \
+     final binary portable-atomic's `critical-section` (with a critical-section implementation) \
+     or `unsafe-assume-single-core` feature"
+);
 
 pub mod alarm;
 mod block_on;

@@ -18,35 +18,6 @@
 //! How to interrupt the poller is the reactor's: it hands it over with `set_interrupt` when it
 //! is created, before any parker can be `DRIVING`.
 
-/// Implements `crate::sync::Wake` for a parker by calling its `unpark`. Its two variants differ
-/// only in the receiver: std's trait takes `self`, portable-atomic-util's takes `this`. Under loom
-/// there is none: loom's `Arc` is not std's, and the models build their wakers by hand.
-macro_rules! wake_by_unpark {
-    ($parker:ty) => {
-        #[cfg(all(not(loom), not(feature = "portable-atomic")))]
-        impl crate::sync::Wake for $parker {
-            fn wake(self: Arc<Self>) {
-                self.unpark();
-            }
-
-            fn wake_by_ref(self: &Arc<Self>) {
-                self.unpark();
-            }
-        }
-
-        #[cfg(all(not(loom), feature = "portable-atomic"))]
-        impl crate::sync::Wake for $parker {
-            fn wake(this: Arc<Self>) {
-                this.unpark();
-            }
-
-            fn wake_by_ref(this: &Arc<Self>) {
-                this.unpark();
-            }
-        }
-    };
-}
-
 #[cfg(feature = "std")]
 pub(crate) use self::std_impl::{Parker, set_interrupt};
 
@@ -158,7 +129,7 @@ mod std_impl {
         }
     }
 
-    wake_by_unpark!(Parker);
+    crate::sync::impl_wake!(Parker, unpark);
 }
 
 #[cfg(not(feature = "std"))]
@@ -182,14 +153,38 @@ mod idle {
     ///
     /// # Examples
     ///
-    /// ```ignore
+    /// On Cortex-M, with the `cortex-m` crate, the hook is
+    /// `cortex_m::interrupt::free(|_| if !woken() { cortex_m::asm::wfi() })`. The same shape,
+    /// with a stand-in for the wait-for-interrupt instruction:
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// static IDLE_CALLS: AtomicUsize = AtomicUsize::new(0);
+    ///
+    /// fn wait_for_interrupt() {
+    ///     IDLE_CALLS.fetch_add(1, Ordering::Relaxed);
+    /// }
+    ///
     /// amphi::set_idle_hook(|woken| {
-    ///     cortex_m::interrupt::free(|_| {
-    ///         if !woken() {
-    ///             cortex_m::asm::wfi();
-    ///         }
-    ///     })
+    ///     // With interrupts masked on a board: a wake-up from a handler is then never missed.
+    ///     if !woken() {
+    ///         wait_for_interrupt();
+    ///     }
     /// });
+    ///
+    /// // A future that is pending once, waking itself: `block_on` idles in between.
+    /// let mut polled = false;
+    /// amphi::block_on(core::future::poll_fn(|cx| {
+    ///     if polled {
+    ///         return core::task::Poll::Ready(());
+    ///     }
+    ///     polled = true;
+    ///     cx.waker().wake_by_ref();
+    ///     core::task::Poll::Pending
+    /// }));
+    /// // Woken before it idled: the hook saw `woken()` and did not wait.
+    /// assert_eq!(IDLE_CALLS.load(Ordering::Relaxed), 0);
     /// ```
     pub fn set_idle_hook(hook: fn(woken: &dyn Fn() -> bool)) {
         IDLE_HOOK.store(hook as *mut (), Ordering::Release);
@@ -229,5 +224,5 @@ mod idle {
         }
     }
 
-    wake_by_unpark!(Parker);
+    crate::sync::impl_wake!(Parker, unpark);
 }

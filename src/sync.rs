@@ -9,24 +9,54 @@ pub(crate) use loom::sync::Arc;
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
-#[cfg(all(not(loom), feature = "portable-atomic"))]
+// portable-atomic is for targets without compare-and-swap, which have no std. With std (a
+// dependency tree in which some crate turned `portable-atomic` on), the std types stay: `Arc` is
+// in public signatures (`readable_owned`), and only std's can be a method receiver.
+#[cfg(all(not(loom), feature = "portable-atomic", not(feature = "std")))]
 #[allow(unused_imports)]
 pub(crate) use portable_atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
-#[cfg(all(not(loom), feature = "portable-atomic"))]
+#[cfg(all(not(loom), feature = "portable-atomic", not(feature = "std")))]
 pub(crate) use portable_atomic_util::Arc;
-#[cfg(all(not(loom), feature = "portable-atomic"))]
+#[cfg(all(not(loom), feature = "portable-atomic", not(feature = "std")))]
 pub(crate) use portable_atomic_util::task::Wake;
 
-#[cfg(all(not(loom), not(feature = "portable-atomic")))]
+#[cfg(all(not(loom), any(not(feature = "portable-atomic"), feature = "std")))]
 pub(crate) use alloc::sync::Arc;
-#[cfg(all(not(loom), not(feature = "portable-atomic")))]
+#[cfg(all(not(loom), any(not(feature = "portable-atomic"), feature = "std")))]
 pub(crate) use alloc::task::Wake;
-#[cfg(all(not(loom), not(feature = "portable-atomic")))]
+#[cfg(all(not(loom), any(not(feature = "portable-atomic"), feature = "std")))]
 #[allow(unused_imports)]
 pub(crate) use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
-#[cfg(all(loom, not(feature = "portable-atomic")))]
-pub(crate) use alloc::task::Wake;
+/// Implements [`Wake`] for `$t` by calling its `$unpark` method. std's trait takes `self`,
+/// portable-atomic-util's takes `this`. Under loom there is none: loom's `Arc` is not std's, and
+/// the models build their wakers by hand.
+macro_rules! impl_wake {
+    ($t:ty, $unpark:ident) => {
+        #[cfg(all(not(loom), any(not(feature = "portable-atomic"), feature = "std")))]
+        impl crate::sync::Wake for $t {
+            fn wake(self: crate::sync::Arc<Self>) {
+                self.$unpark();
+            }
+
+            fn wake_by_ref(self: &crate::sync::Arc<Self>) {
+                self.$unpark();
+            }
+        }
+
+        #[cfg(all(not(loom), feature = "portable-atomic", not(feature = "std")))]
+        impl crate::sync::Wake for $t {
+            fn wake(this: crate::sync::Arc<Self>) {
+                this.$unpark();
+            }
+
+            fn wake_by_ref(this: &crate::sync::Arc<Self>) {
+                this.$unpark();
+            }
+        }
+    };
+}
+pub(crate) use impl_wake;
 
 /// A mutual-exclusion lock with a closure API, so the same code runs over `std::sync::Mutex`,
 /// loom's mutex, or a critical section on `no_std`.
