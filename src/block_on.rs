@@ -71,7 +71,7 @@ pub(crate) fn block_on_deadline<F: Future>(
     future: Pin<&mut F>,
     deadline: std::time::Instant,
 ) -> Option<F::Output> {
-    crate::context::with_parker(|parker, waker| std_impl::wait(future, parker, waker, Some(deadline)))
+    crate::context::with_parker(|parker, waker| std_impl::wait(future, parker, waker, Some(deadline), false))
 }
 
 #[cfg(feature = "std")]
@@ -83,32 +83,37 @@ mod std_impl {
     use crate::driver;
     use crate::executor::{self, Run, State};
     use crate::park::Parker;
+    use crate::sync::Arc;
 
     /// `wait` without a deadline, kept out of line so the ready path stays small.
     #[cold]
     #[inline(never)]
-    pub(super) fn wait_pending<F: Future>(future: Pin<&mut F>, parker: &Parker, waker: &Waker) -> F::Output {
-        match wait(future, parker, waker, None) {
+    pub(super) fn wait_pending<F: Future>(future: Pin<&mut F>, parker: &Arc<Parker>, waker: &Waker) -> F::Output {
+        match wait(future, parker, waker, None, true) {
             Some(out) => out,
             None => unreachable!("no deadline"),
         }
     }
 
-    /// The slow path: the future was pending once.
+    /// The slow path, once the future was `polled` and pending, or before its first poll.
+    ///
+    /// A plain `block_on` polls its future exactly once per wake-up. Nested on a thread that runs
+    /// executors, it also polls it between batches of their tasks, as `Executor::run` does.
     pub(super) fn wait<F: Future>(
         future: Pin<&mut F>,
-        parker: &Parker,
+        parker: &Arc<Parker>,
         waker: &Waker,
         deadline: Option<Instant>,
+        polled: bool,
     ) -> Option<F::Output> {
         // A global worker about to block hands its duty to another thread first, whichever
         // executor is innermost: the global executor must keep its worker count meanwhile.
         let _off_duty = crate::global::hand_off_if_on_duty();
         let states = running_here();
         if states.is_empty() {
-            return driver::run_until(future, parker, waker, deadline, false);
+            return driver::run_until(future, parker, waker, deadline, false, polled);
         }
-        driver::run_until(pin!(Run::many(states, future)), parker, waker, deadline, true)
+        driver::run_until(pin!(Run::many(states, future)), parker, waker, deadline, true, false)
     }
 
     /// The executors a nested `block_on` on this thread keeps running while it waits: every one

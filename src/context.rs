@@ -9,7 +9,7 @@
 
 #![forbid(unsafe_code)]
 
-use core::cell::{Cell, OnceCell};
+use core::cell::Cell;
 use core::task::Waker;
 
 use crate::park::Parker;
@@ -18,7 +18,7 @@ use crate::sync::Arc;
 std::thread_local! {
     /// This thread's parker and its waker, reused by every non-nested `block_on`.
     static PARKER: CachedParker = const {
-        CachedParker { in_use: Cell::new(false), parker: OnceCell::new() }
+        CachedParker { in_use: Cell::new(false), parker: Cell::new(None) }
     };
     /// Whether this thread is a global worker currently on duty.
     static ON_DUTY: Cell<bool> = const { Cell::new(false) };
@@ -29,9 +29,10 @@ std::thread_local! {
 }
 
 struct CachedParker {
-    /// Set while a `block_on` on this thread uses `parker`; a nested one makes its own.
+    /// Set while a `block_on` on this thread uses the cached parker; a nested one makes its own.
     in_use: Cell<bool>,
-    parker: OnceCell<(Arc<Parker>, Waker)>,
+    /// Taken out while in use.
+    parker: Cell<Option<(Arc<Parker>, Waker)>>,
 }
 
 /// Clears `CachedParker::in_use` when the outermost `block_on` returns or unwinds.
@@ -52,8 +53,14 @@ pub(crate) fn fresh_parker() -> (Arc<Parker>, Waker) {
 
 /// Runs `f` with this thread's cached parker, or a fresh one when a `block_on` further up the
 /// stack is using the cached one (or the thread-local is already destroyed).
+///
+/// Each call's waker wakes that call only: a parker whose waker was cloned and outlived the call
+/// (a future stored it and completed, or a timer or socket still holds it) is not cached again,
+/// so a late wake-up through that clone finds a parker nobody waits on, instead of making a
+/// later `block_on` poll its future for nothing. The cache holds two counts (the parker and its
+/// waker); more after the call means a clone is still out there.
 #[inline]
-pub(crate) fn with_parker<R>(f: impl FnOnce(&Parker, &Waker) -> R) -> R {
+pub(crate) fn with_parker<R>(f: impl FnOnce(&Arc<Parker>, &Waker) -> R) -> R {
     // The closure runs in exactly one of the two places; `Option` only proves it to the
     // compiler, and its checks fold away once inlined.
     let mut f = Some(f);
@@ -62,8 +69,12 @@ pub(crate) fn with_parker<R>(f: impl FnOnce(&Parker, &Waker) -> R) -> R {
             return None;
         }
         let _release = Release(&cache.in_use);
-        let (parker, waker) = cache.parker.get_or_init(fresh_parker);
-        f.take().map(|f| f(parker, waker))
+        let (parker, waker) = cache.parker.take().unwrap_or_else(fresh_parker);
+        let out = f.take().map(|f| f(&parker, &waker));
+        if Arc::strong_count(&parker) == 2 {
+            cache.parker.set(Some((parker, waker)));
+        }
+        out
     });
     match cached {
         Ok(Some(out)) => out,
@@ -73,7 +84,7 @@ pub(crate) fn with_parker<R>(f: impl FnOnce(&Parker, &Waker) -> R) -> R {
 
 #[cold]
 #[inline(never)]
-fn with_fresh_parker<R>(f: impl FnOnce(&Parker, &Waker) -> R) -> R {
+fn with_fresh_parker<R>(f: impl FnOnce(&Arc<Parker>, &Waker) -> R) -> R {
     let (parker, waker) = fresh_parker();
     f(&parker, &waker)
 }

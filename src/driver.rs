@@ -9,16 +9,22 @@ use core::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use crate::park::Parker;
+use crate::sync::Arc;
 use crate::{context, reactor};
 
 /// Polls `future` until it is ready or `deadline` passes; idle in between. A `runner`'s
 /// future runs executor tasks (whatever the events it drives wake, it runs).
+///
+/// The future is polled once at the start unless it was `polled` (and pending) just before, and
+/// then only after a wake-up: an idle step that ends without one (a driver standing back, a
+/// candidate picked to drive) goes straight back to idling.
 pub(crate) fn run_until<F: Future>(
     mut future: Pin<&mut F>,
-    parker: &Parker,
+    parker: &Arc<Parker>,
     waker: &Waker,
     deadline: Option<Instant>,
     runner: bool,
+    polled: bool,
 ) -> Option<F::Output> {
     /// Lets the reactor know this loop is over, however it ends.
     struct Leave;
@@ -29,12 +35,15 @@ pub(crate) fn run_until<F: Future>(
     }
     let _leave = Leave;
     let mut cx = Context::from_waker(waker);
+    let mut woken = !polled;
     loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return Some(out);
+        if woken {
+            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return Some(out);
+            }
         }
         // Idle: drive the reactor if it exists and nobody else does, else park.
-        let woken = reactor::idle(parker, waker, deadline, runner);
+        woken = reactor::idle(parker, deadline, runner);
         if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
             return None;
         }
@@ -45,7 +54,7 @@ pub(crate) fn run_until<F: Future>(
 /// nesting rules of `block_on`, which would hand the worker's duty off to another thread.
 pub(crate) fn run_worker<F: Future>(future: F) -> F::Output {
     let future = pin!(future);
-    context::with_parker(|parker, waker| match run_until(future, parker, waker, None, true) {
+    context::with_parker(|parker, waker| match run_until(future, parker, waker, None, true, false) {
         Some(out) => out,
         None => unreachable!("no deadline"),
     })

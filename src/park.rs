@@ -15,11 +15,18 @@
 //!  EMPTY ──begin_driving──▶ DRIVING ──unpark──▶ NOTIFIED (unpark interrupts the poller)
 //!                              └──end_driving──▶ EMPTY
 //! ```
+//! The reactor's seat wakes a thread for its own reasons (picked to drive, called to watch) with
+//! a *nudge* (`nudge_waker`), which ends a park like a wake-up but is told apart from one: the
+//! thread's future was not woken and is not polled for it.
+//! ```text
+//!  EMPTY/PARKED/DRIVING ──nudge──▶ NUDGED ──park returns Nudged──▶ EMPTY
+//!  NUDGED ──unpark──▶ NOTIFIED     NOTIFIED ──nudge──▶ NOTIFIED (the wake-up wins)
+//! ```
 //! How to interrupt the poller is the reactor's: it hands it over with `set_interrupt` when it
 //! is created, before any parker can be `DRIVING`.
 
 #[cfg(feature = "std")]
-pub(crate) use self::std_impl::{Parker, set_interrupt};
+pub(crate) use self::std_impl::{Parker, Unparked, set_interrupt};
 
 #[cfg(not(feature = "std"))]
 pub(crate) use self::idle::Parker;
@@ -28,6 +35,7 @@ pub use self::idle::set_idle_hook;
 
 #[cfg(feature = "std")]
 mod std_impl {
+    use core::task::{RawWaker, RawWakerVTable, Waker};
     use std::sync::OnceLock;
     use std::time::Instant;
 
@@ -42,6 +50,19 @@ mod std_impl {
     const NOTIFIED: u8 = 2;
     /// The owner thread waits in the reactor's poller: `unpark` must notify the poller.
     const DRIVING: u8 = 3;
+    /// A nudge is pending: the next `park` consumes it and returns `Nudged` at once.
+    const NUDGED: u8 = 4;
+
+    /// How a park ended.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Unparked {
+        /// The waker was called.
+        Woken,
+        /// A nudge: the thread was woken for the reactor's seat, not for its future.
+        Nudged,
+        /// The deadline passed.
+        TimedOut,
+    }
 
     /// What `unpark` calls to interrupt an owner thread waiting in the reactor's poller.
     static INTERRUPT: OnceLock<fn()> = OnceLock::new();
@@ -64,18 +85,20 @@ mod std_impl {
             Arc::new(Self { state: AtomicU8::new(EMPTY), thread: thread::current() })
         }
 
-        /// Blocks until woken or until `deadline`; returns whether it was woken.
-        pub(crate) fn park_deadline(&self, deadline: Option<Instant>) -> bool {
-            if self.state.compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                return true;
+        /// Blocks until woken, nudged or until `deadline`.
+        pub(crate) fn park_deadline(&self, deadline: Option<Instant>) -> Unparked {
+            if let Some(pending) = self.take_pending() {
+                return pending;
             }
             if let Err(actual) =
                 self.state.compare_exchange(EMPTY, PARKED, Ordering::Relaxed, Ordering::Relaxed)
             {
-                debug_assert_eq!(actual, NOTIFIED, "only the owner thread parks");
-                // Acquire pairs with the releasing swap in `unpark`.
-                self.state.swap(EMPTY, Ordering::Acquire);
-                return true;
+                debug_assert!(actual == NOTIFIED || actual == NUDGED, "only the owner thread parks");
+                // Acquire pairs with the releasing swaps in `unpark` and `nudge`.
+                return match self.state.swap(EMPTY, Ordering::Acquire) {
+                    NOTIFIED => Unparked::Woken,
+                    _ => Unparked::Nudged,
+                };
             }
             loop {
                 match deadline {
@@ -83,18 +106,32 @@ mod std_impl {
                     Some(deadline) => {
                         let now = Instant::now();
                         if now >= deadline {
-                            // Withdraw; a racing unpark may have just notified.
-                            return self.state.swap(EMPTY, Ordering::Acquire) == NOTIFIED;
+                            // Withdraw; a racing unpark or nudge may have just come.
+                            return match self.state.swap(EMPTY, Ordering::Acquire) {
+                                NOTIFIED => Unparked::Woken,
+                                NUDGED => Unparked::Nudged,
+                                _ => Unparked::TimedOut,
+                            };
                         }
                         thread::park_timeout(deadline - now);
                     }
                 }
-                // std's park may return spuriously: only a NOTIFIED state ends the wait.
-                if self.state.compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok()
-                {
-                    return true;
+                // std's park may return spuriously: only a NOTIFIED or NUDGED state ends the wait.
+                if let Some(pending) = self.take_pending() {
+                    return pending;
                 }
             }
+        }
+
+        /// Consumes a pending wake-up or nudge.
+        fn take_pending(&self) -> Option<Unparked> {
+            if self.state.compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                return Some(Unparked::Woken);
+            }
+            if self.state.compare_exchange(NUDGED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                return Some(Unparked::Nudged);
+            }
+            None
         }
 
         /// Wakes the owner thread, or makes its next `park` return at once.
@@ -110,9 +147,41 @@ mod std_impl {
             }
         }
 
+        /// Wakes the owner thread for the reactor's seat: ends its park (or wait in the poller)
+        /// without counting as a wake-up of its future. A pending wake-up stays one.
+        pub(crate) fn nudge(&self) {
+            let mut state = self.state.load(Ordering::Relaxed);
+            loop {
+                if state == NOTIFIED || state == NUDGED {
+                    return;
+                }
+                match self.state.compare_exchange_weak(state, NUDGED, Ordering::Release, Ordering::Relaxed) {
+                    Ok(PARKED) => return self.thread.unpark(),
+                    Ok(DRIVING) => {
+                        if let Some(interrupt) = INTERRUPT.get() {
+                            interrupt();
+                        }
+                        return;
+                    }
+                    Ok(_) => return,
+                    Err(actual) => state = actual,
+                }
+            }
+        }
+
+        /// A waker that nudges this parker instead of waking it.
+        pub(crate) fn nudge_waker(self: &Arc<Self>) -> Waker {
+            let raw = Arc::into_raw(self.clone()).cast::<()>();
+            // SAFETY: `raw` is an `Arc<Parker>` whose count the waker owns; `NUDGE` keeps the
+            // `RawWaker` contract for it (see its functions).
+            unsafe { Waker::from_raw(RawWaker::new(raw, &NUDGE)) }
+        }
+
         /// Marks the owner thread as waiting in the reactor; returns `false` (consuming the
-        /// wake-up) if one is already pending, in which case the thread must not wait.
+        /// wake-up) if one is already pending, in which case the thread must not wait. A pending
+        /// nudge is consumed: it asked for this thread to be awake, and it is.
         pub(crate) fn begin_driving(&self) -> bool {
+            let _ = self.state.compare_exchange(NUDGED, EMPTY, Ordering::Acquire, Ordering::Relaxed);
             match self.state.compare_exchange(EMPTY, DRIVING, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => true,
                 Err(actual) => {
@@ -127,6 +196,44 @@ mod std_impl {
         pub(crate) fn end_driving(&self) -> bool {
             self.state.swap(EMPTY, Ordering::Acquire) == NOTIFIED
         }
+    }
+
+    /// The vtable of `Parker::nudge_waker`: an `Arc<Parker>` behind the data pointer, one count
+    /// per waker.
+    static NUDGE: RawWakerVTable = RawWakerVTable::new(nudge_clone, nudge_wake, nudge_wake_by_ref, nudge_drop);
+
+    /// # Safety
+    ///
+    /// - `raw` is the data of a live nudge waker: an `Arc<Parker>` from `Arc::into_raw`.
+    unsafe fn nudge_clone(raw: *const ()) -> RawWaker {
+        // SAFETY: by the contract, `raw` is a live `Arc<Parker>`; the new waker owns the count.
+        unsafe { Arc::increment_strong_count(raw.cast::<Parker>()) };
+        RawWaker::new(raw, &NUDGE)
+    }
+
+    /// # Safety
+    ///
+    /// - As for `nudge_clone`; the waker is consumed.
+    unsafe fn nudge_wake(raw: *const ()) {
+        // SAFETY: the waker owned this count and is consumed.
+        let parker = unsafe { Arc::from_raw(raw.cast::<Parker>()) };
+        parker.nudge();
+    }
+
+    /// # Safety
+    ///
+    /// - As for `nudge_clone`.
+    unsafe fn nudge_wake_by_ref(raw: *const ()) {
+        // SAFETY: `raw` is a live `Arc<Parker>` for as long as the waker is borrowed.
+        unsafe { &*raw.cast::<Parker>() }.nudge();
+    }
+
+    /// # Safety
+    ///
+    /// - As for `nudge_clone`; the waker is dropped.
+    unsafe fn nudge_drop(raw: *const ()) {
+        // SAFETY: the waker owned this count and is dropped.
+        drop(unsafe { Arc::from_raw(raw.cast::<Parker>()) });
     }
 
     crate::sync::impl_wake!(Parker, unpark);

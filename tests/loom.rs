@@ -12,7 +12,7 @@
 //! point loom or the model chooses).
 //!
 //! Modelled:
-//! - parking: a wake-up around `park` or `begin_driving` is never lost;
+//! - parking: a wake-up around `park` or `begin_driving` is never lost, nor taken for a nudge;
 //! - runners sleeping and waking: a queued task never waits on a sleeping runner, also when a
 //!   runner is blocked inside a task; and a broken sleep protocol that loom must catch;
 //! - the nested-`block_on` hand-off of the global workers: the on-duty count returns to target,
@@ -164,6 +164,42 @@ fn repeated_park_unpark() {
             parker.park_deadline(None);
         }
         waker_thread.join().unwrap();
+    });
+}
+
+/// A nudge (the reactor's seat waking a candidate) racing a wake-up: the park ends for each, the
+/// wake-up is never taken for a nudge, and a nudge is never taken for a wake-up.
+#[test]
+fn a_nudge_never_hides_a_wake_up() {
+    loom::model(|| {
+        let parker = new_parker();
+        let woken = Arc::new(AtomicBool::new(false));
+        let nudged = Arc::new(AtomicBool::new(false));
+        let (p, w) = (parker.clone(), woken.clone());
+        let waker_thread = thread::spawn(move || {
+            w.store(true, Ordering::Release);
+            p.unpark();
+        });
+        let (p, n) = (parker.clone(), nudged.clone());
+        let nudger = thread::spawn(move || {
+            n.store(true, Ordering::Release);
+            p.nudge_waker().wake();
+        });
+        let mut wake_ups = 0;
+        loop {
+            match parker.park_deadline(None) {
+                park::Unparked::Woken => {
+                    assert!(woken.load(Ordering::Acquire), "a wake-up only after unpark");
+                    wake_ups += 1;
+                    break;
+                }
+                park::Unparked::Nudged => assert!(nudged.load(Ordering::Acquire), "a nudge only after nudge"),
+                park::Unparked::TimedOut => unreachable!("no deadline"),
+            }
+        }
+        assert_eq!(wake_ups, 1);
+        waker_thread.join().unwrap();
+        nudger.join().unwrap();
     });
 }
 

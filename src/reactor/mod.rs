@@ -37,7 +37,7 @@ pub(crate) use self::source::{READ, Source, WRITE};
 use self::timers::Timers;
 use crate::config::config;
 use crate::context;
-use crate::park::{self, Parker};
+use crate::park::{self, Parker, Unparked};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::sys;
 
@@ -101,9 +101,9 @@ fn notify() {
 ///
 /// Returns whether the thread was woken. Costs one atomic load more than a plain park in a
 /// program that never created the reactor.
-pub(crate) fn idle(parker: &Parker, waker: &Waker, deadline: Option<Instant>, runner: bool) -> bool {
+pub(crate) fn idle(parker: &Arc<Parker>, deadline: Option<Instant>, runner: bool) -> bool {
     match REACTOR.get() {
-        None => parker.park_deadline(deadline),
+        None => parker.park_deadline(deadline) == Unparked::Woken,
         Some(reactor) => {
             reactor.idle_amphi.fetch_add(1, Ordering::SeqCst);
             // Pairs with `fallback_main`: either the fallback driver sees this thread idle before
@@ -111,7 +111,7 @@ pub(crate) fn idle(parker: &Parker, waker: &Waker, deadline: Option<Instant>, ru
             if reactor.fallback_drives.load(Ordering::SeqCst) {
                 let _ = reactor.poller.notify();
             }
-            let woken = reactor.idle(parker, waker, deadline, Role::Amphi { runner });
+            let woken = reactor.idle(parker, deadline, Role::Amphi { runner });
             reactor.idle_amphi.fetch_sub(1, Ordering::SeqCst);
             woken
         }
@@ -234,9 +234,12 @@ impl Reactor {
 
     /// The idle step of an `amphi` thread, or of the fallback driver, which stands back as soon
     /// as an `amphi` thread is idle.
-    fn idle(&'static self, parker: &Parker, waker: &Waker, deadline: Option<Instant>, role: Role) -> bool {
+    fn idle(&'static self, parker: &Arc<Parker>, deadline: Option<Instant>, role: Role) -> bool {
+        // The seat wakes its candidates with a nudge: being picked or called to watch is not a
+        // wake-up of the thread's future, which is then not polled for it.
+        let nudge = parker.nudge_waker();
         let me = Idler {
-            waker,
+            waker: &nudge,
             runner: role == Role::Amphi { runner: true },
             keeper: context::is_keeper(),
             watcher: role != Role::Fallback,
@@ -249,12 +252,11 @@ impl Reactor {
                 }
                 false => deadline,
             };
-            if parker.park_deadline(until) {
-                Slept::Woken
-            } else if deadline.is_some_and(|d| Instant::now() >= d) {
-                Slept::Deadline
-            } else {
-                Slept::Watch
+            match parker.park_deadline(until) {
+                Unparked::Woken => Slept::Woken,
+                Unparked::Nudged => Slept::Nudged,
+                Unparked::TimedOut if deadline.is_some_and(|d| Instant::now() >= d) => Slept::Deadline,
+                Unparked::TimedOut => Slept::Watch,
             }
         };
         let turn = self.seat.wait_turn(self, me, || self.drive(parker, deadline, role), sleep);
@@ -429,7 +431,7 @@ impl Reactor {
             if self.has_work() && self.idle_amphi.load(Ordering::SeqCst) == 0 {
                 needed_at = now;
                 self.fallback_drives.store(true, Ordering::SeqCst);
-                self.idle(&parker, &waker, Some(now + CHECK), Role::Fallback);
+                self.idle(&parker, Some(now + CHECK), Role::Fallback);
                 self.fallback_drives.store(false, Ordering::SeqCst);
                 if self.idle_amphi.load(Ordering::SeqCst) > 0 {
                     // Stood back for an `amphi` thread: wait until needed again (`start_fallback`

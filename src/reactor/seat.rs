@@ -83,6 +83,9 @@ pub(crate) struct Idler<'w> {
 pub(crate) enum Slept {
     /// The thread's waker was called.
     Woken,
+    /// The seat woke the thread (it was picked, or called to watch); its own waker was not
+    /// called.
+    Nudged,
     /// The caller's own deadline passed.
     Deadline,
     /// A watch period passed (only a sleep asked to watch ends so).
@@ -184,7 +187,7 @@ impl Seat {
         let woken = loop {
             match sleep(timed) {
                 Slept::Woken => break true,
-                Slept::Deadline => break false,
+                Slept::Deadline | Slept::Nudged => break false,
                 Slept::Watch => {}
             }
             let Some(w) = watch else { continue };
