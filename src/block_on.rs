@@ -88,7 +88,11 @@ mod std_impl {
     /// `wait` without a deadline, kept out of line so the ready path stays small.
     #[cold]
     #[inline(never)]
-    pub(super) fn wait_pending<F: Future>(future: Pin<&mut F>, parker: &Arc<Parker>, waker: &Waker) -> F::Output {
+    pub(super) fn wait_pending<F: Future>(
+        future: Pin<&mut F>,
+        parker: &Arc<Parker>,
+        waker: &Waker,
+    ) -> F::Output {
         match wait(future, parker, waker, None, true) {
             Some(out) => out,
             None => unreachable!("no deadline"),

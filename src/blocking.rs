@@ -73,14 +73,16 @@ fn spawn_thread(id: usize) {
     // No new thread: the queued work waits for an existing one, or, if there is none, runs here
     // rather than never.
     for runnable in POOL.not_started() {
-        runnable.run();
+        crate::task::run(runnable);
     }
 }
 
 fn thread_main() {
     loop {
         if let Some(runnable) = POOL.next_job() {
-            runnable.run();
+            // A job's own panic is its task's; one that reaches here is of the awaiter's waker
+            // (reported by the panic hook): the pool thread, counted by the pool, goes on.
+            let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| crate::task::run(runnable)));
             continue;
         }
         let deadline = Instant::now() + IDLE;

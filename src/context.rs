@@ -18,8 +18,11 @@ use crate::sync::Arc;
 std::thread_local! {
     /// This thread's parker and its waker, reused by every non-nested `block_on`.
     static PARKER: CachedParker = const {
-        CachedParker { in_use: Cell::new(false), parker: Cell::new(None) }
+        CachedParker { in_use: Cell::new(false), parker: Cell::new(None), cached: Cell::new(core::ptr::null()) }
     };
+    /// The parker of the innermost nested `block_on` on this thread (which does not use the
+    /// cached one), or null.
+    static NESTED: Cell<*const Parker> = const { Cell::new(core::ptr::null()) };
     /// Whether this thread is a global worker currently on duty.
     static ON_DUTY: Cell<bool> = const { Cell::new(false) };
     /// Set when this thread kept the reactor's seat, meaning to come back.
@@ -33,6 +36,8 @@ struct CachedParker {
     in_use: Cell<bool>,
     /// Taken out while in use.
     parker: Cell<Option<(Arc<Parker>, Waker)>>,
+    /// The address of the cached parker (in use or not), which is its waker's data.
+    cached: Cell<*const Parker>,
 }
 
 /// Clears `CachedParker::in_use` when the outermost `block_on` returns or unwinds.
@@ -69,7 +74,11 @@ pub(crate) fn with_parker<R>(f: impl FnOnce(&Arc<Parker>, &Waker) -> R) -> R {
             return None;
         }
         let _release = Release(&cache.in_use);
-        let (parker, waker) = cache.parker.take().unwrap_or_else(fresh_parker);
+        let (parker, waker) = cache.parker.take().unwrap_or_else(|| {
+            let fresh = fresh_parker();
+            cache.cached.set(Arc::as_ptr(&fresh.0));
+            fresh
+        });
         let out = f.take().map(|f| f(&parker, &waker));
         if Arc::strong_count(&parker) == 2 {
             cache.parker.set(Some((parker, waker)));
@@ -85,8 +94,33 @@ pub(crate) fn with_parker<R>(f: impl FnOnce(&Arc<Parker>, &Waker) -> R) -> R {
 #[cold]
 #[inline(never)]
 fn with_fresh_parker<R>(f: impl FnOnce(&Arc<Parker>, &Waker) -> R) -> R {
+    /// Restores the outer nested parker when this call returns or unwinds.
+    struct Restore(*const Parker);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = NESTED.try_with(|n| n.set(self.0));
+        }
+    }
     let (parker, waker) = fresh_parker();
+    let _restore = Restore(NESTED.try_with(|n| n.replace(Arc::as_ptr(&parker))).unwrap_or(core::ptr::null()));
     f(&parker, &waker)
+}
+
+/// Whether `waker` is the waker of the innermost `block_on` on this thread: a registration with
+/// it will be driven by this thread once that `block_on`'s future is pending. (A registration
+/// with another waker, from inside `block_on`, may come from a foreign `block_on` that holds the
+/// thread.)
+pub(crate) fn is_block_on_waker(waker: &Waker) -> bool {
+    let nested = NESTED.try_with(Cell::get).unwrap_or(core::ptr::null());
+    let innermost = if nested.is_null() {
+        match PARKER.try_with(|cache| cache.in_use.get().then(|| cache.cached.get())) {
+            Ok(Some(cached)) => cached,
+            _ => return false,
+        }
+    } else {
+        nested
+    };
+    core::ptr::eq(waker.data(), innermost.cast())
 }
 
 /// Whether this thread is inside a `block_on` (whose idle steps will drive the reactor).

@@ -144,7 +144,13 @@ fn worker_main() {
                 core::task::Poll::Pending
             }
         });
-        driver::run_worker(GLOBAL.run(retire));
+        // A panic out of the executor is not a task's (the task's is kept for its awaiter) but
+        // of an awaiter's waker called as a task completed; the panic hook reported it, and the
+        // worker, counted on duty, goes on.
+        let run = core::panic::AssertUnwindSafe(move || driver::run_worker(GLOBAL.run(retire)));
+        if std::panic::catch_unwind(run).is_err() {
+            continue;
+        }
         context::set_on_duty(false);
         let deadline = Instant::now() + SPARE_IDLE;
         if !WORKERS.roster.wait_as_spare(|listener| listener.wait_deadline(deadline).is_some()) {

@@ -123,15 +123,21 @@ mod std_impl {
             }
         }
 
-        /// Consumes a pending wake-up or nudge.
+        /// Consumes a pending wake-up or nudge, in one step: a wake-up that replaces a nudge
+        /// between two separate looks would be missed by both (loom found it).
         fn take_pending(&self) -> Option<Unparked> {
-            if self.state.compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                return Some(Unparked::Woken);
+            let mut state = self.state.load(Ordering::Relaxed);
+            loop {
+                let pending = match state {
+                    NOTIFIED => Unparked::Woken,
+                    NUDGED => Unparked::Nudged,
+                    _ => return None,
+                };
+                match self.state.compare_exchange(state, EMPTY, Ordering::Acquire, Ordering::Relaxed) {
+                    Ok(_) => return Some(pending),
+                    Err(actual) => state = actual,
+                }
             }
-            if self.state.compare_exchange(NUDGED, EMPTY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                return Some(Unparked::Nudged);
-            }
-            None
         }
 
         /// Wakes the owner thread, or makes its next `park` return at once.
@@ -155,7 +161,7 @@ mod std_impl {
                 if state == NOTIFIED || state == NUDGED {
                     return;
                 }
-                match self.state.compare_exchange_weak(state, NUDGED, Ordering::Release, Ordering::Relaxed) {
+                match self.state.compare_exchange(state, NUDGED, Ordering::Release, Ordering::Relaxed) {
                     Ok(PARKED) => return self.thread.unpark(),
                     Ok(DRIVING) => {
                         if let Some(interrupt) = INTERRUPT.get() {
@@ -170,8 +176,8 @@ mod std_impl {
         }
 
         /// A waker that nudges this parker instead of waking it.
-        pub(crate) fn nudge_waker(self: &Arc<Self>) -> Waker {
-            let raw = Arc::into_raw(self.clone()).cast::<()>();
+        pub(crate) fn nudge_waker(this: &Arc<Self>) -> Waker {
+            let raw = Arc::into_raw(this.clone()).cast::<()>();
             // SAFETY: `raw` is an `Arc<Parker>` whose count the waker owns; `NUDGE` keeps the
             // `RawWaker` contract for it (see its functions).
             unsafe { Waker::from_raw(RawWaker::new(raw, &NUDGE)) }
@@ -181,13 +187,18 @@ mod std_impl {
         /// wake-up) if one is already pending, in which case the thread must not wait. A pending
         /// nudge is consumed: it asked for this thread to be awake, and it is.
         pub(crate) fn begin_driving(&self) -> bool {
-            let _ = self.state.compare_exchange(NUDGED, EMPTY, Ordering::Acquire, Ordering::Relaxed);
-            match self.state.compare_exchange(EMPTY, DRIVING, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => true,
-                Err(actual) => {
-                    debug_assert_eq!(actual, NOTIFIED, "only the owner thread parks or drives");
-                    self.state.swap(EMPTY, Ordering::Acquire);
-                    false
+            loop {
+                match self.state.compare_exchange(EMPTY, DRIVING, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => return true,
+                    Err(NUDGED) => {
+                        let _ =
+                            self.state.compare_exchange(NUDGED, EMPTY, Ordering::Acquire, Ordering::Relaxed);
+                    }
+                    Err(actual) => {
+                        debug_assert_eq!(actual, NOTIFIED, "only the owner thread parks or drives");
+                        self.state.swap(EMPTY, Ordering::Acquire);
+                        return false;
+                    }
                 }
             }
         }
@@ -200,7 +211,8 @@ mod std_impl {
 
     /// The vtable of `Parker::nudge_waker`: an `Arc<Parker>` behind the data pointer, one count
     /// per waker.
-    static NUDGE: RawWakerVTable = RawWakerVTable::new(nudge_clone, nudge_wake, nudge_wake_by_ref, nudge_drop);
+    static NUDGE: RawWakerVTable =
+        RawWakerVTable::new(nudge_clone, nudge_wake, nudge_wake_by_ref, nudge_drop);
 
     /// # Safety
     ///

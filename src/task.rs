@@ -1,9 +1,22 @@
-//! `Task<T>`: the handle to a spawned task.
+//! `Task<T>`: the handle to a spawned task, and running a task.
+//!
+//! async-task wakes a task's awaiter (the waker of whoever awaits the `Task`) under an abort
+//! guard: a panicking waker would abort the process. With `std`, the awaiter's waker is handed to
+//! async-task behind a guard that catches such a panic, and [`run`] resumes it once async-task is
+//! done, as an ordinary panic of the code that ran the task (the executor keeps its state). The
+//! waker of the task this thread is running needs no guard (it is this crate's), so a task
+//! awaiting another costs nothing extra; other awaiters' guards are made once per `Task` and
+//! waker.
 
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
+
+use async_task::Runnable;
+
+use self::awaiter::Awaiter;
+pub(crate) use self::awaiter::{is_running, resume_caught, run};
 
 /// A spawned task: await it for its output.
 ///
@@ -19,11 +32,11 @@ use core::task::{Context, Poll};
 /// assert_eq!(amphi::block_on(task), 42);
 /// ```
 #[must_use = "dropping a Task cancels it; call .detach() to let it run"]
-pub struct Task<T>(async_task::Task<T>);
+pub struct Task<T>(async_task::Task<T>, Awaiter);
 
 impl<T> Task<T> {
     pub(crate) fn new(task: async_task::Task<T>) -> Self {
-        Self(task)
+        Self(task, Awaiter::new())
     }
 
     /// Lets the task run to completion in the background; its output is dropped.
@@ -50,7 +63,9 @@ impl<T> Task<T> {
     /// assert_eq!(amphi::block_on(task.cancel()), None);
     /// ```
     pub async fn cancel(self) -> Option<T> {
-        self.0.cancel().await
+        let Self(task, mut awaiter) = self;
+        let mut cancel = core::pin::pin!(task.cancel());
+        core::future::poll_fn(|cx| awaiter.poll(cancel.as_mut(), cx)).await
     }
 
     /// Returns `true` if the task has completed or been cancelled.
@@ -80,7 +95,7 @@ impl<T> Task<T> {
     /// assert_eq!(amphi::block_on(task), None);
     /// ```
     pub fn fallible(self) -> FallibleTask<T> {
-        FallibleTask(self.0.fallible())
+        FallibleTask(self.0.fallible(), self.1)
     }
 }
 
@@ -92,7 +107,8 @@ impl<T> Future for Task<T> {
     /// Resumes the task's own panic; panics with "Task polled after completion" if the task was
     /// cancelled without an output (its executor was dropped).
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        Pin::new(&mut self.0).poll(cx)
+        let Self(task, awaiter) = &mut *self;
+        awaiter.poll(Pin::new(task), cx)
     }
 }
 
@@ -111,7 +127,7 @@ impl<T> fmt::Debug for Task<T> {
 /// assert_eq!(amphi::block_on(task), Some(1));
 /// ```
 #[must_use = "dropping a FallibleTask cancels it"]
-pub struct FallibleTask<T>(async_task::FallibleTask<T>);
+pub struct FallibleTask<T>(async_task::FallibleTask<T>, Awaiter);
 
 impl<T> FallibleTask<T> {
     /// Lets the task run to completion in the background; see [`Task::detach`].
@@ -134,7 +150,9 @@ impl<T> FallibleTask<T> {
     /// assert_eq!(amphi::block_on(t.cancel()), None);
     /// ```
     pub async fn cancel(self) -> Option<T> {
-        self.0.cancel().await
+        let Self(task, mut awaiter) = self;
+        let mut cancel = core::pin::pin!(task.cancel());
+        core::future::poll_fn(|cx| awaiter.poll(cancel.as_mut(), cx)).await
     }
 
     /// Returns `true` if the task has completed or been cancelled.
@@ -156,12 +174,145 @@ impl<T> Future for FallibleTask<T> {
     type Output = Option<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        Pin::new(&mut self.0).poll(cx)
+        let Self(task, awaiter) = &mut *self;
+        awaiter.poll(Pin::new(task), cx)
     }
 }
 
 impl<T> fmt::Debug for FallibleTask<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FallibleTask").field("finished", &self.is_finished()).finish()
+    }
+}
+
+/// Runs a task; with `std`, resumes a panic of its awaiter's waker afterwards (see the module
+/// documentation). Every runnable of this crate is run through here.
+#[cfg(feature = "std")]
+mod awaiter {
+    use alloc::boxed::Box;
+    use core::cell::Cell;
+    use core::future::Future;
+    use core::pin::Pin;
+    use core::task::{Context, Poll, Waker};
+
+    use super::Runnable;
+
+    crate::sync::const_thread_local! {
+        /// The task this thread is running (its raw pointer, which is also its wakers' data).
+        static RUNNING: Cell<*const ()> = Cell::new(core::ptr::null());
+    }
+    crate::sync::const_thread_local! {
+        /// The first panic of a guarded awaiter's waker on this thread, not yet resumed.
+        static CAUGHT: Cell<Option<Box<dyn core::any::Any + Send>>> = Cell::new(None);
+    }
+
+    /// Runs `runnable`, then resumes a panic its awaiter's waker raised.
+    #[inline]
+    pub(crate) fn run(runnable: Runnable) {
+        let ptr = runnable.into_raw();
+        let previous = RUNNING.try_with(|r| r.replace(ptr.as_ptr())).unwrap_or(core::ptr::null());
+        // SAFETY: `ptr` came from `Runnable::into_raw` just above, and is turned back once.
+        unsafe { Runnable::<()>::from_raw(ptr) }.run();
+        let _ = RUNNING.try_with(|r| r.set(previous));
+        resume_caught();
+    }
+
+    /// Whether `waker` is a waker of the task this thread is running.
+    pub(crate) fn is_running(waker: &Waker) -> bool {
+        RUNNING.try_with(Cell::get).is_ok_and(|running| core::ptr::eq(running, waker.data()))
+    }
+
+    /// Resumes a panic of a guarded awaiter's waker caught on this thread, if any.
+    pub(crate) fn resume_caught() {
+        if let Some(payload) = CAUGHT.try_with(Cell::take).ok().flatten() {
+            std::panic::resume_unwind(payload);
+        }
+    }
+
+    /// The awaiter's side of a `Task`: the waker handed to async-task.
+    #[derive(Default)]
+    pub(crate) struct Awaiter {
+        /// The last waker polled with and its guard.
+        guarded: Option<(Waker, Waker)>,
+    }
+
+    impl Awaiter {
+        pub(crate) fn new() -> Self {
+            Self::default()
+        }
+
+        /// Polls `task` with the caller's waker, or with a guard around it.
+        pub(crate) fn poll<F: Future>(&mut self, task: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            let waker = cx.waker();
+            if is_running(waker) {
+                // The waker of the task this thread runs: async-task's, calling this crate's
+                // schedule function, which does not panic.
+                return task.poll(cx);
+            }
+            let guard = match &self.guarded {
+                Some((inner, guard)) if inner.will_wake(waker) => guard,
+                _ => {
+                    let guard = Waker::from(alloc::sync::Arc::new(Guard(waker.clone())));
+                    &self.guarded.insert((waker.clone(), guard)).1
+                }
+            };
+            task.poll(&mut Context::from_waker(guard))
+        }
+    }
+
+    /// Wakes the awaiter's waker, catching its panic for `resume_caught`. (alloc's `Arc`, not
+    /// `crate::sync`'s: a `Waker` is made from std's only, and nothing here synchronises.)
+    struct Guard(Waker);
+
+    impl alloc::task::Wake for Guard {
+        fn wake(self: alloc::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &alloc::sync::Arc<Self>) {
+            let wake = core::panic::AssertUnwindSafe(|| self.0.wake_by_ref());
+            if let Err(payload) = std::panic::catch_unwind(wake) {
+                let _ = CAUGHT.try_with(|c| {
+                    // The first one is resumed; a later one was reported by the panic hook.
+                    let first = c.take().unwrap_or(payload);
+                    c.set(Some(first));
+                });
+            }
+        }
+    }
+}
+
+/// Without `std` there is no unwinding: a task is just run, and its awaiter's waker is the one
+/// polled with.
+#[cfg(not(feature = "std"))]
+mod awaiter {
+    use core::future::Future;
+    use core::pin::Pin;
+    use core::task::{Context, Poll};
+
+    use super::Runnable;
+
+    #[inline]
+    pub(crate) fn run(runnable: Runnable) {
+        runnable.run();
+    }
+
+    pub(crate) fn resume_caught() {}
+
+    #[allow(dead_code, reason = "only the std reactor asks")]
+    pub(crate) fn is_running(_: &core::task::Waker) -> bool {
+        false
+    }
+
+    pub(crate) struct Awaiter;
+
+    impl Awaiter {
+        pub(crate) fn new() -> Self {
+            Self
+        }
+
+        pub(crate) fn poll<F: Future>(&mut self, task: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            task.poll(cx)
+        }
     }
 }

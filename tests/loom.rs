@@ -23,8 +23,8 @@
 //! - the reactor's driver election: with work waiting, some idle thread always ends up driving
 //!   (drivers keep the seat while they poll their own futures, a picked candidate keeps it for
 //!   itself, and one that does not come back gives it up), a foreign registration racing a
-//!   leaving driver still gets a driver, and a keeper stuck in a task loses the seat to the
-//!   watcher.
+//!   leaving driver still gets a driver, a keeper stuck in a task loses the seat to the
+//!   watcher, and one held by a foreign `block_on` loses it to the fallback driver.
 #![cfg(loom)]
 #![allow(dead_code, unused_imports, missing_docs)]
 
@@ -183,7 +183,7 @@ fn a_nudge_never_hides_a_wake_up() {
         let (p, n) = (parker.clone(), nudged.clone());
         let nudger = thread::spawn(move || {
             n.store(true, Ordering::Release);
-            p.nudge_waker().wake();
+            Parker::nudge_waker(&p).wake();
         });
         let mut wake_ups = 0;
         loop {
@@ -224,6 +224,33 @@ fn driving_thread_is_woken_through_the_poller() {
             }
         }
         waker_thread.join().unwrap();
+    });
+}
+
+/// A nudge racing a wake-up while the thread drives: the wake-up still ends the drive.
+#[test]
+fn a_nudge_while_driving_never_hides_a_wake_up() {
+    loom::model(|| {
+        let parker = new_parker();
+        let flag = Arc::new(AtomicBool::new(false));
+        let (p, f) = (parker.clone(), flag.clone());
+        let waker_thread = thread::spawn(move || {
+            f.store(true, Ordering::Release);
+            p.unpark();
+        });
+        let p = parker.clone();
+        let nudger = thread::spawn(move || Parker::nudge_waker(&p).wake());
+        // Ends only if no wait in the poller is left uninterrupted once the flag is set.
+        while !flag.load(Ordering::Acquire) {
+            if parker.begin_driving() {
+                if !flag.load(Ordering::Acquire) {
+                    reactor::wait();
+                }
+                parker.end_driving();
+            }
+        }
+        waker_thread.join().unwrap();
+        nudger.join().unwrap();
     });
 }
 
@@ -789,6 +816,59 @@ fn foreign_registration_races_a_leaving_driver() {
     });
 }
 
+/// A keeper held by a foreign `block_on`: the thread drove and kept the seat, then, back in its
+/// future, a foreign `block_on` registers a timer with its own waker and holds the thread until
+/// the timer fires. `ensure_driver` sees a waker that is not the thread's and, with nobody else
+/// to drive, calls for the fallback driver, which must take the kept seat (a candidate that may
+/// not take it would sleep for ever beside the held keeper).
+#[test]
+fn fallback_takes_the_seat_a_held_keeper_kept() {
+    loom::model(|| {
+        let reactor = Arc::new(Timers::new(1));
+        let parker = new_parker();
+        let own = waker(parker.clone());
+        let me = Idler { waker: &own, runner: true, keeper: false, watcher: true };
+        let drive = || {
+            reactor.seat.release(&*reactor, true);
+            true
+        };
+        assert!(!reactor.seat.wait_turn(&*reactor, me, drive, |_| Slept::Woken).keeps, "it drove");
+        let fallback = {
+            let reactor = reactor.clone();
+            thread::spawn(move || {
+                let parker = new_parker();
+                let waker = waker(parker.clone());
+                *reactor.fallback.lock().unwrap() = Some(waker.clone());
+                reactor.fallback_until(0, &parker, &waker);
+            })
+        };
+        // The foreign `block_on`: its waker, its own parker.
+        let held = new_parker();
+        let foreign = waker(held.clone());
+        reactor.foreign.store(true, Ordering::Relaxed);
+        reactor.due.lock().unwrap().push_back((0, foreign));
+        reactor.registered.fetch_add(1, Ordering::Release);
+        reactor::notify();
+        if !reactor.seat.registered() {
+            reactor.fallback_calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(waker) = &*reactor.fallback.lock().unwrap() {
+                waker.wake_by_ref();
+            }
+        }
+        while !reactor.fired[0].load(Ordering::SeqCst) {
+            held.park_deadline(None);
+        }
+        // The foreign `block_on` returned; this thread's own goes idle (`reactor::idle`), which
+        // interrupts a driving fallback so that it stands back.
+        reactor.idle_amphi.fetch_add(1, Ordering::SeqCst);
+        reactor::notify();
+        fallback.join().unwrap();
+        // The foreign `block_on` returned, then this thread's own; it gives up the seat it kept.
+        reactor.seat.unkeep(&*reactor);
+        reactor.assert_settled();
+    });
+}
+
 /// The reactor around the election, reduced to timers that are due as soon as a driver looks.
 struct Timers {
     seat: Seat,
@@ -803,6 +883,8 @@ struct Timers {
     foreign: AtomicBool,
     /// Calls for the fallback driver, and the waker of the thread that plays it.
     fallback_calls: AtomicUsize,
+    /// `Reactor::idle_amphi`: the fallback stands back while it is non-zero.
+    idle_amphi: AtomicUsize,
     fallback: loom::sync::Mutex<Option<Waker>>,
 }
 
@@ -820,6 +902,7 @@ impl Timers {
             fired: (0..n).map(|_| AtomicBool::new(false)).collect(),
             foreign: AtomicBool::new(false),
             fallback_calls: AtomicUsize::new(0),
+            idle_amphi: AtomicUsize::new(0),
             fallback: loom::sync::Mutex::new(None),
         }
     }
@@ -843,8 +926,9 @@ impl Timers {
                 parker.park_deadline(None);
                 continue;
             }
-            // The fallback driver never keeps the seat, not even one handed to it.
-            let me = Idler { waker: &waker, runner: false, keeper: false, watcher: false };
+            // The fallback driver never keeps the seat, not even one handed to it, but may take a
+            // kept one (`Reactor::idle`).
+            let me = Idler { waker: &waker, runner: false, keeper: true, watcher: false };
             let parked = self.seat.wait_turn(
                 self,
                 me,
@@ -852,6 +936,27 @@ impl Timers {
                 |t| self.clock.turn_sleep(&parker, &waker, t),
             );
             if parked.keeps {
+                self.seat.unkeep(self);
+            }
+        }
+    }
+
+    /// The fallback driver's loop until timer `i` fired: it waits to be called, then takes its
+    /// turns at the seat like `foreign_timer`'s.
+    fn fallback_until(&self, i: usize, parker: &Parker, waker: &Waker) {
+        while !self.fired[i].load(Ordering::SeqCst) {
+            if self.fallback_calls.load(Ordering::SeqCst) == 0 {
+                parker.park_deadline(None);
+                continue;
+            }
+            let me = Idler { waker, runner: false, keeper: true, watcher: false };
+            let turn = self.seat.wait_turn(
+                self,
+                me,
+                || self.drive(parker, false),
+                |t| self.clock.turn_sleep(parker, waker, t),
+            );
+            if turn.keeps {
                 self.seat.unkeep(self);
             }
         }
@@ -888,6 +993,10 @@ impl Timers {
             }
             if parker.end_driving() {
                 break true;
+            }
+            // The fallback stands back as soon as an `amphi` thread is idle.
+            if !keep && self.idle_amphi.load(Ordering::SeqCst) > 0 {
+                break false;
             }
         };
         self.seat.release(self, woken && keep);

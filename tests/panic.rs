@@ -88,3 +88,76 @@ fn awaiting_a_task_of_a_dropped_executor_panics_clearly_or_is_none() {
     let err = catch_unwind(AssertUnwindSafe(|| block_on(task))).unwrap_err();
     assert!(message(err).contains("Task polled after completion"));
 }
+
+/// A waker that panics when woken: a buggy awaiter of some other executor.
+fn panicking_waker() -> std::task::Waker {
+    struct Panics;
+    impl std::task::Wake for Panics {
+        fn wake(self: std::sync::Arc<Self>) {
+            panic!("the awaiter's waker panicked");
+        }
+    }
+    std::task::Waker::from(std::sync::Arc::new(Panics))
+}
+
+/// Polls `task` once with a panicking waker, which async-task keeps as the task's awaiter.
+fn await_with_panicking_waker<T>(task: &mut amphi::Task<T>) {
+    use std::future::Future;
+    let waker = panicking_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(std::pin::Pin::new(task).poll(&mut cx).is_pending());
+}
+
+/// The awaiter's waker panics when the task completes: that is an ordinary panic of the code
+/// that ran the task (here `try_tick`), not an abort, and the executor keeps running. In a child
+/// process, since the failure is an abort.
+#[test]
+fn a_panicking_awaiter_waker_is_a_panic_of_the_runner_not_an_abort() {
+    if !common::is_child() {
+        let out = common::in_child("a_panicking_awaiter_waker_is_a_panic_of_the_runner_not_an_abort", &[]);
+        assert!(out.contains("the awaiter's waker panicked"), "{out}");
+        return;
+    }
+    let ex = Executor::new();
+    let mut task = ex.spawn(async { 7 });
+    await_with_panicking_waker(&mut task);
+    let err = catch_unwind(AssertUnwindSafe(|| ex.try_tick())).unwrap_err();
+    assert_eq!(message(err), "the awaiter's waker panicked");
+    assert!(task.is_finished());
+    assert_eq!(block_on(task), 7, "the output is still there for the awaiter");
+    // The executor goes on.
+    let next = ex.spawn(async { 8 });
+    assert_eq!(block_on(ex.run(next)), 8);
+
+    // The same on a LocalExecutor, through `run`.
+    let local = LocalExecutor::new();
+    let mut task = local.spawn(async { 1 });
+    await_with_panicking_waker(&mut task);
+    let err = catch_unwind(AssertUnwindSafe(|| block_on(local.run(futures_lite::future::yield_now()))))
+        .unwrap_err();
+    assert_eq!(message(err), "the awaiter's waker panicked");
+    assert_eq!(block_on(local.run(local.spawn(async { 2 }))), 2);
+}
+
+/// On the global runtime the worker that ran the task reports the panic and keeps serving: every
+/// worker still runs tasks afterwards.
+#[test]
+fn a_panicking_awaiter_waker_does_not_take_a_worker_down() {
+    if !common::is_child() {
+        let out = common::in_child(
+            "a_panicking_awaiter_waker_does_not_take_a_worker_down",
+            &[("AMPHI_THREADS", "1")],
+        );
+        assert!(out.contains("the awaiter's waker panicked"), "{out}");
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut task = spawn(async move { rx.recv().unwrap() });
+    await_with_panicking_waker(&mut task);
+    tx.send(3).unwrap();
+    assert!(common::eventually(std::time::Duration::from_secs(5), || task.is_finished()));
+    // The only worker ran the task and called the waker; it is still there.
+    assert_eq!(block_on(spawn(async { "alive" })), "alive");
+    assert_eq!(common::threads_named("amphi-worker"), 1);
+    assert_eq!(block_on(task), 3);
+}

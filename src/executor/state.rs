@@ -211,7 +211,7 @@ impl State {
                     if ran == 0 && self.has_work() {
                         self.notify_one();
                     }
-                    runnable.run();
+                    crate::task::run(runnable);
                     ran += 1;
                     self.resume_panic();
                 }
@@ -269,7 +269,7 @@ impl State {
     pub(crate) fn try_tick(&self) -> bool {
         match self.pop().or_else(|| self.runner_queues.steal(None)) {
             Some(runnable) => {
-                runnable.run();
+                crate::task::run(runnable);
                 self.resume_panic();
                 true
             }
@@ -352,7 +352,9 @@ impl State {
         while !self.is_empty() {
             crate::sync::spin_wait();
         }
-        // Every future is gone: now the one who dropped the executor learns of a destructor's panic.
+        // Every future is gone: now the one who dropped the executor learns of a destructor's
+        // panic, or of a panic of the waker of an awaiter its dropped tasks notified.
         self.resume_panic();
+        crate::task::resume_caught();
     }
 }

@@ -36,10 +36,10 @@ use self::seat::{Host, Idler, Seat, Slept};
 pub(crate) use self::source::{READ, Source, WRITE};
 use self::timers::Timers;
 use crate::config::config;
-use crate::context;
 use crate::park::{self, Parker, Unparked};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::sys;
+use crate::{context, task};
 
 /// How long the fallback driver thread stays after it was last needed.
 const LINGER: Duration = Duration::from_millis(1500);
@@ -217,17 +217,25 @@ impl Reactor {
         self.poller.modify(source.handle(), polling::Event::new(source.key, read, write))
     }
 
-    /// Makes sure some thread will drive: a registration was just made from this thread.
-    fn ensure_driver(&'static self) {
-        let inside = context::in_block_on();
-        if !inside && !self.foreign.load(Ordering::Relaxed) {
+    /// Makes sure some thread will drive: a registration with `waker` was just made from this
+    /// thread.
+    ///
+    /// A thread inside `block_on` drives once its future is pending, so a registration of its own
+    /// (with its `block_on`'s waker, or a waker of the task it runs) needs nobody else. One with
+    /// another waker may come from a foreign `block_on` (`futures::executor::block_on`,
+    /// `pollster`) that holds this thread inside the poll: with nobody else to drive, the
+    /// fallback driver starts. (A combinator with wakers of its own, such as `FuturesUnordered`,
+    /// looks the same: at worst the fallback starts, stands back for this thread once it is idle,
+    /// and exits.)
+    fn ensure_driver(&'static self, waker: &Waker) {
+        let own = context::in_block_on() && (context::is_block_on_waker(waker) || task::is_running(waker));
+        if !own && !self.foreign.load(Ordering::Relaxed) {
             self.foreign.store(true, Ordering::Relaxed);
         }
         if self.seat.registered() {
             return;
         }
-        // A thread inside `block_on` drives once its future is pending.
-        if !inside {
+        if !own {
             self.start_fallback();
         }
     }
@@ -237,11 +245,14 @@ impl Reactor {
     fn idle(&'static self, parker: &Arc<Parker>, deadline: Option<Instant>, role: Role) -> bool {
         // The seat wakes its candidates with a nudge: being picked or called to watch is not a
         // wake-up of the thread's future, which is then not polled for it.
-        let nudge = parker.nudge_waker();
+        let nudge = Parker::nudge_waker(parker);
         let me = Idler {
             waker: &nudge,
             runner: role == Role::Amphi { runner: true },
-            keeper: context::is_keeper(),
+            // The fallback may take a kept seat: it drives only while no `amphi` thread is idle,
+            // so the keeper is away (its thread held by a task or a foreign `block_on`), and it
+            // stands back for the keeper as soon as that is idle again.
+            keeper: context::is_keeper() || role == Role::Fallback,
             watcher: role != Role::Fallback,
         };
         let sleep = |watch: bool| {
@@ -379,7 +390,7 @@ impl Reactor {
         if until != NOT_WAITING && self.nanos(when) < until {
             let _ = self.poller.notify();
         }
-        self.ensure_driver();
+        self.ensure_driver(waker);
         id
     }
 

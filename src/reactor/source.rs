@@ -136,7 +136,7 @@ impl Source {
         }
         match result {
             Poll::Ready(Ok(true)) => {
-                reactor.ensure_driver();
+                reactor.ensure_driver(cx.waker());
                 Poll::Pending
             }
             Poll::Ready(Ok(false)) => Poll::Ready(Ok(())),
@@ -174,7 +174,7 @@ impl Source {
             None => Poll::Ready(Ok(())),
             Some(was_empty) => {
                 if was_empty {
-                    reactor.ensure_driver();
+                    reactor.ensure_driver(cx.waker());
                 }
                 Poll::Pending
             }
