@@ -4,7 +4,7 @@
 
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 
-use windows_sys::Win32::Foundation::{INVALID_HANDLE_VALUE, LocalFree};
+use windows_sys::Win32::Foundation::{ERROR_INVALID_PARAMETER, INVALID_HANDLE_VALUE, LocalFree};
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, TH32CS_SNAPTHREAD, THREADENTRY32, Thread32First, Thread32Next,
 };
@@ -53,7 +53,8 @@ fn thread_ids() -> Vec<u32> {
 ///
 /// # Panics
 ///
-/// If a thread that is still there has a name that cannot be read.
+/// If a thread that is still there cannot be opened or its name cannot be read: a thread left
+/// out could hide one a test looks for.
 pub fn names() -> Vec<String> {
     thread_ids().into_iter().filter_map(name_of).collect()
 }
@@ -63,6 +64,13 @@ fn name_of(id: u32) -> Option<String> {
     // SAFETY: no pointer arguments; the result is checked below.
     let thread = unsafe { OpenThread(THREAD_QUERY_LIMITED_INFORMATION, 0, id) };
     if thread.is_null() {
+        let err = std::io::Error::last_os_error();
+        // What Windows (and Wine) say of a thread id that no longer exists.
+        assert_eq!(
+            err.raw_os_error(),
+            Some(ERROR_INVALID_PARAMETER as i32),
+            "OpenThread of thread {id}: {err}"
+        );
         return None;
     }
     // SAFETY: a valid handle that nothing else owns.
