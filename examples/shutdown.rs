@@ -1,25 +1,27 @@
 //! The reverse direction, and shutdown: a sync producer thread feeds async consumers through
 //! `async-channel` (its blocking half on the thread, its async half in the tasks). SIGINT or SIGTERM
-//! starts a graceful shutdown: stop taking new work, let the items in flight finish, cancel what is
-//! still running after a grace period, print a summary, exit 0.
+//! (on Windows, Ctrl-C or Ctrl-Break) starts a graceful shutdown: stop taking new work, let the
+//! items in flight finish, cancel what is still running after a grace period, print a summary,
+//! exit 0.
 //!
 //! The signal reaches the async side through `amphi`'s reactor: `signal-hook` writes to one end of a
-//! socket pair, the other end is an `Async<UnixStream>` that the shutdown task reads.
+//! socket pair, the other end is an `Async<UnixStream>` that the shutdown task reads. Windows has
+//! neither signals nor socket pairs: there a console control handler writes to one end of a
+//! loopback TCP connection, and the other end is an `Async<TcpStream>`.
 //!
-//! `cargo run --release --example shutdown` sends itself SIGTERM once work is in flight;
-//! `cargo run --release --example shutdown -- --wait` waits for your Ctrl-C.
+//! `cargo run --release --example shutdown` sends itself SIGTERM (Ctrl-Break) once work is in
+//! flight; `cargo run --release --example shutdown -- --wait` waits for your Ctrl-C.
 
 #[path = "support/deadline.rs"]
 mod deadline;
 
 use std::io;
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use amphi::{Async, Timer};
+use amphi::Timer;
 use futures_lite::AsyncReadExt;
 use futures_lite::future;
 
@@ -116,21 +118,168 @@ struct Summary {
     shutdown: Duration,
 }
 
+/// Unix: SIGINT and SIGTERM, through `signal-hook`, to a socket pair.
+#[cfg(unix)]
+mod signal {
+    use std::io;
+    use std::os::unix::net::UnixStream;
+
+    use amphi::Async;
+    use signal_hook::consts::{SIGINT, SIGTERM};
+
+    /// The signal that [`raise`] and [`terminate`] send.
+    #[cfg(test)]
+    pub const STOP: &str = "SIGTERM";
+    /// How a user stops the program.
+    pub const HOW: &str = "send SIGINT (Ctrl-C) or SIGTERM";
+
+    /// Starts catching the signals; each one then makes the returned end readable.
+    pub fn listen() -> io::Result<Async<UnixStream>> {
+        let (read_end, write_end) = UnixStream::pair()?;
+        signal_hook::low_level::pipe::register(SIGTERM, write_end.try_clone()?)?;
+        signal_hook::low_level::pipe::register(SIGINT, write_end)?;
+        Async::new(read_end)
+    }
+
+    /// Sends SIGTERM to this process.
+    pub fn raise() -> io::Result<()> {
+        signal_hook::low_level::raise(SIGTERM)
+    }
+
+    /// Sends [`STOP`] to `child`.
+    #[cfg(test)]
+    pub fn terminate(child: &std::process::Child) -> io::Result<()> {
+        // SAFETY: `kill` with a live child's pid and a valid signal number has no memory effects.
+        let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        if sent == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    }
+}
+
+/// Windows: Ctrl-C and Ctrl-Break, through a console control handler, to a loopback TCP
+/// connection. Windows runs the handler on a thread it starts for the event, not in the middle of
+/// some other code as a Unix signal handler runs, so the handler may simply write to a socket.
+#[cfg(windows)]
+mod signal {
+    use std::ffi::c_void;
+    use std::io::{self, Write};
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+    use std::sync::OnceLock;
+
+    use amphi::Async;
+    use windows_sys::Win32::Foundation::{FALSE, HANDLE, TRUE, WAIT_OBJECT_0};
+    use windows_sys::Win32::System::Console::{CTRL_BREAK_EVENT, CTRL_C_EVENT, SetConsoleCtrlHandler};
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+    use windows_sys::Win32::System::Threading::{CreateRemoteThread, GetCurrentProcess, WaitForSingleObject};
+    use windows_sys::core::{BOOL, s, w};
+
+    /// The event that [`raise`] and [`terminate`] deliver.
+    #[cfg(test)]
+    pub const STOP: &str = "Ctrl-Break";
+    /// How a user stops the program.
+    pub const HOW: &str = "press Ctrl-C or Ctrl-Break";
+
+    /// The end the handler writes to.
+    static WRITE_END: OnceLock<TcpStream> = OnceLock::new();
+
+    /// Turns Ctrl-C and Ctrl-Break into a byte for the shutdown task. Other events, and an event
+    /// that cannot be passed on, go to the next handler (in the end, the default: exit).
+    extern "system" fn on_event(event: u32) -> BOOL {
+        let passed_on = (event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT)
+            && WRITE_END.get().is_some_and(|mut end| end.write_all(&[1]).is_ok());
+        if passed_on { TRUE } else { FALSE }
+    }
+
+    /// Starts catching the events; each one then makes the returned end readable.
+    pub fn listen() -> io::Result<Async<TcpStream>> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let write_end = TcpStream::connect(listener.local_addr()?)?;
+        let (read_end, peer) = listener.accept()?;
+        if peer != write_end.local_addr()? {
+            return Err(io::Error::other("another program connected to the signal socket first"));
+        }
+        WRITE_END.set(write_end).map_err(|_| io::Error::other("signals are already caught"))?;
+        // SAFETY: `on_event` has the signature of a handler routine and lives as long as the process.
+        if unsafe { SetConsoleCtrlHandler(Some(on_event), TRUE) } == FALSE {
+            return Err(io::Error::last_os_error());
+        }
+        Async::new(read_end)
+    }
+
+    /// Delivers Ctrl-Break to this process.
+    pub fn raise() -> io::Result<()> {
+        // SAFETY: no arguments; the pseudo-handle it returns needs no closing.
+        deliver(unsafe { GetCurrentProcess() }, CTRL_BREAK_EVENT)
+    }
+
+    /// Delivers [`STOP`] to `child`.
+    #[cfg(test)]
+    pub fn terminate(child: &std::process::Child) -> io::Result<()> {
+        deliver(child.as_raw_handle(), CTRL_BREAK_EVENT)
+    }
+
+    /// Delivers console control event `event` to `process` as the console itself does: a new
+    /// thread in the process, started at `CtrlRoutine` (exported by kernel32, though undocumented),
+    /// which calls the process's handlers in turn; returns once they have.
+    ///
+    /// `GenerateConsoleCtrlEvent` is no use here: it reaches only processes attached to the
+    /// caller's console, which a test run with its output redirected (as in CI, or under Wine) may
+    /// not have, and then every process of the target group. Windows maps a system DLL at the
+    /// same address in every process, so the routine's address here is its address in `process`.
+    fn deliver(process: HANDLE, event: u32) -> io::Result<()> {
+        // SAFETY: the name is NUL-terminated; kernel32 is loaded in every process.
+        let kernel32 = unsafe { GetModuleHandleW(w!("kernel32.dll")) };
+        if kernel32.is_null() {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `kernel32` is a loaded module and the name is NUL-terminated.
+        let routine = unsafe { GetProcAddress(kernel32, s!("CtrlRoutine")) }
+            .ok_or_else(|| io::Error::other("kernel32 exports no CtrlRoutine"))?;
+        // SAFETY: `CtrlRoutine` is `DWORD WINAPI CtrlRoutine(LPVOID event)`, a thread start routine.
+        let start = unsafe {
+            std::mem::transmute::<
+                unsafe extern "system" fn() -> isize,
+                unsafe extern "system" fn(*mut c_void) -> u32,
+            >(routine)
+        };
+        // SAFETY: `process` is open with full access (a child std started, or this process) and
+        // `start` takes the event as its one argument.
+        let thread = unsafe {
+            CreateRemoteThread(
+                process,
+                std::ptr::null(),
+                0,
+                Some(start),
+                event as usize as *const c_void,
+                0,
+                std::ptr::null_mut(),
+            )
+        };
+        if thread.is_null() {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a valid thread handle that nothing else owns.
+        let thread = unsafe { OwnedHandle::from_raw_handle(thread) };
+        // SAFETY: `thread` is open.
+        match unsafe { WaitForSingleObject(thread.as_raw_handle(), 10_000) } {
+            WAIT_OBJECT_0 => Ok(()),
+            _ => Err(io::Error::other("the control handlers did not return within 10 s")),
+        }
+    }
+}
+
 /// What to do once work is in flight.
 #[derive(Clone, Copy, PartialEq)]
 enum Trigger {
-    /// Raise SIGTERM on this process.
+    /// Send SIGTERM (Ctrl-Break on Windows) to this process.
     SelfSignal,
     /// Print `ready` and wait for a signal from outside.
     Wait,
 }
 
 fn run(trigger: Trigger) -> io::Result<Summary> {
-    // Signals → socket pair → the reactor.
-    let (read_end, write_end) = UnixStream::pair()?;
-    signal_hook::low_level::pipe::register(signal_hook::consts::SIGTERM, write_end.try_clone()?)?;
-    signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, write_end)?;
-    let mut signals = Async::new(read_end)?;
+    // Signals → socket → the reactor.
+    let mut signals = signal::listen()?;
 
     // The sync producer: an ordinary thread, blocking on a full channel.
     let (items_tx, items_rx) = async_channel::bounded::<u64>(8);
@@ -154,10 +303,10 @@ fn run(trigger: Trigger) -> io::Result<Summary> {
     amphi::block_on(async {
         ready_rx.recv().await.expect("consumers running");
         match trigger {
-            Trigger::SelfSignal => signal_hook::low_level::raise(signal_hook::consts::SIGTERM)?,
-            Trigger::Wait => println!("ready: work in flight; send SIGINT (Ctrl-C) or SIGTERM"),
+            Trigger::SelfSignal => signal::raise()?,
+            Trigger::Wait => println!("ready: work in flight; {}", signal::HOW),
         }
-        // Woken by the reactor when a signal handler writes to the pair.
+        // Woken by the reactor when a signal handler writes to the socket.
         signals.read(&mut [0; 16]).await?;
         let t = Instant::now();
         println!("signal: stopping");
@@ -239,6 +388,7 @@ fn child() {
     }
 }
 
+/// The program in a child process, stopped from outside: SIGTERM, or Ctrl-Break on Windows.
 #[test]
 fn sigterm_lets_in_flight_work_finish_and_cancels_the_rest() {
     use std::io::BufRead;
@@ -283,23 +433,21 @@ fn sigterm_lets_in_flight_work_finish_and_cancels_the_rest() {
             }
         }
 
-        // SAFETY: `kill` with a live child's pid and a valid signal number has no memory effects.
-        let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(sent, 0, "kill: {}", io::Error::last_os_error());
+        signal::terminate(child).unwrap_or_else(|e| panic!("sending {}: {e}", signal::STOP));
         let t = Instant::now();
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 break status;
             }
             if t.elapsed() > GRACE + Duration::from_secs(5) {
-                panic!("the child did not exit after SIGTERM: {output:#?}");
+                panic!("the child did not exit after {}: {output:#?}", signal::STOP);
             }
             thread::sleep(Duration::from_millis(5));
         };
         let exit = t.elapsed();
         output.extend(lines.iter());
         let output = output.join("\n");
-        println!("{output}\nexited {status} {:.0} ms after SIGTERM", exit.as_secs_f64() * 1e3);
+        println!("{output}\nexited {status} {:.0} ms after {}", exit.as_secs_f64() * 1e3, signal::STOP);
 
         assert!(status.success(), "the child failed:\n{output}");
         assert!(exit < GRACE + Duration::from_secs(2), "exit took {exit:?}");

@@ -233,7 +233,7 @@ pub fn filter() -> Option<String> {
     std::env::args().skip(1).find(|a| !a.starts_with('-'))
 }
 
-/// The soft limit on open files, from `/proc/self/limits`.
+/// The soft limit on open files, from `/proc/self/limits`; `None` without one (Windows, macOS).
 pub fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;

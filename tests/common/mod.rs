@@ -94,13 +94,19 @@ fn collect(mut pipe: impl Read + Send + 'static, out: Arc<Mutex<Vec<u8>>>) -> st
     })
 }
 
-/// Names of this process's threads (from /proc, so it sees every thread, ours or not).
+// From /proc, or from the Windows API where there is no /proc.
+#[cfg_attr(windows, path = "windows.rs")]
+#[cfg_attr(not(windows), path = "proc.rs")]
+mod threads;
+
+/// Names of this process's threads: every thread, ours or not.
 pub fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
-        .map(|s| s.trim_end().to_string())
-        .collect()
+    threads::names()
+}
+
+/// How many threads this process has, named or not.
+pub fn thread_count() -> usize {
+    threads::count()
 }
 
 /// How many of this process's threads have a name starting with `prefix`.
