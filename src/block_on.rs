@@ -25,6 +25,11 @@ use crate::park::Parker;
 ///
 /// A program that only calls `block_on` starts no thread.
 ///
+/// It also works from a thread-local's destructor while the thread exits, whether this crate's
+/// own thread-locals are destroyed already or not. On Windows such a destructor runs under the
+/// loader lock, where no thread can start: there, a `block_on` that needs a thread started (the
+/// first `spawn`'s workers, a new blocking-pool thread) waits for ever, as any code would.
+///
 /// # Examples
 ///
 /// ```

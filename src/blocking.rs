@@ -38,8 +38,8 @@ static POOL: Pool<Runnable> = Pool::new();
 ///
 /// # Panics
 ///
-/// On first use of the runtime, if `AMPHI_MAX_BLOCKING_THREADS` or `AMPHI_THREADS` is set to
-/// something other than a non-negative integer.
+/// On first use of the runtime, if `AMPHI_THREADS` is set to anything but an integer from 0 to
+/// 4096, or `AMPHI_MAX_BLOCKING_THREADS` to anything but one from 1 to 10,000.
 ///
 /// # Examples
 ///
@@ -59,7 +59,7 @@ where
 }
 
 fn schedule(runnable: Runnable) {
-    let max = crate::config::config().max_blocking_threads.max(1);
+    let max = crate::config::config().max_blocking_threads;
     if let Some(id) = POOL.schedule(runnable, max) {
         spawn_thread(id);
     }

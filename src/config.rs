@@ -22,14 +22,44 @@ pub(crate) struct Config {
 impl Config {
     fn from_env() -> Self {
         Self {
-            worker_threads: env_usize("AMPHI_THREADS").unwrap_or_else(default_workers),
-            max_blocking_threads: env_usize("AMPHI_MAX_BLOCKING_THREADS").unwrap_or(DEFAULT_MAX_BLOCKING),
+            worker_threads: env_count(WORKER_THREADS).unwrap_or_else(default_workers),
+            max_blocking_threads: env_count(MAX_BLOCKING_THREADS).unwrap_or(DEFAULT_MAX_BLOCKING),
             thread_name: "amphi".to_string(),
         }
     }
 }
 
 const DEFAULT_MAX_BLOCKING: usize = 64;
+
+/// A count of threads the runtime accepts, and where it comes from.
+struct Count {
+    /// The environment variable.
+    var: &'static str,
+    /// The `Builder` method.
+    method: &'static str,
+    range: core::ops::RangeInclusive<usize>,
+}
+
+/// Worker threads: `0` runs tasks inside `block_on` calls; more than this no machine runs as
+/// workers (each is a thread with its own stack), and a typo of a few digits would otherwise
+/// start threads until memory runs out.
+pub(crate) const MAX_WORKER_THREADS: usize = 4096;
+/// The blocking pool's bound: at least one thread, at most as many as the `blocking` crate allows.
+pub(crate) const MAX_BLOCKING_POOL: usize = 10_000;
+
+const WORKER_THREADS: Count =
+    Count { var: "AMPHI_THREADS", method: "Builder::worker_threads", range: 0..=MAX_WORKER_THREADS };
+const MAX_BLOCKING_THREADS: Count = Count {
+    var: "AMPHI_MAX_BLOCKING_THREADS",
+    method: "Builder::max_blocking_threads",
+    range: 1..=MAX_BLOCKING_POOL,
+};
+
+impl Count {
+    fn describe(&self) -> String {
+        std::format!("an integer from {} to {}", self.range.start(), self.range.end())
+    }
+}
 
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -39,13 +69,13 @@ fn default_workers() -> usize {
 ///
 /// # Panics
 ///
-/// If the variable is set but is not a non-negative integer: a typo must not silently become the
-/// default.
-fn env_usize(name: &str) -> Option<usize> {
-    let value = std::env::var(name).ok()?;
-    match value.trim().parse() {
-        Ok(n) => Some(n),
-        Err(_) => panic!("{name} must be a non-negative integer, got {value:?}"),
+/// If the variable is set but is not an integer in the count's range: a typo must not silently
+/// become the default, nor a count no machine can run.
+fn env_count(count: Count) -> Option<usize> {
+    let value = std::env::var(count.var).ok()?;
+    match value.trim().parse::<usize>() {
+        Ok(n) if count.range.contains(&n) => Some(n),
+        _ => panic!("{} must be {}, got {value:?}", count.var, count.describe()),
     }
 }
 
@@ -87,6 +117,8 @@ impl Builder {
 
     /// Number of worker threads for [`spawn`](crate::spawn); `0` runs tasks inside `block_on` calls.
     ///
+    /// At most 4096 (`AMPHI_THREADS` alike): [`install`](Builder::install) refuses more.
+    ///
     /// # Examples
     ///
     /// ```
@@ -98,7 +130,8 @@ impl Builder {
         self
     }
 
-    /// Upper bound on threads of the blocking pool used by `unblock`.
+    /// Upper bound on threads of the blocking pool used by `unblock`: from 1 to 10,000
+    /// (`AMPHI_MAX_BLOCKING_THREADS` alike); [`install`](Builder::install) refuses others.
     ///
     /// # Examples
     ///
@@ -129,8 +162,9 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`BuilderError`] if the runtime is already configured: by an earlier `install`, or by its
-    /// first use (`spawn`, `unblock`, the reactor), which fixes the configuration.
+    /// [`BuilderError`] if the runtime is already configured (by an earlier `install`, or by its
+    /// first use: `spawn`, `unblock`, the reactor, which fixes the configuration), or if a count
+    /// is out of its range.
     ///
     /// # Examples
     ///
@@ -140,6 +174,13 @@ impl Builder {
     /// println!("{err}");
     /// ```
     pub fn install(self) -> Result<(), BuilderError> {
+        for (value, count) in
+            [(self.worker_threads, WORKER_THREADS), (self.max_blocking_threads, MAX_BLOCKING_THREADS)]
+        {
+            if let Some(n) = value.filter(|n| !count.range.contains(n)) {
+                return Err(BuilderError { out_of_range: Some((count.method, n, count.describe())) });
+            }
+        }
         let mut config = Some(self);
         CONFIG.get_or_init(|| {
             let b = config.take().expect("init runs once");
@@ -147,37 +188,45 @@ impl Builder {
             Config {
                 worker_threads: b
                     .worker_threads
-                    .unwrap_or_else(|| env_usize("AMPHI_THREADS").unwrap_or_else(default_workers)),
-                max_blocking_threads: b.max_blocking_threads.unwrap_or_else(|| {
-                    env_usize("AMPHI_MAX_BLOCKING_THREADS").unwrap_or(DEFAULT_MAX_BLOCKING)
-                }),
+                    .unwrap_or_else(|| env_count(WORKER_THREADS).unwrap_or_else(default_workers)),
+                max_blocking_threads: b
+                    .max_blocking_threads
+                    .unwrap_or_else(|| env_count(MAX_BLOCKING_THREADS).unwrap_or(DEFAULT_MAX_BLOCKING)),
                 thread_name: b.thread_name.unwrap_or_else(|| "amphi".to_string()),
             }
         });
-        if config.is_none() { Ok(()) } else { Err(BuilderError { _private: () }) }
+        if config.is_none() { Ok(()) } else { Err(BuilderError { out_of_range: None }) }
     }
 }
 
-/// The error of [`Builder::install`]: the global runtime was already configured.
+/// The error of [`Builder::install`]: the global runtime was already configured, or a count is
+/// out of its range.
 ///
 /// # Examples
 ///
 /// ```
+/// let err = amphi::Builder::new().worker_threads(99_999_999_999).install().unwrap_err();
+/// assert!(err.to_string().contains("from 0 to 4096"));
+///
 /// let _ = amphi::spawn(async {}); // first use fixes the configuration
 /// let err: amphi::BuilderError = amphi::Builder::new().install().unwrap_err();
 /// assert!(err.to_string().contains("already configured"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuilderError {
-    _private: (),
+    /// The method, the value given and the range allowed, if that was the error.
+    out_of_range: Option<(&'static str, usize, String)>,
 }
 
 impl fmt::Display for BuilderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "the amphi runtime is already configured (by an earlier Builder::install or by its first use); \
-             install the Builder before anything else uses the runtime",
-        )
+        match &self.out_of_range {
+            Some((method, n, range)) => write!(f, "{method}({n}) is out of range: it must be {range}"),
+            None => f.write_str(
+                "the amphi runtime is already configured (by an earlier Builder::install or by its first use); \
+                 install the Builder before anything else uses the runtime",
+            ),
+        }
     }
 }
 

@@ -43,8 +43,8 @@ static WORKERS: WorkerThreads = WorkerThreads::new();
 ///
 /// # Panics
 ///
-/// On first use, if `AMPHI_THREADS` or `AMPHI_MAX_BLOCKING_THREADS` is set to something other than
-/// a non-negative integer.
+/// On first use, if `AMPHI_THREADS` is set to anything but an integer from 0 to 4096, or
+/// `AMPHI_MAX_BLOCKING_THREADS` to anything but one from 1 to 10,000.
 ///
 /// # Examples
 ///

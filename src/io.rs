@@ -160,7 +160,10 @@ impl<T> Async<T> {
     ///
     /// ```
     /// # amphi::block_on(async {
-    /// let (a, b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// // A connected pair of TCP streams.
+    /// let (a, b) = (amphi::Async::new(listener.accept()?.0)?, amphi::Async::new(peer)?);
     /// b.get_ref().peer_addr()?;
     /// std::io::Write::write_all(&mut b.get_ref(), b"x")?;
     /// a.readable().await?;
@@ -176,7 +179,10 @@ impl<T> Async<T> {
     ///
     /// ```
     /// # amphi::block_on(async {
-    /// let (a, b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// // A connected pair of TCP streams.
+    /// let (a, b) = (amphi::Async::new(listener.accept()?.0)?, amphi::Async::new(peer)?);
     /// std::io::Write::write_all(&mut b.get_ref(), b"x")?;
     /// std::sync::Arc::new(a).readable_owned().await?;
     /// # std::io::Result::Ok(()) }).unwrap();
@@ -195,7 +201,10 @@ impl<T> Async<T> {
     ///
     /// ```
     /// # amphi::block_on(async {
-    /// let (a, _b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// // A connected pair of TCP streams.
+    /// let (a, _b) = (amphi::Async::new(listener.accept()?.0)?, amphi::Async::new(peer)?);
     /// a.writable().await?;
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
@@ -209,7 +218,10 @@ impl<T> Async<T> {
     ///
     /// ```
     /// # amphi::block_on(async {
-    /// let (a, _b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// // A connected pair of TCP streams.
+    /// let (a, _b) = (amphi::Async::new(listener.accept()?.0)?, amphi::Async::new(peer)?);
     /// std::sync::Arc::new(a).writable_owned().await?;
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
@@ -229,7 +241,10 @@ impl<T> Async<T> {
     /// use futures_lite::future;
     ///
     /// # amphi::block_on(async {
-    /// let (a, b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// // A connected pair of TCP streams.
+    /// let (a, b) = (amphi::Async::new(listener.accept()?.0)?, amphi::Async::new(peer)?);
     /// std::io::Write::write_all(&mut b.get_ref(), b"x")?;
     /// future::poll_fn(|cx| a.poll_readable(cx)).await?;
     /// # std::io::Result::Ok(()) }).unwrap();
@@ -250,7 +265,10 @@ impl<T> Async<T> {
     /// use futures_lite::future;
     ///
     /// # amphi::block_on(async {
-    /// let (a, _b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// // A connected pair of TCP streams.
+    /// let (a, _b) = (amphi::Async::new(listener.accept()?.0)?, amphi::Async::new(peer)?);
     /// future::poll_fn(|cx| a.poll_writable(cx)).await?;
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
@@ -614,7 +632,10 @@ ready_future! {
     ///
     /// ```
     /// # amphi::block_on(async {
-    /// let (a, b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// // A connected pair of TCP streams.
+    /// let (a, b) = (amphi::Async::new(listener.accept()?.0)?, amphi::Async::new(peer)?);
     /// std::io::Write::write_all(&mut b.get_ref(), b"x")?;
     /// let ready: amphi::Readable<'_, _> = a.readable();
     /// ready.await?;
@@ -630,7 +651,10 @@ ready_future! {
     ///
     /// ```
     /// # amphi::block_on(async {
-    /// let (a, b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// // A connected pair of TCP streams.
+    /// let (a, b) = (amphi::Async::new(listener.accept()?.0)?, amphi::Async::new(peer)?);
     /// std::io::Write::write_all(&mut b.get_ref(), b"x")?;
     /// let ready: amphi::ReadableOwned<_> = std::sync::Arc::new(a).readable_owned();
     /// ready.await?;
@@ -646,7 +670,10 @@ ready_future! {
     ///
     /// ```
     /// # amphi::block_on(async {
-    /// let (a, _b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// // A connected pair of TCP streams.
+    /// let (a, _b) = (amphi::Async::new(listener.accept()?.0)?, amphi::Async::new(peer)?);
     /// let ready: amphi::Writable<'_, _> = a.writable();
     /// ready.await?;
     /// # std::io::Result::Ok(()) }).unwrap();
@@ -661,7 +688,10 @@ ready_future! {
     ///
     /// ```
     /// # amphi::block_on(async {
-    /// let (a, _b) = amphi::Async::<std::os::unix::net::UnixStream>::pair()?;
+    /// # let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let peer = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// // A connected pair of TCP streams.
+    /// let (a, _b) = (amphi::Async::new(listener.accept()?.0)?, amphi::Async::new(peer)?);
     /// let ready: amphi::WritableOwned<_> = std::sync::Arc::new(a).writable_owned();
     /// ready.await?;
     /// # std::io::Result::Ok(()) }).unwrap();

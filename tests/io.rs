@@ -357,3 +357,33 @@ fn a_runner_blocked_in_a_task_does_not_strand_io() {
     println!("read {late:?} after the write, one runner blocked");
     assert!(late < Duration::from_secs(2), "the read waited {late:?} for the blocked runner");
 }
+
+/// On Linux and Android a path starting with a NUL byte is an abstract socket name, as in
+/// async-io: bind, connect, and a datagram's `send_to` accept it, and no file is created.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn unix_sockets_in_the_abstract_namespace() {
+    let name = format!("\0amphi-abstract-{}", std::process::id());
+    bounded(async {
+        let listener = Async::<UnixListener>::bind(&name)?;
+        let mut client = Async::<UnixStream>::connect(&name).await?;
+        let (mut server, peer) = listener.accept().await?;
+        assert!(peer.as_pathname().is_none());
+        client.write_all(b"abstract").await?;
+        let mut buf = [0; 8];
+        server.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"abstract");
+
+        let dgram_name = format!("{name}-dgram");
+        let server = Async::<UnixDatagram>::bind(&dgram_name)?;
+        let client = Async::<UnixDatagram>::unbound()?;
+        client.send_to(b"ping", &dgram_name).await?;
+        let mut buf = [0; 4];
+        let (n, _) = server.recv_from(&mut buf).await?;
+        assert_eq!(&buf[..n], b"ping");
+        // Nothing in the file system: the name is not a path.
+        assert!(!std::path::Path::new(&name[1..]).exists());
+        io::Result::Ok(())
+    })
+    .unwrap();
+}

@@ -102,7 +102,60 @@ fn bad_amphi_threads_is_a_clear_panic() {
         return;
     }
     let out = in_child_failing("bad_amphi_threads_is_a_clear_panic", &[("AMPHI_THREADS", "lots")]);
-    assert!(out.contains("AMPHI_THREADS must be a non-negative integer, got \"lots\""), "{out}");
+    assert!(out.contains("AMPHI_THREADS must be an integer from 0 to 4096, got \"lots\""), "{out}");
+}
+
+#[test]
+fn a_worker_count_no_machine_runs_is_a_clear_panic_before_any_thread_starts() {
+    if is_child() {
+        let before = thread_names().len();
+        let spawned = std::panic::catch_unwind(|| spawn(async {}).detach());
+        // Refused before a single worker started (a typo of a few digits once started threads
+        // until memory ran out).
+        assert_eq!(thread_names().len(), before);
+        std::panic::resume_unwind(spawned.unwrap_err());
+    }
+    let out = in_child_failing(
+        "a_worker_count_no_machine_runs_is_a_clear_panic_before_any_thread_starts",
+        &[("AMPHI_THREADS", "99999999999")],
+    );
+    assert!(out.contains("AMPHI_THREADS must be an integer from 0 to 4096, got \"99999999999\""), "{out}");
+}
+
+#[test]
+fn a_blocking_pool_bound_out_of_range_is_a_clear_panic() {
+    if is_child() {
+        amphi::block_on(amphi::unblock(|| ()));
+        return;
+    }
+    for bad in ["0", "20000"] {
+        let out = in_child_failing(
+            "a_blocking_pool_bound_out_of_range_is_a_clear_panic",
+            &[("AMPHI_MAX_BLOCKING_THREADS", bad)],
+        );
+        let expected =
+            format!("AMPHI_MAX_BLOCKING_THREADS must be an integer from 1 to 10000, got \"{bad}\"");
+        assert!(out.contains(&expected), "{out}");
+    }
+}
+
+#[test]
+fn builder_counts_out_of_range_are_refused_and_leave_the_runtime_unconfigured() {
+    if !child_or_run("builder_counts_out_of_range_are_refused_and_leave_the_runtime_unconfigured", &[]) {
+        return;
+    }
+    let err = amphi::Builder::new().worker_threads(99_999_999_999).install().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Builder::worker_threads(99999999999) is out of range: it must be an integer from 0 to 4096"
+    );
+    let err = amphi::Builder::new().max_blocking_threads(0).install().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Builder::max_blocking_threads(0) is out of range: it must be an integer from 1 to 10000"
+    );
+    // Nothing was installed: a good configuration still can be.
+    amphi::Builder::new().worker_threads(4096).max_blocking_threads(10_000).install().unwrap();
 }
 
 #[test]

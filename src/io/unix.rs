@@ -15,6 +15,44 @@ use crate::sys;
 // `IoSafe` type of the std library (see `IoSafe`).
 unsafe impl IoSafe for UnixStream {}
 
+/// The abstract name `path` gives, if it starts with a NUL byte. On Linux and Android such a path
+/// names a socket in the abstract namespace, as in async-io: the bytes after the NUL are its name.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn abstract_name(path: &Path) -> Option<&[u8]> {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().strip_prefix(b"\0")
+}
+
+/// No abstract namespace elsewhere: a NUL byte in a path is an error of the OS's.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn abstract_name(_: &Path) -> Option<&[u8]> {
+    None
+}
+
+/// The socket address of `path` (see [`abstract_name`]).
+fn address(path: &Path) -> io::Result<UnixSocketAddr> {
+    match abstract_name(path) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        Some(name) => {
+            #[cfg(target_os = "android")]
+            use std::os::android::net::SocketAddrExt;
+            #[cfg(target_os = "linux")]
+            use std::os::linux::net::SocketAddrExt;
+            UnixSocketAddr::from_abstract_name(name)
+        }
+        _ => UnixSocketAddr::from_pathname(path),
+    }
+}
+
+/// [`address`], as rustix's non-blocking connect takes it.
+fn connect_address(path: &Path) -> io::Result<SocketAddrUnix> {
+    match abstract_name(path) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        Some(name) => Ok(SocketAddrUnix::new_abstract_name(name)?),
+        _ => Ok(SocketAddrUnix::new(path)?),
+    }
+}
+
 impl<T: AsRawFd> AsRawFd for Async<T> {
     fn as_raw_fd(&self) -> RawFd {
         self.get_ref().as_raw_fd()
@@ -46,6 +84,9 @@ impl<T: Into<OwnedFd>> TryFrom<Async<T>> for OwnedFd {
 impl Async<UnixListener> {
     /// Binds a Unix listener to `path`.
     ///
+    /// On Linux and Android, a path that starts with a NUL byte names a socket in the abstract
+    /// namespace (`"\0name"`), which has no file.
+    ///
     /// # Errors
     ///
     /// The OS error of `bind`/`listen`, or of registration.
@@ -59,7 +100,7 @@ impl Async<UnixListener> {
     /// # std::fs::remove_file(&path).unwrap();
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<Async<UnixListener>> {
-        Async::new(UnixListener::bind(path)?)
+        Async::new(UnixListener::bind_addr(&address(path.as_ref())?)?)
     }
 
     /// Accepts a connection.
@@ -124,6 +165,9 @@ impl TryFrom<UnixListener> for Async<UnixListener> {
 impl Async<UnixStream> {
     /// Connects to the Unix socket at `path` without blocking the thread.
     ///
+    /// On Linux and Android, a path that starts with a NUL byte names a socket in the abstract
+    /// namespace (`"\0name"`), which has no file.
+    ///
     /// # Errors
     ///
     /// The OS error of the connection (`NotFound`, `ConnectionRefused`, …).
@@ -137,7 +181,7 @@ impl Async<UnixStream> {
     /// # });
     /// ```
     pub async fn connect<P: AsRef<Path>>(path: P) -> io::Result<Async<UnixStream>> {
-        let addr = SocketAddrUnix::new(path.as_ref())?;
+        let addr = connect_address(path.as_ref())?;
         let stream = Async::new_nonblocking(UnixStream::from(sys::start_connect(
             AddressFamily::UNIX,
             SocketType::STREAM,
@@ -181,6 +225,9 @@ impl TryFrom<UnixStream> for Async<UnixStream> {
 impl Async<UnixDatagram> {
     /// Binds a Unix datagram socket to `path`.
     ///
+    /// On Linux and Android, a path that starts with a NUL byte names a socket in the abstract
+    /// namespace (`"\0name"`), which has no file.
+    ///
     /// # Errors
     ///
     /// The OS error of `bind`, or of registration.
@@ -194,7 +241,7 @@ impl Async<UnixDatagram> {
     /// # std::fs::remove_file(&path).unwrap();
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<Async<UnixDatagram>> {
-        Async::new(UnixDatagram::bind(path)?)
+        Async::new(UnixDatagram::bind_addr(&address(path.as_ref())?)?)
     }
 
     /// An unbound Unix datagram socket.
@@ -273,7 +320,8 @@ impl Async<UnixDatagram> {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub async fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
-        self.write_with(|io| io.send_to(buf, &path)).await
+        let addr = address(path.as_ref())?;
+        self.write_with(|io| io.send_to_addr(buf, &addr)).await
     }
 
     /// Receives a datagram from the connected peer.
