@@ -1,8 +1,9 @@
 //! `block_on` from a thread-local's destructor, as a thread exits: connection pools, loggers and
 //! clients that flush on drop do this. The crate's own thread-locals may already be destroyed
 //! then or not yet, depending on the order the thread-locals were first used in and on the
-//! platform (Linux destroys the last registered first, Windows the first); both orders must
-//! work, on a timer, a spawned task, `Dual::wait` and a socket.
+//! platform (Linux destroys the thread's last registered first; Windows goes by the order the
+//! process first used them in); both orders must work, on a timer, a spawned task, `Dual::wait`
+//! and a socket.
 //!
 //! Each case runs in a child process: the failure this guards against aborts the process
 //! ("thread local panicked on drop").
@@ -45,9 +46,12 @@ impl Drop for OnDrop {
 }
 
 thread_local! {
-    static GUARD: RefCell<Option<OnDrop>> = const { RefCell::new(None) };
+    /// First used before the crate's thread-locals, on every thread and in the process.
+    static BEFORE: RefCell<Option<OnDrop>> = const { RefCell::new(None) };
     /// First used right after the crate's thread-locals: destroyed next to them.
     static WITNESS: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// First used after them.
+    static AFTER: RefCell<Option<OnDrop>> = const { RefCell::new(None) };
 }
 
 /// Uses what a thread's `block_on` uses (its cached parker, the reactor seat, the executor's
@@ -59,19 +63,16 @@ fn touch_the_runtime() {
     block_on(local.run(task));
 }
 
-/// Runs `work` in a thread-local destructor on a thread that exits, with the destructor's
-/// thread-local used before the crate's or after them; returns the result and whether the
-/// crate's thread-locals were gone when the destructor ran.
-fn run_at_thread_exit(work: Work, guard_first: bool) -> (String, bool) {
+/// Runs `work` in a thread-local destructor on a thread that exits, in the thread-local used
+/// before the crate's or in the one used after them (whichever order the platform destroys
+/// them in, one of the two runs before the crate's and one after); returns the result and
+/// whether the crate's thread-locals were gone when the destructor ran.
+fn run_at_thread_exit(work: Work, in_before: bool) -> (String, bool) {
     std::thread::spawn(move || {
-        if guard_first {
-            GUARD.with(|g| *g.borrow_mut() = Some(OnDrop(work)));
-        }
+        BEFORE.with(|g| *g.borrow_mut() = in_before.then(|| OnDrop(work)));
         touch_the_runtime();
         WITNESS.with(|w| w.borrow_mut().push(1));
-        if !guard_first {
-            GUARD.with(|g| *g.borrow_mut() = Some(OnDrop(work)));
-        }
+        AFTER.with(|g| *g.borrow_mut() = (!in_before).then(|| OnDrop(work)));
     })
     .join()
     .expect("the exiting thread survives its destructors");
@@ -140,10 +141,10 @@ fn case(name: &str, work: Work, expected: &str) {
         block_on(amphi::spawn(async {}));
     }
     let mut orders = Vec::new();
-    for guard_first in [true, false] {
+    for in_before in [true, false] {
         let peer = start_peer();
-        let (result, ours_gone) = run_at_thread_exit(work, guard_first);
-        assert_eq!(result, expected, "guard_first = {guard_first}");
+        let (result, ours_gone) = run_at_thread_exit(work, in_before);
+        assert_eq!(result, expected, "in_before = {in_before}");
         println!(
             "{name}: the crate's thread-locals were {}: {result}",
             if ours_gone { "gone" } else { "alive" }
