@@ -29,6 +29,7 @@ ALLOWED = {
     "global": {"driver", "executor", "config"},
     "block_on": {"global"},
     "dual": {"block_on"},
+    "metrics": {"global", "blocking", "reactor"},
     "lib": None,  # the table of contents: `mod` lines and `pub use` of everything
 }
 

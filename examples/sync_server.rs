@@ -114,17 +114,28 @@ impl Drop for WebServer {
     }
 }
 
+/// Per handler: requests served, total and worst time spent in the handler.
+static HANDLERS: std::sync::Mutex<std::collections::BTreeMap<&str, (usize, Duration, Duration)>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
 /// A plain sync handler, as in any sync framework.
 fn handle(service: &Dashboard, request: tiny_http::Request) {
+    let t = Instant::now();
     let user = request.url().strip_prefix("/dashboard/").and_then(|id| id.parse().ok());
-    let response = match user {
+    let (handler, response) = match user {
         Some(user) => match service.page(user).wait() {
-            Ok(body) => tiny_http::Response::from_string(body),
-            Err(e) => tiny_http::Response::from_string(e.to_string()).with_status_code(502),
+            Ok(body) => ("dashboard", tiny_http::Response::from_string(body)),
+            Err(e) => ("dashboard", tiny_http::Response::from_string(e.to_string()).with_status_code(502)),
         },
-        None => tiny_http::Response::from_string("not found").with_status_code(404),
+        None => ("not found", tiny_http::Response::from_string("not found").with_status_code(404)),
     };
     request.respond(response).ok();
+    let spent = t.elapsed();
+    let mut handlers = HANDLERS.lock().unwrap();
+    let (count, total, worst) = handlers.entry(handler).or_default();
+    *count += 1;
+    *total += spent;
+    *worst = (*worst).max(spent);
 }
 
 /// A blocking HTTP/1.1 GET over a fresh connection; returns the status and body.
@@ -241,6 +252,34 @@ fn main() -> io::Result<()> {
     );
     assert_eq!(run.latencies.len(), REQUESTS);
     assert!(run.wall < Duration::from_secs(30), "200 requests took {:?}", run.wall);
+
+    println!("\nper handler:");
+    let handlers = HANDLERS.lock().unwrap().clone();
+    for (name, (count, total, worst)) in &handlers {
+        let mean = total.as_secs_f64() * 1e3 / *count as f64;
+        println!(
+            "  {name:<10} {count:>4} requests, mean {mean:.1} ms, max {:.1} ms",
+            worst.as_secs_f64() * 1e3
+        );
+    }
+    assert_eq!(handlers.get("dashboard").map(|h| h.0), Some(5 + REQUESTS));
+    assert_eq!(handlers.get("not found").map(|h| h.0), Some(1));
+    let m = amphi::metrics();
+    println!(
+        "runtime: {} workers ({} asleep), {} tasks alive, queues {} + {:?}, blocking pool {} threads \
+         ({} idle, {} queued), reactor {} sources and {} timers, fallback driver {}",
+        m.worker_threads,
+        m.workers_sleeping,
+        m.tasks,
+        m.global_queue,
+        m.worker_queues,
+        m.blocking_threads,
+        m.blocking_idle,
+        m.blocking_queued,
+        m.io_sources,
+        m.timers,
+        if m.fallback_driver { "running" } else { "not running" },
+    );
     Ok(())
 }
 

@@ -58,6 +58,11 @@ where
     Task::new(task)
 }
 
+/// The pool's threads alive, threads idle, and jobs queued.
+pub(crate) fn snapshot() -> (usize, usize, usize) {
+    POOL.counts()
+}
+
 fn schedule(runnable: Runnable) {
     let max = crate::config::config().max_blocking_threads;
     if let Some(id) = POOL.schedule(runnable, max) {

@@ -64,6 +64,11 @@ pub(crate) fn tasks_run_in_block_on() -> Option<&'static State> {
     if WORKERS.in_block_on.load(Ordering::Relaxed) { Some(GLOBAL.state()) } else { None }
 }
 
+/// The global executor's state, and its worker threads alive.
+pub(crate) fn snapshot() -> (&'static State, usize) {
+    (GLOBAL.state(), WORKERS.alive.load(Ordering::Relaxed))
+}
+
 /// Whether `state` is the global executor's.
 pub(crate) fn is_global(state: &State) -> bool {
     core::ptr::eq(state, GLOBAL.state())
@@ -95,6 +100,8 @@ struct WorkerThreads {
     in_block_on: AtomicBool,
     /// For names: `amphi-worker-N`.
     next_id: AtomicUsize,
+    /// Worker threads alive, on duty or spare.
+    alive: AtomicUsize,
     roster: Roster,
 }
 
@@ -104,6 +111,7 @@ impl WorkerThreads {
             started: AtomicBool::new(false),
             in_block_on: AtomicBool::new(false),
             next_id: AtomicUsize::new(0),
+            alive: AtomicUsize::new(0),
             roster: Roster::new(),
         }
     }
@@ -125,7 +133,9 @@ impl WorkerThreads {
     fn spawn_thread(&self) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let name = std::format!("{}-worker-{id}", config().thread_name);
+        self.alive.fetch_add(1, Ordering::Relaxed);
         if std::thread::Builder::new().name(name).spawn(worker_main).is_err() {
+            self.alive.fetch_sub(1, Ordering::Relaxed);
             // No thread: the duty falls to `block_on` callers rather than nobody.
             self.roster.not_started();
             self.in_block_on.store(true, Ordering::Release);
@@ -154,6 +164,7 @@ fn worker_main() {
         context::set_on_duty(false);
         let deadline = Instant::now() + SPARE_IDLE;
         if !WORKERS.roster.wait_as_spare(|listener| listener.wait_deadline(deadline).is_some()) {
+            WORKERS.alive.fetch_sub(1, Ordering::Relaxed);
             return;
         }
     }

@@ -89,6 +89,8 @@ mod executor;
 mod global;
 #[cfg(feature = "std")]
 mod io;
+#[cfg(feature = "std")]
+mod metrics;
 mod park;
 #[cfg(feature = "std")]
 mod reactor;
@@ -105,11 +107,13 @@ pub use crate::blocking::unblock;
 #[cfg(feature = "std")]
 pub use crate::config::{Builder, BuilderError};
 pub use crate::dual::{Dual, dual};
-pub use crate::executor::{Executor, LocalExecutor, SpawnError};
+pub use crate::executor::{Executor, ExecutorMetrics, LocalExecutor, SpawnError};
 #[cfg(feature = "std")]
 pub use crate::global::spawn;
 #[cfg(feature = "std")]
 pub use crate::io::{Async, IoSafe, Readable, ReadableOwned, Writable, WritableOwned};
+#[cfg(feature = "std")]
+pub use crate::metrics::{Metrics, metrics};
 #[cfg(not(feature = "std"))]
 pub use crate::park::set_idle_hook;
 pub use crate::task::{FallibleTask, Task};

@@ -85,6 +85,11 @@ impl<J> Pool<J> {
         spawn
     }
 
+    /// Threads alive, threads waiting for work, and jobs queued.
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        self.ledger.with(|l| (l.threads, l.sleeping, l.queue.len()))
+    }
+
     /// Uncounts a thread that could not be started; returns the jobs nobody else will run, which
     /// the caller runs rather than never.
     pub(crate) fn not_started(&self) -> VecDeque<J> {

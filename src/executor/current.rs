@@ -105,6 +105,11 @@ mod imp {
         pub(crate) fn has_work(&self) -> bool {
             self.queues.with(|queues| queues.iter().any(|q| !q.queue.is_empty()))
         }
+
+        /// How much work each runner's queue holds.
+        pub(crate) fn lengths(&self) -> Vec<usize> {
+            self.queues.with(|queues| queues.iter().map(|q| q.queue.len()).collect())
+        }
     }
 
     /// Makes `queue` the one that tasks woken on this thread go to (if they are of its executor)
@@ -248,6 +253,10 @@ mod imp {
 
         pub(crate) fn has_work(&self) -> bool {
             false
+        }
+
+        pub(crate) fn lengths(&self) -> alloc::vec::Vec<usize> {
+            alloc::vec::Vec::new()
         }
     }
 

@@ -66,15 +66,19 @@ mod unwind {
     }
 
     /// Wraps a task's future of an untracked executor (the global one): a panic of its destructor
-    /// is caught and dropped, the panic hook having reported it.
-    pub(crate) struct CatchDrop<F>(pub(crate) ManuallyDrop<F>);
+    /// is caught and dropped, the panic hook having reported it; `alive` counts it until then.
+    pub(crate) struct CatchDrop<F> {
+        pub(crate) future: ManuallyDrop<F>,
+        pub(crate) alive: &'static crate::sync::AtomicUsize,
+    }
 
     impl<F> Drop for CatchDrop<F> {
         fn drop(&mut self) {
-            // SAFETY: `self.0` is dropped exactly once, here, and never used again; dropping it in
-            // place keeps the pinning promise.
-            let drop_future = || unsafe { ManuallyDrop::drop(&mut self.0) };
+            // SAFETY: `future` is dropped exactly once, here, and never used again; dropping it
+            // in place keeps the pinning promise.
+            let drop_future = || unsafe { ManuallyDrop::drop(&mut self.future) };
             drop(std::panic::catch_unwind(core::panic::AssertUnwindSafe(drop_future)));
+            self.alive.fetch_sub(1, crate::sync::Ordering::Relaxed);
         }
     }
 
@@ -84,7 +88,7 @@ mod unwind {
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
             // SAFETY: the future is structurally pinned: it is never moved out, and `CatchDrop`'s
             // `Drop` does not move it.
-            unsafe { self.map_unchecked_mut(|this| &mut *this.0) }.poll(cx)
+            unsafe { self.map_unchecked_mut(|this| &mut *this.future) }.poll(cx)
         }
     }
 

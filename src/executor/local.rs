@@ -154,6 +154,19 @@ impl<'a> LocalExecutor<'a> {
         handles.extend(futures.into_iter().map(|f| self.spawn(f)));
     }
 
+    /// A snapshot of this executor's tasks and queues; see [`Executor::metrics`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let local = amphi::LocalExecutor::new();
+    /// let _t = local.spawn(async {});
+    /// assert_eq!(local.metrics().queued, 1);
+    /// ```
+    pub fn metrics(&self) -> super::ExecutorMetrics {
+        self.inner.metrics()
+    }
+
     /// Runs one queued task, if there is one; returns whether it did.
     ///
     /// # Examples

@@ -11,13 +11,14 @@
 //! - `run.rs`: the future behind `run`; `sleeper.rs`: a runner's listener;
 //! - `guard.rs`: what is wrapped around a task's future, and catching its destructor's panic;
 //! - `lazy.rs`: the state allocated on first use, so `Executor::new` is `const`;
-//! - `local.rs`: `LocalExecutor`; `error.rs`: `SpawnError`.
+//! - `local.rs`: `LocalExecutor`; `error.rs`: `SpawnError`; `metrics.rs`: `ExecutorMetrics`.
 
 mod current;
 mod error;
 mod guard;
 mod lazy;
 mod local;
+mod metrics;
 mod run;
 mod sleeper;
 mod state;
@@ -31,6 +32,7 @@ pub(crate) use self::current::running;
 pub use self::error::SpawnError;
 use self::lazy::Lazy;
 pub use self::local::LocalExecutor;
+pub use self::metrics::ExecutorMetrics;
 pub(crate) use self::run::Run;
 pub(crate) use self::state::State;
 use crate::sync::Arc;
@@ -224,6 +226,24 @@ impl<'a> Executor<'a> {
                 Err(_) => unreachable!("an unbounded spawn cannot be refused"),
             }
         }));
+    }
+
+    /// A snapshot of this executor's tasks and queues, cheap enough to take every second (no
+    /// lock on the executor's hot path maintains it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = amphi::Executor::new();
+    /// let task = ex.spawn(async { 1 });
+    /// assert_eq!(ex.metrics().tasks, 1);
+    /// assert!(ex.try_tick());
+    /// assert_eq!(ex.metrics().tasks, 0);
+    /// # drop(task);
+    /// ```
+    pub fn metrics(&self) -> ExecutorMetrics {
+        let Some(state) = self.state.allocated() else { return ExecutorMetrics::default() };
+        state.metrics()
     }
 
     /// Runs one queued task, if there is one; returns whether it did.

@@ -30,6 +30,7 @@ use super::current::{self, RunnerQueue, RunnerQueues};
 #[cfg(feature = "std")]
 use super::guard::CatchDrop;
 use super::guard::{Panics, RemoveOnDrop, task_builder};
+use super::metrics::ExecutorMetrics;
 use super::sleeper::Sleeper;
 use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, fence};
 use crate::task::Task;
@@ -62,6 +63,8 @@ pub(crate) struct State {
     next_shard: AtomicUsize,
     /// Live tasks, counted only if `capacity` is set (`try_spawn` must refuse exactly at it).
     live: AtomicUsize,
+    /// Live tasks spawned without a slot (`spawn_untracked`), for the runtime's metrics.
+    untracked: AtomicUsize,
     /// Panics of futures' destructors, caught where the executor dropped them (async-task would
     /// abort on them), to be resumed by `resume_panic`.
     panics: Panics,
@@ -83,6 +86,7 @@ impl State {
             active: core::array::from_fn(|_| Mutex::new(Slab::new())),
             next_shard: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
+            untracked: AtomicUsize::new(0),
             panics: Panics::new(),
         }
     }
@@ -296,14 +300,29 @@ impl State {
         self.capacity
     }
 
-    /// Tasks alive (tracked executors only: an untracked one keeps no slots).
+    /// Tasks alive: those with a slot, and those spawned without one.
     pub(crate) fn active_tasks(&self) -> usize {
-        self.active.iter().map(|shard| shard.with(|a| a.len())).sum()
+        let tracked: usize = self.active.iter().map(|shard| shard.with(|a| a.len())).sum();
+        tracked + self.untracked.load(Ordering::Relaxed)
     }
 
-    /// Runnables waiting in the shared queue.
+    /// Runnables waiting in the shared queue (and its overflow).
     pub(crate) fn queued(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.overflow.as_ref().map_or(0, ConcurrentQueue::len)
+    }
+
+    /// Runnables waiting in each runner's own queue.
+    pub(crate) fn runner_queue_lengths(&self) -> Vec<usize> {
+        self.runner_queues.lengths()
+    }
+
+    /// A snapshot for `Executor::metrics` and the runtime's.
+    pub(crate) fn metrics(&self) -> ExecutorMetrics {
+        ExecutorMetrics {
+            tasks: self.active_tasks(),
+            queued: self.queued() + self.runner_queue_lengths().iter().sum::<usize>(),
+            sleeping_runners: self.sleepers.load(Ordering::Relaxed),
+        }
     }
 
     /// Spawns `future` without a slot in `active`, for an executor that is never dropped (the
@@ -313,14 +332,17 @@ impl State {
     /// something with a waker clone (two atomic operations) on every wake-up; one that captures
     /// nothing (it reaches the state through a `static`) needs no guard.
     #[cfg(feature = "std")]
-    pub(crate) fn spawn_untracked<T, F, S>(&self, future: F, schedule: S) -> Task<T>
+    pub(crate) fn spawn_untracked<T, F, S>(&'static self, future: F, schedule: S) -> Task<T>
     where
         T: Send + 'static,
         F: Future<Output = T> + Send + 'static,
         S: async_task::Schedule + Send + Sync + 'static,
     {
         debug_assert!(self.capacity.is_none(), "a bounded executor counts its tasks");
-        let (runnable, task) = task_builder().spawn(|()| CatchDrop(ManuallyDrop::new(future)), schedule);
+        // A relaxed count, one add and one subtract per task, read only by the metrics.
+        self.untracked.fetch_add(1, Ordering::Relaxed);
+        let future = CatchDrop { future: ManuallyDrop::new(future), alive: &self.untracked };
+        let (runnable, task) = task_builder().spawn(|()| future, schedule);
         runnable.schedule();
         Task::new(task)
     }

@@ -88,6 +88,15 @@ pub(crate) fn leave() {
     }
 }
 
+/// The reactor's I/O sources and timers registered, and whether its fallback driver runs; `None`
+/// if no reactor was created.
+pub(crate) fn snapshot() -> Option<(usize, usize, bool)> {
+    let reactor = REACTOR.get()?;
+    let sources = reactor.sources.with(|s| s.len());
+    let fallback = reactor.fallback.with(|f| f.running);
+    Some((sources, reactor.timers.len(), fallback))
+}
+
 /// Interrupts the driver's wait; called by a parker woken while it drives.
 fn notify() {
     if let Some(reactor) = REACTOR.get() {

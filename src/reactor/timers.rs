@@ -43,6 +43,14 @@ impl Timers {
         id
     }
 
+    /// Timers registered, once the queued operations are applied.
+    pub(super) fn len(&self) -> usize {
+        self.map.with(|map| {
+            self.apply(map);
+            map.len()
+        })
+    }
+
     pub(super) fn remove(&self, when: Instant, id: usize) {
         self.push(Op::Remove(when, id));
     }
