@@ -25,6 +25,11 @@ use crate::park::Parker;
 ///
 /// A program that only calls `block_on` starts no thread.
 ///
+/// A future that needs Tokio's reactor or timers (reqwest, `tokio::net`, `tokio::time`) panics
+/// here with Tokio's "there is no reactor running" unless the `tokio` feature is on: then it
+/// runs inside the caller's multi-thread Tokio runtime if one is current, else inside one shared
+/// runtime of one thread (`amphi-tokio`), started on first use.
+///
 /// It also works from a thread-local's destructor while the thread exits, whether this crate's
 /// own thread-locals are destroyed already or not. On Windows such a destructor runs under the
 /// loader lock, where no thread can start: there, a `block_on` that needs a thread started (the
@@ -42,10 +47,15 @@ pub fn block_on<F: IntoFuture>(future: F) -> F::Output {
     let mut future = pin!(future.into_future());
     #[cfg(feature = "std")]
     {
+        #[cfg(feature = "tokio")]
+        let tokio = crate::tokio_context::enter();
         crate::context::with_parker(|parker, waker| {
             if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(waker)) {
                 return out;
             }
+            #[cfg(feature = "tokio")]
+            return tokio.block(|| std_impl::wait_pending(future.as_mut(), parker, waker));
+            #[cfg(not(feature = "tokio"))]
             std_impl::wait_pending(future.as_mut(), parker, waker)
         })
     }
@@ -76,7 +86,17 @@ pub(crate) fn block_on_deadline<F: Future>(
     future: Pin<&mut F>,
     deadline: std::time::Instant,
 ) -> Option<F::Output> {
-    crate::context::with_parker(|parker, waker| std_impl::wait(future, parker, waker, Some(deadline), false))
+    #[cfg(feature = "tokio")]
+    let tokio = crate::tokio_context::enter();
+    let wait = || {
+        crate::context::with_parker(|parker, waker| {
+            std_impl::wait(future, parker, waker, Some(deadline), false)
+        })
+    };
+    #[cfg(feature = "tokio")]
+    return tokio.block(wait);
+    #[cfg(not(feature = "tokio"))]
+    wait()
 }
 
 #[cfg(feature = "std")]

@@ -83,6 +83,9 @@ fn spawn_thread(id: usize) {
 }
 
 fn thread_main() {
+    // Sync code that reaches for a Tokio handle (`Handle::current`) finds one.
+    #[cfg(feature = "tokio")]
+    let _tokio = crate::tokio_context::enter();
     loop {
         if let Some(runnable) = POOL.next_job() {
             // A job's own panic is its task's; one that reaches here is of the awaiter's waker

@@ -61,7 +61,8 @@ impl<F: Future> Dual<F> {
     /// nested and inside tasks. Inside a task of a *single-threaded* foreign runtime (Tokio's
     /// current-thread runtime), a future that needs that runtime's own driver (its timers or
     /// sockets) cannot progress while the thread waits here: use
-    /// `wait_timeout` (std) there, or `.await`.
+    /// `wait_timeout` (std) there, or `.await`. A future that needs Tokio's reactor (reqwest,
+    /// `tokio::net`) needs the `tokio` feature; see [`block_on`](crate::block_on).
     ///
     /// # Examples
     ///

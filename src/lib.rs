@@ -35,6 +35,10 @@
 //! - `alloc`: the `no_std` core alone; `block_on` idles through the hook set by `set_idle_hook`.
 //! - `portable-atomic`: targets without compare-and-swap (Cortex-M0).
 //! - `critical-section`: microcontrollers whose wakers run in interrupt handlers.
+//! - `tokio` (off by default): futures bound to Tokio's reactor and timers (reqwest, `tokio::net`,
+//!   `tokio::time`) run under [`block_on`], `.wait()`, `spawn`, `unblock` and [`LocalExecutor`],
+//!   in the caller's multi-thread Tokio runtime if one is current, else in one shared runtime
+//!   (one thread, `amphi-tokio`) started on first use.
 //!
 //! # Environment
 //!
@@ -100,6 +104,8 @@ mod sys;
 mod task;
 #[cfg(feature = "std")]
 mod timer;
+#[cfg(feature = "tokio")]
+mod tokio_context;
 
 pub use crate::block_on::block_on;
 #[cfg(feature = "std")]
