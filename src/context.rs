@@ -9,7 +9,7 @@
 
 #![forbid(unsafe_code)]
 
-use core::cell::Cell;
+use core::cell::{Cell, RefCell};
 use core::task::Waker;
 
 use crate::park::Parker;
@@ -18,7 +18,11 @@ use crate::sync::Arc;
 std::thread_local! {
     /// This thread's parker and its waker, reused by every non-nested `block_on`.
     static PARKER: CachedParker = const {
-        CachedParker { in_use: Cell::new(false), parker: Cell::new(None), cached: Cell::new(core::ptr::null()) }
+        CachedParker {
+            in_use: Cell::new(false),
+            parker: RefCell::new(None),
+            cached: Cell::new(core::ptr::null()),
+        }
     };
     /// The parker of the innermost nested `block_on` on this thread (which does not use the
     /// cached one), or null.
@@ -34,8 +38,9 @@ std::thread_local! {
 struct CachedParker {
     /// Set while a `block_on` on this thread uses the cached parker; a nested one makes its own.
     in_use: Cell<bool>,
-    /// Taken out while in use.
-    parker: Cell<Option<(Arc<Parker>, Waker)>>,
+    /// The parker and its waker; `None` before first use and after a call left a clone of the
+    /// waker behind. Only borrowed mutably while `in_use` is set and no call uses it.
+    parker: RefCell<Option<(Arc<Parker>, Waker)>>,
     /// The address of the cached parker (in use or not), which is its waker's data.
     cached: Cell<*const Parker>,
 }
@@ -74,14 +79,15 @@ pub(crate) fn with_parker<R>(f: impl FnOnce(&Arc<Parker>, &Waker) -> R) -> R {
             return None;
         }
         let _release = Release(&cache.in_use);
-        let (parker, waker) = cache.parker.take().unwrap_or_else(|| {
-            let fresh = fresh_parker();
-            cache.cached.set(Arc::as_ptr(&fresh.0));
-            fresh
-        });
-        let out = f.take().map(|f| f(&parker, &waker));
-        if Arc::strong_count(&parker) == 2 {
-            cache.parker.set(Some((parker, waker)));
+        let slot = cache.parker.borrow();
+        let Some((parker, waker)) = &*slot else {
+            drop(slot);
+            return with_new_cached(cache, f.take().expect("not run yet"));
+        };
+        let out = f.take().map(|f| f(parker, waker));
+        if Arc::strong_count(parker) != 2 {
+            drop(slot);
+            retire(cache);
         }
         out
     });
@@ -89,6 +95,30 @@ pub(crate) fn with_parker<R>(f: impl FnOnce(&Arc<Parker>, &Waker) -> R) -> R {
         Ok(Some(out)) => out,
         _ => with_fresh_parker(f.take().expect("not run yet")),
     }
+}
+
+/// Makes the cached parker (first use, or after one was retired), then runs `f` with it.
+#[cold]
+#[inline(never)]
+fn with_new_cached<R>(cache: &CachedParker, f: impl FnOnce(&Arc<Parker>, &Waker) -> R) -> Option<R> {
+    let fresh = fresh_parker();
+    cache.cached.set(Arc::as_ptr(&fresh.0));
+    *cache.parker.borrow_mut() = Some(fresh);
+    let slot = cache.parker.borrow();
+    let (parker, waker) = slot.as_ref().expect("just set");
+    let out = f(parker, waker);
+    if Arc::strong_count(parker) != 2 {
+        drop(slot);
+        retire(cache);
+    }
+    Some(out)
+}
+
+/// Forgets the cached parker: a clone of its waker outlived the call.
+#[cold]
+#[inline(never)]
+fn retire(cache: &CachedParker) {
+    drop(cache.parker.borrow_mut().take());
 }
 
 #[cold]
