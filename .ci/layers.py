@@ -29,6 +29,7 @@ ALLOWED = {
     "global": {"driver", "executor", "config"},
     "block_on": {"global"},
     "dual": {"block_on"},
+    "hyper": {"global", "timer"},  # the `hyper` feature; nothing but lib may use it
     "lib": None,  # the table of contents: `mod` lines and `pub use` of everything
 }
 

@@ -35,6 +35,8 @@
 //! - `alloc`: the `no_std` core alone; `block_on` idles through the hook set by `set_idle_hook`.
 //! - `portable-atomic`: targets without compare-and-swap (Cortex-M0).
 //! - `critical-section`: microcontrollers whose wakers run in interrupt handlers.
+//! - `hyper` (implies `std`): `amphi::hyper`, hyper 1.x's runtime traits (executor, timer,
+//!   I/O) on this crate's runtime, so hyper clients and servers run with no Tokio.
 //!
 //! # Environment
 //!
@@ -87,6 +89,8 @@ mod dual;
 mod executor;
 #[cfg(feature = "std")]
 mod global;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 #[cfg(feature = "std")]
 mod io;
 mod park;
