@@ -31,6 +31,7 @@ ALLOWED = {
     "block_on": {"global", "tokio_context"},
     "dual": {"block_on"},
     "metrics": {"global", "blocking", "reactor"},
+    "hyper": {"global", "timer"},  # the `hyper` feature; nothing but lib may use it
     "lib": None,  # the table of contents: `mod` lines and `pub use` of everything
 }
 

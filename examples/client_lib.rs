@@ -2,14 +2,12 @@
 //! documented from the user's side — what `.wait()` and `.await` do in each place a user may call
 //! them from. `main` then calls it from each of those places.
 //!
-//! `cargo run --release --example client_lib`
+//! `cargo run --release --features hyper --example client_lib`
 
 #[path = "support/deadline.rs"]
 mod deadline;
 #[path = "support/http.rs"]
 mod http;
-#[path = "support/hyper_amphi.rs"]
-mod hyper_amphi;
 
 mod weather_client {
     //! A client for the weather API. (In a real project this module is its own crate, which

@@ -2,12 +2,10 @@
 //! plain sync code (one by one, and fanned out), from async code, next to legacy blocking code
 //! moved off the executor with `unblock`.
 //!
-//! `cargo run --release --example demo`
+//! `cargo run --release --features hyper --example demo`
 
 #[path = "support/http.rs"]
 mod http;
-#[path = "support/hyper_amphi.rs"]
-mod hyper_amphi;
 
 use std::time::{Duration, Instant};
 

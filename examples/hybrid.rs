@@ -5,14 +5,12 @@
 //! The check: while several sync handlers each block their thread for 100 ms, the async handlers
 //! keep answering in about a millisecond.
 //!
-//! `cargo run --release --example hybrid`
+//! `cargo run --release --features hyper --example hybrid`
 
 #[path = "support/deadline.rs"]
 mod deadline;
 #[path = "support/http.rs"]
 mod http;
-#[path = "support/hyper_amphi.rs"]
-mod hyper_amphi;
 
 use std::collections::HashMap;
 use std::future::Future;

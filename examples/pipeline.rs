@@ -5,14 +5,12 @@
 //! calls it with `.wait()` and contains no runtime code. A local server on 127.0.0.1 stands in
 //! for the remote API.
 //!
-//! `cargo run --release --example pipeline`
+//! `cargo run --release --features hyper --example pipeline`
 
 #[path = "support/deadline.rs"]
 mod deadline;
 #[path = "support/http.rs"]
 mod http;
-#[path = "support/hyper_amphi.rs"]
-mod hyper_amphi;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};

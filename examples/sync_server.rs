@@ -5,14 +5,12 @@
 //! thread per request, no runtime in sight. Then 200 clients hit the server at once, and every
 //! answer is checked.
 //!
-//! `cargo run --release --example sync_server`
+//! `cargo run --release --features hyper --example sync_server`
 
 #[path = "support/deadline.rs"]
 mod deadline;
 #[path = "support/http.rs"]
 mod http;
-#[path = "support/hyper_amphi.rs"]
-mod hyper_amphi;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};

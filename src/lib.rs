@@ -39,6 +39,8 @@
 //!   `tokio::time`) run under [`block_on`], `.wait()`, `spawn`, `unblock` and [`LocalExecutor`],
 //!   in the caller's multi-thread Tokio runtime if one is current, else in one shared runtime
 //!   (one thread, `amphi-tokio`) started on first use.
+//! - `hyper` (implies `std`): `amphi::hyper`, hyper 1.x's runtime traits (executor, timer,
+//!   I/O) on this crate's runtime, so hyper clients and servers run with no Tokio.
 //!
 //! # Environment
 //!
@@ -91,6 +93,8 @@ mod dual;
 mod executor;
 #[cfg(feature = "std")]
 mod global;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 #[cfg(feature = "std")]
 mod io;
 #[cfg(feature = "std")]

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 
-use super::hyper_amphi::{AmphiTimer, HyperIo};
+use amphi::hyper::{AmphiIo, AmphiTimer};
 
 pub type Body = Full<Bytes>;
 
@@ -49,7 +49,7 @@ where
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(AmphiTimer)
-                    .serve_connection(HyperIo(stream), service)
+                    .serve_connection(AmphiIo::new_vectored(stream), service)
                     .await;
             })
             .detach();
@@ -98,7 +98,7 @@ impl Client {
             Fut: Future<Output = io::Result<()>>,
         {
             let stream = Async::<TcpStream>::connect(self.addr).await?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo(stream))
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(AmphiIo::new_vectored(stream))
                 .await
                 .map_err(io::Error::other)?;
             let driver = amphi::spawn(async move { conn.await.ok(); });
