@@ -78,7 +78,7 @@ step "cargo test --target $target (under Wine)"
 log=$(mktemp)
 trap 'rm -f "$log" "$log.sum"' EXIT
 set +e
-cargo test --target "$target" --no-fail-fast 2>&1 | tee "$log"
+cargo test --target "$target" --all-features --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 

@@ -16,22 +16,25 @@ use tokio::runtime::{EnterGuard, Handle, Runtime, RuntimeFlavor};
 
 use crate::config::config;
 
-static SHARED: OnceLock<Runtime> = OnceLock::new();
+static SHARED: OnceLock<Option<Runtime>> = OnceLock::new();
 
-/// The shared runtime, started on first use.
-///
-/// # Panics
-///
-/// If Tokio cannot start it (no thread can be started).
-fn shared() -> &'static Runtime {
-    SHARED.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name(std::format!("{}-tokio", config().thread_name))
-            .enable_all()
-            .build()
-            .unwrap_or_else(|err| panic!("amphi: cannot start the shared Tokio runtime: {err}"))
-    })
+/// The shared runtime, started on first use; `None` if it could not start (the process may start
+/// no thread: Tokio panics then, which is caught). Plain futures run as before without it; one
+/// that needs Tokio then panics with Tokio's own "no reactor running".
+fn shared() -> Option<&'static Runtime> {
+    SHARED
+        .get_or_init(|| {
+            let build = || {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name(std::format!("{}-tokio", config().thread_name))
+                    .enable_all()
+                    .build()
+                    .ok()
+            };
+            std::panic::catch_unwind(build).ok().flatten()
+        })
+        .as_ref()
 }
 
 /// A Tokio context entered for this crate's polls, and what the thread was to Tokio before.
@@ -51,7 +54,7 @@ pub(crate) fn enter() -> Entered {
             Entered { _guard: None, in_multi_thread: true }
         }
         Err(err) if err.is_thread_local_destroyed() => Entered { _guard: None, in_multi_thread: false },
-        _ => Entered { _guard: Some(shared().enter()), in_multi_thread: false },
+        _ => Entered { _guard: shared().map(Runtime::enter), in_multi_thread: false },
     }
 }
 
