@@ -1,11 +1,18 @@
-//! Puts `memory.x` on the linker's search path for cortex-m-rt's `link.x`.
+//! Puts the board's memory map on the linker's search path as `memory.x`, which the runtime's
+//! `link.x` includes: `memory-cortex-m.x` or `memory-riscv.x`. No file in this folder may be
+//! called `memory.x`: the linker looks in the current folder first.
 
 use std::{env, fs, path::PathBuf};
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    fs::copy("memory.x", out.join("memory.x")).expect("copy memory.x");
+    let map = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+        Ok("riscv32") => "memory-riscv.x",
+        _ => "memory-cortex-m.x",
+    };
+    fs::copy(map, out.join("memory.x")).expect("copy the memory map");
     println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed=memory-cortex-m.x");
+    println!("cargo:rerun-if-changed=memory-riscv.x");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# Cargo runner: qemu-run.sh <qemu machine options...> <elf> — boots the ELF with semihosting.
+# Cargo runner: qemu-run.sh <qemu-system-…> <machine options...> <elf> [test arguments]
+# Boots the ELF with semihosting; arguments after the ELF (cargo passes test filters and flags
+# through) are not for QEMU and are dropped.
 # Exit status: the program's (0 or 1), 124 on a hang (AMPHI_QEMU_TIMEOUT seconds, default 60).
 set -euo pipefail
+program="$1"
+shift
 root="${AMPHI_QEMU_ROOT:-${AMPHI_CI_CACHE:-$HOME/.cache/amphi-ci}/qemu}"
-if [ -x "$root/usr/bin/qemu-system-arm" ]; then
+if [ -x "$root/usr/bin/$program" ]; then
     export LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu:$root/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    qemu=("$root/usr/bin/qemu-system-arm" -L "$root/usr/share/qemu")
-elif command -v qemu-system-arm >/dev/null; then
-    qemu=(qemu-system-arm)
+    qemu=("$root/usr/bin/$program" -L "$root/usr/share/qemu")
+elif command -v "$program" >/dev/null; then
+    qemu=("$program")
 else
-    echo "qemu-system-arm not found: run .ci/embedded.sh once, or set AMPHI_QEMU_ROOT" >&2
+    echo "$program not found: run .ci/embedded.sh once, or set AMPHI_QEMU_ROOT" >&2
     exit 127
 fi
-args=("$@")
-elf="${args[-1]}"
-unset 'args[-1]'
+# The options up to the first argument that is a file: the ELF.
+args=()
+while [ "$#" -gt 0 ] && [ ! -f "$1" ]; do
+    args+=("$1")
+    shift
+done
+[ "$#" -gt 0 ] || { echo "qemu-run.sh: no ELF among the arguments" >&2; exit 2; }
+elf="$1"
 exec timeout "${AMPHI_QEMU_TIMEOUT:-60}" "${qemu[@]}" "${args[@]}" -nographic \
     -semihosting-config enable=on,target=native -kernel "$elf"

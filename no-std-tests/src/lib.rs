@@ -1,10 +1,13 @@
 //! The board side of the emulated tests: heap, semihosting output and exit, a tiny test runner,
-//! the `WFI` idle hook, and a SysTick time source for `amphi::alarm`.
+//! the `WFI` idle hook, a timer interrupt, and a time source for `amphi::alarm`.
 //!
-//! Each test binary defines its own `SysTick` handler (the one thing that differs between them)
-//! and runs its cases through [`Suite`], which prints one line per case and a final
-//! `N passed, M failed`, then exits through semihosting with 0 or 1. A panic anywhere also exits
-//! with 1 after printing the same final line; a hang is ended by the runner's `timeout`.
+//! What differs between the boards lives in [`board`], one file per architecture with the same
+//! items: `entry`, `println!`, `exit`, the `timer` module with its `on_timer!` handler, and the
+//! `clock` module with its `clock_interrupts!` handlers. Each test binary defines its own timer
+//! handler (the one thing that differs between them) and runs its cases through [`Suite`], which
+//! prints one line per case and a final `N passed, M failed`, then exits through semihosting with
+//! 0 or 1. A panic or a fault also exits with 1 after printing the same final line; a hang is
+//! ended by the runner's `timeout`.
 
 #![no_std]
 
@@ -16,37 +19,32 @@ use core::task::Waker;
 use portable_atomic::{AtomicU32, Ordering};
 
 use alloc::string::String;
-use cortex_m::peripheral::SCB;
-use cortex_m_semihosting::debug;
 use critical_section::Mutex;
 use embedded_alloc::LlffHeap;
 
-pub use cortex_m_semihosting::hprintln as println;
+#[cfg_attr(target_arch = "arm", path = "board/cortex_m.rs")]
+#[cfg_attr(target_arch = "riscv32", path = "board/riscv.rs")]
+pub mod board;
+
+pub use board::{clock, entry, exit, println, timer};
 
 #[global_allocator]
 static HEAP: LlffHeap = LlffHeap::empty();
 
 const HEAP_SIZE: usize = 24 * 1024;
 
-/// Gives the allocator its memory; call once, first thing in `main`.
-pub fn init_heap() {
+/// Gives the allocator its memory and lets the board take interrupts; call once, first thing in
+/// `main` (a [`Suite`] does it).
+pub fn init() {
     static mut MEMORY: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE];
     // SAFETY: called once, before any allocation; `MEMORY` is used by nothing else.
     unsafe { HEAP.init(core::ptr::addr_of_mut!(MEMORY) as usize, HEAP_SIZE) }
+    board::init();
 }
 
 /// Bytes currently allocated.
 pub fn heap_used() -> usize {
     HEAP.used()
-}
-
-/// Exits the emulator with status 0 or 1.
-pub fn exit(success: bool) -> ! {
-    debug::exit(if success { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
-    // Only reached without a debugger or emulator attached.
-    loop {
-        cortex_m::asm::bkpt();
-    }
 }
 
 /// Counts of the running suite, readable by the panic handler.
@@ -73,9 +71,9 @@ pub struct Suite {
 }
 
 impl Suite {
-    /// Starts a suite: initialises the heap and prints its name.
+    /// Starts a suite: [`init`]s the board and prints its name.
     pub fn new(name: &'static str) -> Self {
-        init_heap();
+        init();
         println!("suite {}", name);
         Self { name }
     }
@@ -120,17 +118,15 @@ impl Suite {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    cortex_m::interrupt::disable();
-    let case = critical_section::with(|cs| CURRENT.borrow(cs).get());
-    println!("test {} ... FAILED: panicked: {}", case, info);
-    println!("{} passed, {} failed", PASSED.load(Ordering::Relaxed), FAILED.load(Ordering::Relaxed) + 1);
-    exit(false)
+    board::disable_interrupts();
+    fail(format_args!("panicked: {}", info))
 }
 
-#[cortex_m_rt::exception]
-unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+/// Reports the running case as failed for `why` (a panic, a fault), closes the suite's count and
+/// exits with 1.
+pub fn fail(why: core::fmt::Arguments<'_>) -> ! {
     let case = critical_section::with(|cs| CURRENT.borrow(cs).get());
-    println!("test {} ... FAILED: hard fault at pc {:#010x}", case, frame.pc());
+    println!("test {} ... FAILED: {}", case, why);
     println!("{} passed, {} failed", PASSED.load(Ordering::Relaxed), FAILED.load(Ordering::Relaxed) + 1);
     exit(false)
 }
@@ -139,18 +135,19 @@ unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
 pub static IDLE_CALLS: AtomicU32 = AtomicU32::new(0);
 pub static WFI_COUNT: AtomicU32 = AtomicU32::new(0);
 
-/// When set, the idle hook pends SysTick after its check and before `WFI`: the interrupt then
-/// arrives exactly in the window where a naive idle loop would miss it.
+/// When set, the idle hook makes the timer interrupt pending after its check and before `WFI`:
+/// the interrupt then arrives exactly in the window where a naive idle loop would miss it.
 static INJECT_BEFORE_WFI: Mutex<Cell<u32>> = Mutex::new(Cell::new(0));
 
-/// Makes the next `n` sleeps of the idle hook pend SysTick between their check and `WFI`.
+/// Makes the next `n` sleeps of the idle hook pend the timer interrupt between their check and
+/// `WFI`.
 pub fn inject_before_wfi(n: u32) {
     critical_section::with(|cs| INJECT_BEFORE_WFI.borrow(cs).set(n));
 }
 
 /// The idle hook every suite installs: in a critical section (interrupts masked on this
-/// single-core board), look at `woken`, and only if
-/// nothing arrived, `WFI` (which returns on a pending interrupt even while it is masked).
+/// single-core board), look at `woken`, and only if nothing arrived, `WFI` (which returns on a
+/// pending interrupt even while interrupts are masked).
 pub fn wfi_idle(woken: &dyn Fn() -> bool) {
     IDLE_CALLS.fetch_add(1, Ordering::Relaxed);
     critical_section::with(|cs| {
@@ -158,10 +155,10 @@ pub fn wfi_idle(woken: &dyn Fn() -> bool) {
             let inject = INJECT_BEFORE_WFI.borrow(cs);
             if inject.get() > 0 {
                 inject.set(inject.get() - 1);
-                SCB::set_pendst();
+                timer::pend();
             }
             WFI_COUNT.fetch_add(1, Ordering::Relaxed);
-            cortex_m::asm::wfi();
+            board::wfi();
         }
     });
 }
@@ -242,75 +239,5 @@ impl Rng {
         self.0 ^= self.0 >> 17;
         self.0 ^= self.0 << 5;
         lo + self.0 % (hi - lo)
-    }
-}
-
-/// A time source on SysTick: a periodic tick counted in software, and an alarm compared against
-/// it on every tick. An alarm already due is delivered through PendSV.
-pub mod clock {
-    use super::*;
-    use cortex_m::peripheral::syst::SystClkSource;
-
-    static TICKS: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
-    static ALARM: Mutex<Cell<u64>> = Mutex::new(Cell::new(u64::MAX));
-
-    /// The board's clock for `amphi::alarm`.
-    pub struct SysTickClock;
-
-    impl amphi::alarm::TimeSource for SysTickClock {
-        fn now(&self) -> u64 {
-            critical_section::with(|cs| TICKS.borrow(cs).get())
-        }
-
-        fn set_alarm(&self, at: u64) {
-            critical_section::with(|cs| {
-                ALARM.borrow(cs).set(at);
-                if at <= TICKS.borrow(cs).get() {
-                    SCB::set_pendsv();
-                }
-            });
-        }
-    }
-
-    /// Starts SysTick with `reload + 1` core cycles per tick and installs the clock.
-    pub fn start(reload: u32) {
-        // SAFETY: the tests are the only users of SysTick; nothing else holds the peripheral.
-        let mut syst = unsafe { cortex_m::Peripherals::steal() }.SYST;
-        syst.set_clock_source(SystClkSource::Core);
-        syst.set_reload(reload);
-        syst.clear_current();
-        syst.enable_interrupt();
-        syst.enable_counter();
-        amphi::alarm::set_time_source(&SysTickClock);
-    }
-
-    /// Stops time: SysTick stops counting until [`resume`].
-    pub fn pause() {
-        // SAFETY: as in `start`.
-        unsafe { cortex_m::Peripherals::steal() }.SYST.disable_counter();
-    }
-
-    /// Lets time run again after [`pause`].
-    pub fn resume() {
-        // SAFETY: as in `start`.
-        unsafe { cortex_m::Peripherals::steal() }.SYST.enable_counter();
-    }
-
-    /// Call from the `SysTick` handler: counts a tick and fires the alarm when it is due.
-    pub fn on_tick() {
-        let due = critical_section::with(|cs| {
-            let ticks = TICKS.borrow(cs).get() + 1;
-            TICKS.borrow(cs).set(ticks);
-            ticks >= ALARM.borrow(cs).get()
-        });
-        if due {
-            fire();
-        }
-    }
-
-    /// Call from the `PendSV` handler.
-    pub fn fire() {
-        critical_section::with(|cs| ALARM.borrow(cs).set(u64::MAX));
-        amphi::alarm::on_alarm();
     }
 }

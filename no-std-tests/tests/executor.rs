@@ -11,8 +11,7 @@ use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 
 use amphi::{Executor, LocalExecutor, block_on, yield_now};
-use amphi_no_std_tests::{Outcome, Suite, ensure};
-use cortex_m_rt::entry;
+use amphi_no_std_tests::{Outcome, Suite, ensure, entry};
 
 #[entry]
 fn main() -> ! {

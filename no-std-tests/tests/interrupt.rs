@@ -1,6 +1,7 @@
-//! Interrupts against the executor: SysTick wakes a task while `block_on` idles in `WFI` (with
-//! the interrupt landing anywhere, including between the idle hook's check and its `WFI`), and an
-//! interrupt handler spawns tasks onto a `static` executor.
+//! Interrupts against the executor: the board's timer (SysTick, or the RISC-V machine timer)
+//! wakes a task while `block_on` idles in `WFI` (with the interrupt landing anywhere, including
+//! between the idle hook's check and its `WFI`), and an interrupt handler spawns tasks onto a
+//! `static` executor.
 //!
 //! Spawning from an interrupt handler is allowed for [`Executor`]: its lock is a critical section
 //! and the heap (embedded-alloc) is interrupt-safe. A `LocalExecutor` cannot be reached from a
@@ -15,17 +16,17 @@ extern crate alloc;
 use core::cell::Cell;
 
 use amphi::{Executor, block_on, yield_now};
-use amphi_no_std_tests::{IDLE_CALLS, Outcome, Rng, Signal, Suite, WFI_COUNT, ensure, inject_before_wfi};
-use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m_rt::{entry, exception};
+use amphi_no_std_tests::{
+    IDLE_CALLS, Outcome, Rng, Signal, Suite, WFI_COUNT, ensure, entry, inject_before_wfi, timer,
+};
 use critical_section::Mutex;
 use portable_atomic::Ordering;
 
-/// What the SysTick handler does when it fires.
+/// What the timer's handler does when it fires.
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Off,
-    /// Stop the counter (one shot) and raise `WAKE`.
+    /// Stop the timer (one shot) and raise `WAKE`.
     WakeOnce,
     /// Spawn a task onto `EX`; stop after `SPAWNS` of them.
     Spawn,
@@ -37,20 +38,17 @@ static SPAWNED: Signal = Signal::new();
 static RAN: Signal = Signal::new();
 const SPAWNS: u32 = 40;
 
-/// Spawned onto from the SysTick handler; run by `main`.
+/// Spawned onto from the timer's handler; run by `main`.
 static EX: Executor<'static> = Executor::new();
 
-#[exception]
-fn SysTick() {
+amphi_no_std_tests::on_timer! {
     match critical_section::with(|cs| MODE.borrow(cs).get()) {
         Mode::Off => {}
         Mode::WakeOnce => {
-            // With a short period the counter may wrap again before it is stopped: the mode
+            // With a short period the timer may fire again before it is stopped: the mode
             // switch makes that second interrupt a no-op.
             critical_section::with(|cs| MODE.borrow(cs).set(Mode::Off));
-            // SAFETY: only this handler and `arm` touch SYST, never at the same time (the handler
-            // is the one that can interrupt, and `arm` runs while the counter is stopped).
-            unsafe { cortex_m::Peripherals::steal() }.SYST.disable_counter();
+            timer::stop();
             WAKE.raise();
         }
         Mode::Spawn => {
@@ -65,38 +63,30 @@ fn SysTick() {
                 SPAWNED.raise();
             }
             if n + 1 >= SPAWNS {
-                // SAFETY: as above.
-                unsafe { cortex_m::Peripherals::steal() }.SYST.disable_counter();
+                timer::stop();
             }
         }
     }
 }
 
-/// Starts SysTick: one interrupt after `cycles` core cycles, repeating every `cycles`.
-fn arm(mode: Mode, cycles: u32) {
+/// Starts the timer: one interrupt after `counts` timer counts (core cycles on Cortex-M, `mtime`
+/// at 10 MHz on RISC-V), repeating every `counts`.
+fn arm(mode: Mode, counts: u32) {
     critical_section::with(|cs| MODE.borrow(cs).set(mode));
-    // SAFETY: the counter is stopped (or about to be restarted here); see `SysTick`.
-    let mut syst = unsafe { cortex_m::Peripherals::steal() }.SYST;
-    syst.disable_counter();
-    syst.set_clock_source(SystClkSource::Core);
-    syst.set_reload(cycles - 1);
-    syst.clear_current();
-    syst.enable_interrupt();
-    syst.enable_counter();
+    timer::start(counts);
 }
 
 fn stop() {
     critical_section::with(|cs| MODE.borrow(cs).set(Mode::Off));
-    // SAFETY: see `SysTick`.
-    unsafe { cortex_m::Peripherals::steal() }.SYST.disable_counter();
+    timer::stop();
 }
 
 #[entry]
 fn main() -> ! {
     amphi_no_std_tests::install_idle_hook();
     let mut suite = Suite::new("interrupt");
-    suite.case("systick_wakes_block_on", systick_wakes_block_on);
-    suite.case("systick_wakes_task_on_executor", systick_wakes_task_on_executor);
+    suite.case("timer_wakes_block_on", timer_wakes_block_on);
+    suite.case("timer_wakes_task_on_executor", timer_wakes_task_on_executor);
     suite.case("wake_between_check_and_wfi", wake_between_check_and_wfi);
     suite.case("wake_at_random_points", wake_at_random_points);
     suite.case_keeps_memory("spawn_from_interrupt", spawn_from_interrupt);
@@ -104,10 +94,11 @@ fn main() -> ! {
     suite.finish()
 }
 
-fn systick_wakes_block_on() -> Outcome {
+fn timer_wakes_block_on() -> Outcome {
     WAKE.reset();
     let (calls, wfis) = (IDLE_CALLS.load(Ordering::Relaxed), WFI_COUNT.load(Ordering::Relaxed));
-    // About 8 ms (mps2-an386: 25 MHz): long enough that `block_on` must idle before it fires.
+    // About 8 ms (mps2-an386: 25 MHz), 20 ms on RISC-V: long enough that `block_on` must idle
+    // before it fires.
     arm(Mode::WakeOnce, 200_000);
     let n = block_on(WAKE.wait_for(1));
     stop();
@@ -120,7 +111,7 @@ fn systick_wakes_block_on() -> Outcome {
     Ok(())
 }
 
-fn systick_wakes_task_on_executor() -> Outcome {
+fn timer_wakes_task_on_executor() -> Outcome {
     WAKE.reset();
     let ex = Executor::new();
     let task = ex.spawn(async {
@@ -139,7 +130,7 @@ fn systick_wakes_task_on_executor() -> Outcome {
 
 fn wake_between_check_and_wfi() -> Outcome {
     // The interrupt is made pending inside the idle hook's masked section, after `woken()` said
-    // no and before `WFI`: the worst moment. With SysTick stopped nothing else could wake the
+    // no and before `WFI`: the worst moment. With the timer stopped nothing else could wake the
     // board, so a missed wake-up would hang here (and the runner's timeout would fail the suite).
     for round in 0..20u32 {
         WAKE.reset();

@@ -5,11 +5,11 @@
 #![no_main]
 
 use amphi::{Executor, block_on, yield_now};
-use cortex_m_rt::entry;
+use amphi_no_std_tests::entry;
 
 #[entry]
 fn main() -> ! {
-    amphi_no_std_tests::init_heap();
+    amphi_no_std_tests::init();
     amphi_no_std_tests::install_idle_hook();
     let ex = Executor::new();
     let a = ex.spawn(async {
