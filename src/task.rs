@@ -16,7 +16,9 @@ use core::task::{Context, Poll};
 use async_task::Runnable;
 
 use self::awaiter::Awaiter;
-pub(crate) use self::awaiter::{is_running, resume_caught, run};
+#[cfg(feature = "std")]
+pub(crate) use self::awaiter::is_running;
+pub(crate) use self::awaiter::{resume_caught, run};
 
 /// A spawned task: await it for its output.
 ///
@@ -298,11 +300,6 @@ mod awaiter {
     }
 
     pub(crate) fn resume_caught() {}
-
-    #[allow(dead_code, reason = "only the std reactor asks")]
-    pub(crate) fn is_running(_: &core::task::Waker) -> bool {
-        false
-    }
 
     pub(crate) struct Awaiter;
 
