@@ -205,7 +205,7 @@ impl Builder {
 /// # Examples
 ///
 /// ```
-/// let err = amphi::Builder::new().worker_threads(99_999_999_999).install().unwrap_err();
+/// let err = amphi::Builder::new().worker_threads(100_000).install().unwrap_err();
 /// assert!(err.to_string().contains("from 0 to 4096"));
 ///
 /// let _ = amphi::spawn(async {}); // first use fixes the configuration

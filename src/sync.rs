@@ -158,20 +158,106 @@ pub(crate) fn spin_wait() {
     core::hint::spin_loop();
 }
 
-/// Runs `f` so that no interrupt handler on this core can run in the middle of it.
+#[cfg(not(feature = "std"))]
+pub(crate) use self::queue::Queue;
+/// The executor's run queues: concurrent-queue's with `std` (lock-free, for many threads); on
+/// `no_std`, a `VecDeque` behind [`Mutex`], a critical section.
 ///
 /// On `no_std`, wakers may run in interrupt handlers, and a concurrent-queue push that finds
 /// another push half-way through (installing the next block of an unbounded queue, say) spins
-/// until it is finished: a handler that interrupted that other push would spin for ever. With
-/// `std`, wakers run on threads, and a preempted push always resumes: nothing to do.
-#[inline]
-pub(crate) fn interrupt_free<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(feature = "std")]
-    {
-        f()
+/// until it is finished: a handler that interrupted that other push would spin for ever. Behind
+/// a critical section no push is ever half-way for a handler. It is also smaller there, in code
+/// and in memory: concurrent-queue pads its ends to a cache line and allocates in blocks of 31.
+#[cfg(feature = "std")]
+pub(crate) use concurrent_queue::ConcurrentQueue as Queue;
+
+#[cfg(not(feature = "std"))]
+mod queue {
+    use alloc::vec::Vec;
+
+    use concurrent_queue::{PopError, PushError};
+
+    use super::Mutex;
+
+    /// A FIFO queue with concurrent-queue's API (the part the executor uses).
+    ///
+    /// Two stacks: pushes go on `back`; pops take from `front`, refilled with `back` reversed when
+    /// empty. Each item moves twice, and the code is `Vec`'s push and pop alone: a `VecDeque`
+    /// that grows moves its wrapped part with `memmove`, which alone is 1.5 KiB of flash on
+    /// Cortex-M.
+    #[derive(Debug)]
+    pub(crate) struct Queue<T> {
+        inner: Mutex<Inner<T>>,
     }
-    #[cfg(not(feature = "std"))]
-    {
-        critical_section::with(|_| f())
+
+    #[derive(Debug)]
+    struct Inner<T> {
+        /// The oldest items, the oldest last.
+        front: Vec<T>,
+        /// The newest items, the newest last.
+        back: Vec<T>,
+        /// The most items it holds, if bounded.
+        capacity: Option<usize>,
+        closed: bool,
+    }
+
+    impl<T> Queue<T> {
+        fn new(room: usize, capacity: Option<usize>) -> Self {
+            let (front, back) = (Vec::with_capacity(room), Vec::with_capacity(room));
+            Self { inner: Mutex::new(Inner { front, back, capacity, closed: false }) }
+        }
+
+        /// A queue that never refuses an item (it grows, and never shrinks).
+        pub(crate) fn unbounded() -> Self {
+            Self::new(0, None)
+        }
+
+        /// A queue of `capacity` items, allocated now: a push or a pop never allocates.
+        pub(crate) fn bounded(capacity: usize) -> Self {
+            assert!(capacity > 0, "capacity must be positive");
+            Self::new(capacity, Some(capacity))
+        }
+
+        pub(crate) fn push(&self, item: T) -> Result<(), PushError<T>> {
+            self.inner.with(|inner| {
+                if inner.closed {
+                    Err(PushError::Closed(item))
+                } else if inner.capacity.is_some_and(|cap| inner.front.len() + inner.back.len() >= cap) {
+                    Err(PushError::Full(item))
+                } else {
+                    inner.back.push(item);
+                    Ok(())
+                }
+            })
+        }
+
+        pub(crate) fn pop(&self) -> Result<T, PopError> {
+            self.inner.with(|inner| {
+                if inner.front.is_empty() {
+                    while let Some(item) = inner.back.pop() {
+                        inner.front.push(item);
+                    }
+                }
+                match inner.front.pop() {
+                    Some(item) => Ok(item),
+                    None if inner.closed => Err(PopError::Closed),
+                    None => Err(PopError::Empty),
+                }
+            })
+        }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.inner.with(|inner| inner.front.is_empty() && inner.back.is_empty())
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.inner.with(|inner| inner.front.len() + inner.back.len())
+        }
+
+        /// Refuses every later push; what is queued can still be popped. Returns whether it was
+        /// open.
+        pub(crate) fn close(&self) -> bool {
+            self.inner.with(|inner| !core::mem::replace(&mut inner.closed, true))
+        }
     }
 }

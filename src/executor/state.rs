@@ -22,7 +22,7 @@ use core::mem::ManuallyDrop;
 use core::task::Waker;
 
 use async_task::Runnable;
-use concurrent_queue::{ConcurrentQueue, PushError};
+use concurrent_queue::PushError;
 use event_listener::Event;
 use slab::Slab;
 
@@ -32,7 +32,7 @@ use super::guard::CatchDrop;
 use super::guard::{Panics, RemoveOnDrop, task_builder};
 use super::metrics::ExecutorMetrics;
 use super::sleeper::Sleeper;
-use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, fence};
+use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, Queue, fence};
 use crate::task::Task;
 
 /// How many runnables a runner runs before it lets its own future and other work in.
@@ -49,8 +49,8 @@ fn shard_of(index: usize) -> usize {
 
 /// The state shared by an executor, its tasks' schedule closures and its runners.
 pub(crate) struct State {
-    queue: ConcurrentQueue<Runnable>,
-    overflow: Option<ConcurrentQueue<Runnable>>,
+    queue: Queue<Runnable>,
+    overflow: Option<Queue<Runnable>>,
     capacity: Option<usize>,
     event: Event,
     /// The queues of this executor's runners, for stealing.
@@ -75,10 +75,10 @@ impl State {
         Self {
             queue: match capacity {
                 // A bounded queue of capacity 0 cannot be built; such an executor never holds a task.
-                Some(n) => ConcurrentQueue::bounded(n.max(1)),
-                None => ConcurrentQueue::unbounded(),
+                Some(n) => Queue::bounded(n.max(1)),
+                None => Queue::unbounded(),
             },
-            overflow: capacity.map(|_| ConcurrentQueue::unbounded()),
+            overflow: capacity.map(|_| Queue::unbounded()),
             capacity,
             event: Event::new(),
             runner_queues: RunnerQueues::new(),
@@ -124,12 +124,12 @@ impl State {
             }
             Err(runnable) => runnable,
         };
-        match crate::sync::interrupt_free(|| self.queue.push(runnable)) {
+        match self.queue.push(runnable) {
             Ok(()) => {}
             Err(PushError::Full(runnable)) => match &self.overflow {
                 // Only `spawn` past the capacity gets here; `try_spawn` never lets it happen.
                 Some(overflow) => {
-                    if let Err(err) = crate::sync::interrupt_free(|| overflow.push(runnable)) {
+                    if let Err(err) = overflow.push(runnable) {
                         drop(err.into_inner());
                     }
                 }
@@ -161,12 +161,10 @@ impl State {
 
     /// Takes the next runnable, if any.
     pub(crate) fn pop(&self) -> Option<Runnable> {
-        crate::sync::interrupt_free(|| {
-            if let Ok(r) = self.queue.pop() {
-                return Some(r);
-            }
-            self.overflow.as_ref().and_then(|q| q.pop().ok())
-        })
+        if let Ok(r) = self.queue.pop() {
+            return Some(r);
+        }
+        self.overflow.as_ref().and_then(|q| q.pop().ok())
     }
 
     pub(crate) fn has_work(&self) -> bool {

@@ -36,9 +36,9 @@ pub(crate) fn wfi() {
 }
 
 /// Any exception (illegal instruction, access fault, misaligned access, `ebreak`…) fails the
-/// running case.
+/// running case. riscv-rt calls it (and `DefaultHandler`) through `extern "C"`.
 #[unsafe(export_name = "ExceptionHandler")]
-fn exception_handler(_frame: &riscv_rt::TrapFrame) -> ! {
+extern "C" fn exception_handler(_frame: &riscv_rt::TrapFrame) -> ! {
     crate::fail(format_args!(
         "exception {} at pc {:#010x} (mtval {:#010x})",
         mcause::read().code(),
