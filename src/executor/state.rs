@@ -306,7 +306,7 @@ impl State {
 
     /// Runnables waiting in the shared queue (and its overflow).
     pub(crate) fn queued(&self) -> usize {
-        self.queue.len() + self.overflow.as_ref().map_or(0, ConcurrentQueue::len)
+        self.queue.len() + self.overflow.as_ref().map_or(0, Queue::len)
     }
 
     /// Runnables waiting in each runner's own queue.
