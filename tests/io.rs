@@ -297,6 +297,9 @@ fn tcp_and_timers_under_block_on_use_one_thread() {
     let tokio_threads = usize::from(cfg!(feature = "tokio"));
     if tokio_threads > 0 {
         block_on(async {});
+        // The new thread names itself once it runs.
+        let named = || thread_names().iter().filter(|n| n.starts_with("amphi-tokio")).count() == 1;
+        assert!(common::eventually(Duration::from_secs(5), named));
     }
     let before = thread_names();
     let mut seen = before.len();

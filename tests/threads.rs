@@ -43,6 +43,8 @@ fn block_on_only_program_starts_no_thread() {
     // by design; beyond it, nothing.
     if cfg!(feature = "tokio") {
         block_on(async {});
+        // The new thread names itself once it runs.
+        assert!(common::eventually(std::time::Duration::from_secs(5), || threads_named("amphi-tokio") == 1));
     }
     let before = thread_names();
     let v = block_on(async {
