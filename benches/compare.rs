@@ -74,6 +74,7 @@ const WORKLOADS: &[Workload] = &[
         io: false,
         run: chained_spawn,
     },
+    Workload { metrics: &[("channel::pair", "hop")], runtimes: &SPAWNERS, io: false, run: channel_pair },
     Workload { metrics: &[("channel::ring", "10k hops")], runtimes: &SPAWNERS, io: false, run: channel_ring },
     Workload {
         metrics: &[("web_server::300", "300 requests")],
@@ -294,6 +295,36 @@ fn chained_spawn(rt: Rt) -> Vec<f64> {
             rx.await.unwrap();
         })
     })]
+}
+
+/// Two tasks pass a counter back and forth over two `bounded(1)` channels: the cost of one hop,
+/// a wake-up of one task by the other.
+fn channel_pair(rt: Rt) -> Vec<f64> {
+    let hops = size(100_000, 1000);
+    let ns = timed(|| {
+        rt.block_on(async move {
+            let (to_b, from_a) = async_channel::bounded::<usize>(1);
+            let (to_a, from_b) = async_channel::bounded::<usize>(1);
+            let b = rt.spawn(async move {
+                while let Ok(n) = from_a.recv().await {
+                    if to_a.send(n + 1).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let a = rt.spawn(async move {
+                let mut n = 0;
+                while n < hops {
+                    to_b.send(n + 1).await.unwrap();
+                    n = from_b.recv().await.unwrap();
+                }
+                n
+            });
+            assert_eq!(a.await, hops, "every hop arrived");
+            b.await;
+        })
+    });
+    vec![ns / hops as f64]
 }
 
 /// A ring of tasks joined by `bounded(1)` channels passes a token around until it has made

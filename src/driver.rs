@@ -8,6 +8,7 @@ use core::pin::{Pin, pin};
 use core::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use crate::executor::{WATCH, Watch};
 use crate::park::Parker;
 use crate::sync::Arc;
 use crate::{context, reactor};
@@ -36,16 +37,40 @@ pub(crate) fn run_until<F: Future>(
     let _leave = Leave;
     let mut cx = Context::from_waker(waker);
     let mut woken = !polled;
+    // Kept while this thread's sleeping runner watches the runners running tasks: the idle step
+    // then ends after a watch period at the latest, for a look.
+    let mut watch: Option<Watch> = None;
     loop {
         if woken {
+            // Awake, it watches nobody while it runs.
+            drop(watch.take());
             if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                 return Some(out);
             }
         }
+        if watch.is_none() {
+            watch = Watch::claim();
+        }
+        let look = watch.as_ref().map(|_| Instant::now() + WATCH);
+        let until = match (deadline, look) {
+            (Some(d), Some(l)) => Some(d.min(l)),
+            (d, l) => d.or(l),
+        };
         // Idle: drive the reactor if it exists and nobody else does, else park.
-        woken = reactor::idle(parker, deadline, runner);
-        if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
+        woken = reactor::idle(parker, until, runner);
+        if woken {
+            continue;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             return None;
+        }
+        if let Some(w) = &watch {
+            if w.stalled() {
+                // Its runner runs, and steals the work a held runner queued.
+                woken = true;
+            } else if !w.needed() {
+                watch = None;
+            }
         }
     }
 }

@@ -44,9 +44,13 @@ struct Peers {
 static PEERS: OnceLock<Peers> = OnceLock::new();
 static SMOL: async_executor::Executor<'static> = async_executor::Executor::new();
 
-/// Worker threads given to every runtime: `amphi`'s default, the number of cores.
+/// Worker threads given to every runtime: `AMPHI_BENCH_WORKERS`, else `amphi`'s default, the
+/// number of cores.
 pub fn workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    match std::env::var("AMPHI_BENCH_WORKERS") {
+        Ok(n) => n.parse().expect("AMPHI_BENCH_WORKERS is a number of threads"),
+        Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
 }
 
 /// Builds every runtime with [`workers`] threads. Call once, first thing in `main`.

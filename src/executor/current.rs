@@ -21,7 +21,7 @@ mod imp {
     use concurrent_queue::{ConcurrentQueue, PushError};
 
     use super::super::state::State;
-    use crate::sync::{Arc, Mutex};
+    use crate::sync::{Arc, AtomicUsize, Mutex, Ordering};
 
     /// Capacity of a runner queue; past it, tasks go to the shared queue.
     const CAPACITY: usize = 256;
@@ -48,20 +48,31 @@ mod imp {
         /// dereferenced).
         owner: usize,
         queue: ConcurrentQueue<Runnable>,
+        /// Tasks the owner has started running; only the owner writes it.
+        started: AtomicUsize,
+        /// `started` at the watch's last look (see [`RunnerQueues::stalled`]).
+        seen: AtomicUsize,
     }
 
     impl RunnerQueue {
         /// Queues `runnable` if this is `state`'s runner and there is room; hands it back
-        /// otherwise.
-        fn push(&self, state: &State, runnable: Runnable) -> Result<(), Runnable> {
+        /// otherwise. `Ok(true)`: the queue was empty, the runnable is the only one waiting.
+        fn push(&self, state: &State, runnable: Runnable) -> Result<bool, Runnable> {
             if self.owner != core::ptr::from_ref(state) as usize {
                 return Err(runnable);
             }
-            self.queue.push(runnable).map_err(PushError::into_inner)
+            self.queue.push(runnable).map_err(PushError::into_inner)?;
+            Ok(self.queue.len() <= 1)
         }
 
         pub(crate) fn pop(&self) -> Option<Runnable> {
             self.queue.pop().ok()
+        }
+
+        /// Counts a task the owner is about to run: the watch's measure of progress.
+        pub(crate) fn count_start(&self) {
+            // The owner is the only writer: a load and a store, no read-modify-write.
+            self.started.store(self.started.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         }
     }
 
@@ -81,6 +92,8 @@ mod imp {
             let queue = Arc::new(RunnerQueue {
                 owner: core::ptr::from_ref(state) as usize,
                 queue: ConcurrentQueue::bounded(CAPACITY),
+                started: AtomicUsize::new(0),
+                seen: AtomicUsize::new(0),
             });
             self.queues.with(|queues| queues.push(queue.clone()));
             Some(queue)
@@ -98,6 +111,21 @@ mod imp {
                     .iter()
                     .filter(|q| !own.is_some_and(|own| core::ptr::eq(&***q, own)))
                     .find_map(|q| q.pop())
+            })
+        }
+
+        /// Whether some runner's queue holds work while its owner has started no task since the
+        /// previous look: the owner is held inside one task (blocked in synchronous code) and
+        /// the work it queued waits for it. Each call is a look.
+        pub(crate) fn stalled(&self, own: Option<&RunnerQueue>) -> bool {
+            self.queues.with(|queues| {
+                let mut stalled = false;
+                for q in queues.iter().filter(|q| !own.is_some_and(|own| core::ptr::eq(&***q, own))) {
+                    let started = q.started.load(Ordering::Relaxed);
+                    let unchanged = q.seen.swap(started, Ordering::Relaxed) == started;
+                    stalled |= unchanged && !q.queue.is_empty();
+                }
+                stalled
             })
         }
 
@@ -126,8 +154,8 @@ mod imp {
     }
 
     /// Queues `runnable` on this thread's current runner queue if it is `state`'s; hands it back
-    /// otherwise.
-    pub(crate) fn push_here(state: &State, runnable: Runnable) -> Result<(), Runnable> {
+    /// otherwise. `Ok(true)`: it is the only runnable waiting there.
+    pub(crate) fn push_here(state: &State, runnable: Runnable) -> Result<bool, Runnable> {
         let queue = QUEUE.try_with(Cell::get).unwrap_or(core::ptr::null());
         // SAFETY: a non-null `QUEUE` was set by `enter_queue` from a reference that outlives the
         // guard, which resets it before that reference can end.
@@ -167,6 +195,72 @@ mod imp {
                 _ => false,
             })
             .unwrap_or(false)
+    }
+
+    /// The watch over the runners of the executor whose runner sleeps on this thread, kept
+    /// while this thread's idle loop sleeps no longer than [`WATCH`](super::super::WATCH).
+    ///
+    /// A runner that wakes a task from inside the task it runs queues it on its own queue and
+    /// wakes nobody for it while the watch is kept: it runs it next, on the same thread, once
+    /// the running task returns. Should that task hold the thread instead (synchronous code,
+    /// a blocking call), the watcher's next looks find the queue [`stalled`](Self::stalled)
+    /// and its runner steals the work: a task so queued waits at most two watch periods for a
+    /// held runner. Only a thread whose idle loop sleeps with the watch's timeout may keep it
+    /// (`driver::run_until` does); a push that finds the watch not kept wakes a runner, as any
+    /// push of a second waiting task does.
+    ///
+    /// The watch is kept only while some runner is inside `Run::poll` (nobody else can queue
+    /// work that way), so an idle executor wakes nobody on a timer. The pairs are store (or
+    /// read-modify-write), SeqCst fence, load: a push then a look at the watch, against a
+    /// release of the watch then a look at the runner queues; a runner entering `Run::poll`
+    /// then pushing, against a claim that looks at the runners inside `Run::poll` first.
+    pub(crate) struct Watch {
+        /// The watched executor.
+        ///
+        /// # Invariant
+        /// Points to the state of the runner sleeping on this thread, which outlives the
+        /// `Run` that recorded it; a `Watch` lives only while that `Run` is not polled or
+        /// dropped (within one idle step of the loop that polls it).
+        state: *const State,
+    }
+
+    impl Watch {
+        /// Keeps the watch of the executor whose runner sleeps on this thread, if a runner of
+        /// it is running tasks and nobody keeps the watch yet.
+        pub(crate) fn claim() -> Option<Self> {
+            let state = IDLE_RUNNER.try_with(|r| r.borrow().as_ref().map(|(s, _)| *s)).ok().flatten()?;
+            // SAFETY: the runner that recorded `state` is asleep, not dropped, and its state
+            // outlives it; see the invariant.
+            unsafe { &*state }.claim_watch().then_some(Self { state })
+        }
+
+        fn state(&self) -> &State {
+            // SAFETY: see the field's invariant.
+            unsafe { &*self.state }
+        }
+
+        /// A look, once a watch period passed: whether a runner's queued work waits on a
+        /// runner held in a task (this thread's runner must then run, and steal it).
+        pub(crate) fn stalled(&self) -> bool {
+            self.state().stalled()
+        }
+
+        /// Whether a runner is still running tasks: if not, the watch ends.
+        pub(crate) fn needed(&self) -> bool {
+            self.state().runs_tasks()
+        }
+    }
+
+    impl Drop for Watch {
+        fn drop(&mut self) {
+            self.state().release_watch();
+        }
+    }
+
+    impl core::fmt::Debug for Watch {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("Watch").finish_non_exhaustive()
+        }
     }
 
     /// Marks the calling thread as running these executors' tasks until the guard drops.
@@ -229,6 +323,10 @@ mod imp {
         pub(crate) fn pop(&self) -> Option<Runnable> {
             match *self {}
         }
+
+        pub(crate) fn count_start(&self) {
+            match *self {}
+        }
     }
 
     /// No runner queues to steal from.
@@ -255,6 +353,10 @@ mod imp {
             false
         }
 
+        pub(crate) fn stalled(&self, _: Option<&RunnerQueue>) -> bool {
+            false
+        }
+
         pub(crate) fn lengths(&self) -> alloc::vec::Vec<usize> {
             alloc::vec::Vec::new()
         }
@@ -269,7 +371,7 @@ mod imp {
         Nothing(core::marker::PhantomData)
     }
 
-    pub(crate) fn push_here(_: &State, runnable: Runnable) -> Result<(), Runnable> {
+    pub(crate) fn push_here(_: &State, runnable: Runnable) -> Result<bool, Runnable> {
         Err(runnable)
     }
 

@@ -46,6 +46,7 @@ impl<F: Future> Future for Run<'_, F> {
         // SAFETY: see above.
         let mut future = unsafe { Pin::new_unchecked(&mut this.future) };
         let _running = current::enter_executors(&this.states);
+        let _in_poll = InPoll::enter(&this.states);
         current::idle_runner_wakes(this.states[0]);
         loop {
             if let Poll::Ready(out) = future.as_mut().poll(cx) {
@@ -83,6 +84,26 @@ impl<F: Future> Future for Run<'_, F> {
                 return Poll::Pending;
             }
             this.listeners.clear();
+        }
+    }
+}
+
+/// Counts this runner inside `Run::poll` for each of its executors (see `State::runs_tasks`).
+struct InPoll<'r, 's>(&'r [&'s State]);
+
+impl<'r, 's> InPoll<'r, 's> {
+    fn enter(states: &'r [&'s State]) -> Self {
+        for state in states {
+            state.enter_poll();
+        }
+        Self(states)
+    }
+}
+
+impl Drop for InPoll<'_, '_> {
+    fn drop(&mut self) {
+        for state in self.0 {
+            state.leave_poll();
         }
     }
 }

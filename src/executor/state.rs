@@ -23,7 +23,7 @@ use core::task::Waker;
 
 use async_task::Runnable;
 use concurrent_queue::PushError;
-use event_listener::Event;
+use event_listener::{Event, IntoNotification};
 use slab::Slab;
 
 use super::current::{self, RunnerQueue, RunnerQueues};
@@ -32,7 +32,7 @@ use super::guard::CatchDrop;
 use super::guard::{Panics, RemoveOnDrop, task_builder};
 use super::metrics::ExecutorMetrics;
 use super::sleeper::Sleeper;
-use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, Queue, fence};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, Queue, fence};
 use crate::task::Task;
 
 /// How many runnables a runner runs before it lets its own future and other work in.
@@ -61,6 +61,11 @@ pub(crate) struct State {
     active: [Mutex<Slab<Waker>>; SHARDS],
     /// The shard of `active` the next task goes to.
     next_shard: AtomicUsize,
+    /// Runners inside `Run::poll`: only they queue work on a runner queue of their own.
+    runners_in_poll: AtomicUsize,
+    /// Set while an idle runner keeps the watch (see `current::Watch`): a task queued on the
+    /// queue of the runner that woke it then wakes no other runner.
+    watched: AtomicBool,
     /// Live tasks, counted only if `capacity` is set (`try_spawn` must refuse exactly at it).
     live: AtomicUsize,
     /// Live tasks spawned without a slot (`spawn_untracked`), for the runtime's metrics.
@@ -83,6 +88,8 @@ impl State {
             event: Event::new(),
             runner_queues: RunnerQueues::new(),
             sleepers: AtomicUsize::new(0),
+            runners_in_poll: AtomicUsize::new(0),
+            watched: AtomicBool::new(false),
             active: core::array::from_fn(|_| Mutex::new(Slab::new())),
             next_shard: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
@@ -117,9 +124,14 @@ impl State {
     /// this thread, if it is one of ours, else on the shared queue.
     pub(crate) fn schedule(&self, runnable: Runnable) {
         let runnable = match current::push_here(self, runnable) {
-            Ok(()) => {
-                // Another runner may steal it: this one may be about to block in its task.
-                self.notify_one();
+            Ok(alone) => {
+                // The runner on this thread runs it once the running task returns. Waking
+                // another runner for it would move one of two tasks that pass messages to the
+                // other thread on every hop; the watch takes it over if the running task holds
+                // the thread. A second task waiting is work to share.
+                if !alone || !self.is_watched() {
+                    self.notify_one();
+                }
                 return;
             }
             Err(runnable) => runnable,
@@ -157,6 +169,54 @@ impl State {
         if self.sleepers.load(Ordering::Relaxed) > 0 {
             self.event.notify(1);
         }
+    }
+
+    /// Whether an idle runner keeps the watch; the caller has just queued work.
+    fn is_watched(&self) -> bool {
+        // Pairs with the fence in `release_watch`: either the watcher's look after it sees the
+        // queued work, or this sees the watch released.
+        fence(Ordering::SeqCst);
+        self.watched.load(Ordering::Relaxed)
+    }
+
+    /// Counts a runner inside `Run::poll`, until [`leave_poll`](Self::leave_poll).
+    pub(crate) fn enter_poll(&self) {
+        self.runners_in_poll.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn leave_poll(&self) {
+        self.runners_in_poll.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Whether a runner is inside `Run::poll`, running tasks.
+    pub(crate) fn runs_tasks(&self) -> bool {
+        self.runners_in_poll.load(Ordering::SeqCst) > 0
+    }
+
+    /// Keeps the watch, if a runner runs tasks and nobody keeps it yet.
+    #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop watches"))]
+    pub(crate) fn claim_watch(&self) -> bool {
+        self.runs_tasks()
+            && self.watched.compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+    }
+
+    /// Gives the watch up. Work a runner queued while it was kept woke nobody: if some waits,
+    /// another runner is woken to look (one more, not one: a notified listener of the watcher's
+    /// own would swallow "one").
+    #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop watches"))]
+    pub(crate) fn release_watch(&self) {
+        self.watched.store(false, Ordering::SeqCst);
+        // Pairs with the fence in `is_watched`.
+        fence(Ordering::SeqCst);
+        if self.runner_queues.has_work() && self.sleepers.load(Ordering::Relaxed) > 0 {
+            self.event.notify(1.additional());
+        }
+    }
+
+    /// A look of the watch: whether work waits in the queue of a runner held in one task.
+    #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop watches"))]
+    pub(crate) fn stalled(&self) -> bool {
+        self.runner_queues.stalled(None)
     }
 
     /// Takes the next runnable, if any.
@@ -208,6 +268,9 @@ impl State {
                 if ran == 0 { self.pop().or_else(local_pop) } else { local_pop().or_else(|| self.pop()) };
             match next.or_else(|| self.runner_queues.steal(local)) {
                 Some(runnable) => {
+                    if let Some(local) = local {
+                        local.count_start();
+                    }
                     // If more work is queued, let another sleeping runner take it while this one
                     // is busy, instead of leaving it to this runner's next iteration.
                     if ran == 0 && self.has_work() {

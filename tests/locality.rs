@@ -1,0 +1,236 @@
+//! Where woken tasks run: a task woken (or spawned) by the task a runner is running runs next on
+//! the same runner, without waking another; the watch takes such a task over when the running
+//! task holds its thread; and keeping tasks local starves nobody.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::{self, JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use amphi::{Executor, block_on, yield_now};
+
+/// The longest a task queued by a runner held in another task may wait. The watch looks every
+/// millisecond and takes the work over at the first look that finds the runner has started no
+/// task since the previous one (≤ 2 ms); the rest is margin for a loaded 2-core machine, where
+/// the watcher's thread may wait for a core (measured on 2 cores: 0.04–0.77 ms idle, 0.25–0.56
+/// ms beside two busy loops). Without the watch the task waits the full 200 ms.
+const TAKEOVER_BOUND: Duration = Duration::from_millis(60);
+
+/// `n` threads running `ex` until the returned sender is dropped.
+fn runners(ex: &Arc<Executor<'static>>, n: usize) -> (async_channel::Sender<()>, Vec<JoinHandle<()>>) {
+    let (stop, stopped) = async_channel::bounded::<()>(1);
+    let threads = (0..n)
+        .map(|_| {
+            let (ex, stopped) = (ex.clone(), stopped.clone());
+            thread::spawn(move || block_on(ex.run(async move { while stopped.recv().await.is_ok() {} })))
+        })
+        .collect();
+    (stop, threads)
+}
+
+fn stop(stop: async_channel::Sender<()>, threads: Vec<JoinHandle<()>>) {
+    drop(stop);
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+/// Two tasks passing a message back and forth over `bounded(1)` channels on two runners: each hop
+/// wakes the other task from inside the running one, which then runs on the same thread. Before,
+/// every hop woke the other runner, which stole the woken task: about half the hops crossed.
+#[test]
+fn a_pair_passing_messages_stays_on_one_thread() {
+    const HOPS: usize = 20_000;
+    let ex = Arc::new(Executor::new());
+    let (stopper, threads) = runners(&ex, 2);
+    let (to_b, from_a) = async_channel::bounded::<(usize, ThreadId)>(1);
+    let (to_a, from_b) = async_channel::bounded::<(usize, ThreadId)>(1);
+    let crossed = Arc::new(AtomicUsize::new(0));
+    let c = crossed.clone();
+    let b = ex.spawn(async move {
+        while let Ok((n, sender)) = from_a.recv().await {
+            if sender != thread::current().id() {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+            if to_a.send((n + 1, thread::current().id())).await.is_err() {
+                break;
+            }
+        }
+    });
+    let c = crossed.clone();
+    let a = ex.spawn(async move {
+        let mut n = 0;
+        while n < HOPS {
+            to_b.send((n + 1, thread::current().id())).await.unwrap();
+            let (m, sender) = from_b.recv().await.unwrap();
+            if sender != thread::current().id() {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+            n = m;
+        }
+        n
+    });
+    assert_eq!(block_on(a), HOPS);
+    block_on(b);
+    stop(stopper, threads);
+    let crossed = crossed.load(Ordering::Relaxed);
+    // A watch look may move the pair (at most once a millisecond while one runner is held by the
+    // OS), and the first hops may run on either thread: a few crossings, not one in ten.
+    assert!(crossed < HOPS / 10, "{crossed} of {HOPS} hops crossed threads");
+}
+
+/// How a task held in its runner makes the next one runnable, from inside itself.
+#[derive(Clone, Copy, Debug)]
+enum Queued {
+    /// It spawns it.
+    Spawned,
+    /// It wakes it: a message on a channel it waits on.
+    Woken,
+}
+
+/// A task queues a second one on its runner's own queue, then holds the thread for 200 ms in
+/// synchronous code: the other runner, keeping the watch, takes the second task over.
+fn held_runner_work_is_taken_over(how: Queued) {
+    let ex = Arc::new(Executor::new());
+    let (stopper, threads) = runners(&ex, 2);
+    // Let both runners fall asleep, so that the other runner goes back to sleep later, while
+    // the first one runs the holder: that is when it keeps the watch.
+    thread::sleep(Duration::from_millis(50));
+    let (wake_tx, wake_rx) = async_channel::bounded::<()>(1);
+    let queued_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let ran_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let warmed = Arc::new(AtomicBool::new(false));
+
+    let ran = ran_at.clone();
+    let second = async move {
+        if let Queued::Woken = how {
+            wake_rx.recv().await.unwrap();
+        }
+        *ran.lock().unwrap() = Some(Instant::now());
+    };
+    // For `Woken`, the second task waits on the channel first (it runs, and sleeps, elsewhere).
+    let mut second = Some(second);
+    let waiting = match how {
+        Queued::Woken => Some(ex.spawn(second.take().unwrap())),
+        Queued::Spawned => None,
+    };
+    let (ex_in, queued, w) = (ex.clone(), queued_at.clone(), warmed.clone());
+    let holder = ex.spawn(async move {
+        // A short task for the other runner: it wakes for it (nobody keeps the watch yet), runs
+        // it, and goes back to sleep while this task runs, keeping the watch.
+        ex_in.spawn(async move { w.store(true, Ordering::Release) }).detach();
+        while !warmed.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        thread::sleep(Duration::from_millis(20));
+        let spawned = match how {
+            Queued::Spawned => Some(ex_in.spawn(second.take().unwrap())),
+            Queued::Woken => {
+                wake_tx.try_send(()).unwrap();
+                None
+            }
+        };
+        *queued.lock().unwrap() = Some(Instant::now());
+        // Synchronous code holding the runner's thread.
+        thread::sleep(Duration::from_millis(200));
+        spawned
+    });
+    if let Some(task) = block_on(holder) {
+        block_on(task);
+    }
+    if let Some(task) = waiting {
+        block_on(task);
+    }
+    stop(stopper, threads);
+    let queued = queued_at.lock().unwrap().expect("the holder queued the task");
+    let ran = ran_at.lock().unwrap().expect("the second task ran");
+    let waited = ran.saturating_duration_since(queued);
+    eprintln!("{how:?}: taken over after {waited:?}");
+    assert!(waited < TAKEOVER_BOUND, "{how:?}: the task waited {waited:?} for its held runner");
+}
+
+#[test]
+fn a_task_spawned_by_a_held_runner_is_taken_over() {
+    held_runner_work_is_taken_over(Queued::Spawned);
+}
+
+#[test]
+fn a_task_woken_by_a_held_runner_is_taken_over() {
+    held_runner_work_is_taken_over(Queued::Woken);
+}
+
+/// One runner, a pair passing messages for ever (each hop queues the partner on the runner's own
+/// queue), and a task spawned from outside: it runs at the next batch, not after the pair.
+#[test]
+fn a_message_passing_pair_does_not_starve_a_queued_task() {
+    let ex = Arc::new(Executor::new());
+    let (stopper, threads) = runners(&ex, 1);
+    let done = Arc::new(AtomicBool::new(false));
+    let hops = Arc::new(AtomicUsize::new(0));
+    let (to_b, from_a) = async_channel::bounded::<()>(1);
+    let (to_a, from_b) = async_channel::bounded::<()>(1);
+    let d = done.clone();
+    let b = ex.spawn(async move {
+        while from_a.recv().await.is_ok() && to_a.send(()).await.is_ok() {}
+        drop(d);
+    });
+    let (d, h) = (done.clone(), hops.clone());
+    let a = ex.spawn(async move {
+        while !d.load(Ordering::Relaxed) {
+            to_b.send(()).await.unwrap();
+            from_b.recv().await.unwrap();
+            h.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    // The pair is going.
+    while hops.load(Ordering::Relaxed) < 1000 {
+        thread::yield_now();
+    }
+    for _ in 0..20 {
+        let spawned = Instant::now();
+        let ran = block_on(ex.spawn(async { Instant::now() }));
+        let waited = ran - spawned;
+        assert!(waited < Duration::from_millis(100), "a queued task waited {waited:?} behind the pair");
+    }
+    done.store(true, Ordering::Relaxed);
+    block_on(a);
+    block_on(b);
+    stop(stopper, threads);
+}
+
+/// 200 tasks yielding for ever on one runner (each yield queues the task on the runner's own
+/// queue): every one of them makes progress in every window of 50 ms.
+#[test]
+fn no_task_starves_while_200_yield() {
+    const TASKS: usize = 200;
+    let ex = Arc::new(Executor::new());
+    let (stopper, threads) = runners(&ex, 1);
+    let done = Arc::new(AtomicBool::new(false));
+    let polls: Arc<Vec<AtomicUsize>> = Arc::new((0..TASKS).map(|_| AtomicUsize::new(0)).collect());
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let (done, polls) = (done.clone(), polls.clone());
+            ex.spawn(async move {
+                while !done.load(Ordering::Relaxed) {
+                    polls[i].fetch_add(1, Ordering::Relaxed);
+                    yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let snapshot = || polls.iter().map(|p| p.load(Ordering::Relaxed)).collect::<Vec<_>>();
+    thread::sleep(Duration::from_millis(20));
+    let mut before = snapshot();
+    for _ in 0..6 {
+        thread::sleep(Duration::from_millis(50));
+        let now = snapshot();
+        let starved: Vec<usize> = (0..TASKS).filter(|&i| now[i] == before[i]).collect();
+        assert!(starved.is_empty(), "tasks {starved:?} made no progress in 50 ms");
+        before = now;
+    }
+    done.store(true, Ordering::Relaxed);
+    for t in tasks {
+        block_on(t);
+    }
+    stop(stopper, threads);
+}
