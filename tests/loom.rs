@@ -14,7 +14,8 @@
 //! Modelled:
 //! - parking: a wake-up around `park` or `begin_driving` is never lost, nor taken for a nudge;
 //! - runners sleeping and waking: a queued task never waits on a sleeping runner, also when a
-//!   runner is blocked inside a task; and a broken sleep protocol that loom must catch;
+//!   runner is blocked inside a task, and when its work woke nobody and waits for the watch to
+//!   take it over; and a broken sleep protocol that loom must catch;
 //! - the nested-`block_on` hand-off of the global workers: the on-duty count returns to target,
 //!   exactly one worker steps back, a recall racing a spare's time-out is never lost, and two
 //!   recalls wake two spares;
@@ -78,7 +79,7 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
-use executor::{Executor, Run};
+use executor::{Executor, Run, Watch};
 use park::Parker;
 use pool::Pool;
 use roster::Roster;
@@ -329,6 +330,8 @@ fn two_runners_two_spawns() {
 #[derive(Clone)]
 struct Gate {
     released: Arc<(loom::sync::Mutex<bool>, loom::sync::Condvar)>,
+    /// Set once `blocker` holds its runner.
+    held: Arc<(loom::sync::Mutex<bool>, loom::sync::Condvar)>,
     finished: Arc<AtomicUsize>,
     done: Arc<event_listener::Event>,
 }
@@ -337,6 +340,7 @@ impl Gate {
     fn new() -> Self {
         Self {
             released: Arc::new((loom::sync::Mutex::new(false), loom::sync::Condvar::new())),
+            held: Arc::new((loom::sync::Mutex::new(false), loom::sync::Condvar::new())),
             finished: Arc::new(AtomicUsize::new(0)),
             done: Arc::new(event_listener::Event::new()),
         }
@@ -349,6 +353,8 @@ impl Gate {
     }
 
     async fn blocker(self) {
+        *self.held.0.lock().unwrap() = true;
+        self.held.1.notify_all();
         let mut released = self.released.0.lock().unwrap();
         while !*released {
             released = self.released.1.wait(released).unwrap();
@@ -417,6 +423,133 @@ fn blocked_runner_local_work_is_stolen() {
         })
         .detach();
         gate.run_two_runners(&ex);
+    });
+}
+
+/// Watch periods passing: each tick ends one timed sleep of the watcher (or the next one, if it
+/// is awake). Time passes only once `Gate::hold` holds a runner: the watch promises a look while a
+/// runner is held, and a model clock ticking for ever would never let loom finish.
+struct Ticker {
+    /// Ticks not yet taken by a timed sleep, and the waker of the one waiting for a tick.
+    state: loom::sync::Mutex<(usize, Option<Waker>)>,
+}
+
+impl Ticker {
+    fn new() -> Arc<Self> {
+        Arc::new(Self { state: loom::sync::Mutex::new((0, None)) })
+    }
+
+    /// Ticks `n` times once `gate` holds a runner.
+    fn tick_while_held(&self, gate: &Gate, n: usize) {
+        let (lock, cvar) = &*gate.held;
+        let mut held = lock.lock().unwrap();
+        while !*held {
+            held = cvar.wait(held).unwrap();
+        }
+        drop(held);
+        for _ in 0..n {
+            let waker = {
+                let mut state = self.state.lock().unwrap();
+                state.0 += 1;
+                state.1.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+
+    /// The idle step of a thread keeping the watch: returns `true` if woken, `false` when a watch
+    /// period passed. A tick nudges the parker, so a real wake-up is never taken for one.
+    fn timed_sleep(&self, parker: &Arc<Parker>) -> bool {
+        {
+            let mut state = self.state.lock().unwrap();
+            if state.0 > 0 {
+                state.0 -= 1;
+                // A pending wake-up wins over the passing period, as in `park_deadline`.
+                return !parker.begin_driving() || parker.end_driving();
+            }
+            state.1 = Some(Parker::nudge_waker(parker));
+        }
+        if parker.park_deadline(None) == park::Unparked::Woken {
+            return true;
+        }
+        let mut state = self.state.lock().unwrap();
+        if state.0 > 0 {
+            state.0 -= 1;
+            false
+        } else {
+            // A nudge of an earlier sleep's tick: a spurious wake-up.
+            true
+        }
+    }
+}
+
+/// `driver::run_until`'s loop for a runner: poll after a wake-up; between them, keep the watch
+/// when `Watch::claim` gives it and sleep until the next tick, then look.
+fn watch_loop<F: Future>(future: F, ticker: &Ticker) -> F::Output {
+    let parker = new_parker();
+    let waker = waker(parker.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    let mut watch: Option<Watch> = None;
+    let mut woken = true;
+    loop {
+        if woken {
+            drop(watch.take());
+            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+        if watch.is_none() {
+            watch = Watch::claim();
+        }
+        woken = match &watch {
+            Some(_) => ticker.timed_sleep(&parker),
+            None => {
+                parker.park_deadline(None);
+                true
+            }
+        };
+        if !woken {
+            if let Some(w) = &watch {
+                if w.stalled() {
+                    woken = true;
+                } else if !w.needed() {
+                    watch = None;
+                }
+            }
+        }
+    }
+}
+
+/// A task spawns a second one onto its runner's own queue, then holds its runner until the
+/// second has run. The other runner keeps the watch (as `driver::run_until` does) whenever a
+/// runner runs tasks, so the push may wake nobody: the watcher's looks while the runner is held
+/// must find the work stalled and steal it, whichever runner took the first task, whenever
+/// either fell asleep, and however the push and the claim of the watch interleave.
+#[test]
+fn held_runner_work_is_taken_over_by_the_watch() {
+    blocked_runner_model(|| {
+        let ex = Arc::new(Executor::new());
+        let gate = Gate::new();
+        let ticker = Ticker::new();
+        let (ex_in, gate2) = (ex.clone(), gate.clone());
+        ex.spawn(async move {
+            ex_in.spawn(gate2.clone().releaser()).detach();
+            gate2.blocker().await;
+        })
+        .detach();
+        let (ex2, gate3, ticker2) = (ex.clone(), gate.clone(), ticker.clone());
+        let watcher = thread::spawn(move || {
+            watch_loop(Run::new(ex2.state(), until(gate3.finished, gate3.done, 2)), &ticker2)
+        });
+        let (gate4, ticker3) = (gate.clone(), ticker.clone());
+        let clock = thread::spawn(move || ticker3.tick_while_held(&gate4, 2));
+        park_loop(Run::new(ex.state(), until(gate.finished.clone(), gate.done.clone(), 2)));
+        watcher.join().unwrap();
+        clock.join().unwrap();
+        assert_eq!(gate.finished.load(Ordering::Acquire), 2);
     });
 }
 
