@@ -68,7 +68,8 @@ pub(crate) fn fresh_parker() -> (Arc<Parker>, Waker) {
 /// (a future stored it and completed, or a timer or socket still holds it) is not cached again,
 /// so a late wake-up through that clone finds a parker nobody waits on, instead of making a
 /// later `block_on` poll its future for nothing. The cache holds two counts (the parker and its
-/// waker); more after the call means a clone is still out there.
+/// waker); more after the call means a clone is still out there. A wake-up the call's future sent
+/// itself in its final poll is dropped with the call.
 #[inline]
 pub(crate) fn with_parker<R>(f: impl FnOnce(&Arc<Parker>, &Waker) -> R) -> R {
     // The closure runs in exactly one of the two places; `Option` only proves it to the
@@ -88,6 +89,8 @@ pub(crate) fn with_parker<R>(f: impl FnOnce(&Arc<Parker>, &Waker) -> R) -> R {
         if Arc::strong_count(parker) != 2 {
             drop(slot);
             retire(cache);
+        } else {
+            parker.clear();
         }
         out
     });
@@ -110,6 +113,8 @@ fn with_new_cached<R>(cache: &CachedParker, f: impl FnOnce(&Arc<Parker>, &Waker)
     if Arc::strong_count(parker) != 2 {
         drop(slot);
         retire(cache);
+    } else {
+        parker.clear();
     }
     Some(out)
 }

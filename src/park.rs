@@ -203,6 +203,17 @@ mod std_impl {
             }
         }
 
+        /// Drops a wake-up or nudge still pending once the call that owned this parker has
+        /// returned: a future may wake its own waker in the poll in which it completes, and the
+        /// next call reusing the parker must not take that for a wake-up of its own. The caller
+        /// holds the only waker (no clone of it is left), so nothing races this.
+        #[inline]
+        pub(crate) fn clear(&self) {
+            if self.state.load(Ordering::Relaxed) != EMPTY {
+                self.state.store(EMPTY, Ordering::Relaxed);
+            }
+        }
+
         /// Leaves the driving state; returns whether a wake-up arrived meanwhile (consuming it).
         pub(crate) fn end_driving(&self) -> bool {
             self.state.swap(EMPTY, Ordering::Acquire) == NOTIFIED

@@ -145,3 +145,32 @@ fn a_block_on_s_own_wake_ups_still_reach_it_after_a_stale_one() {
     }
     wake(&stash);
 }
+
+#[test]
+fn a_wake_during_the_final_poll_does_not_poll_the_next_one() {
+    // async-io's `first_cannot_wake_second`: the first future wakes its own waker in the poll in
+    // which it completes; the wake-up was for a call that is over.
+    block_on(std::future::poll_fn(|cx| {
+        cx.waker().wake_by_ref();
+        Poll::Ready(())
+    }));
+    let polls = block_on(WakeOnce::new(|_: &Waker| {}));
+    assert_eq!(polls, 2, "polled once, then once for its own wake-up");
+}
+
+#[test]
+fn a_wake_during_the_final_poll_does_not_poll_the_next_one_while_it_drives() {
+    block_on(std::future::poll_fn(|cx| {
+        cx.waker().wake_by_ref();
+        Poll::Ready(())
+    }));
+    // The next call waits in the reactor (a timer), not in a plain park.
+    let mut polls = 0;
+    let timer = Timer::after(Duration::from_millis(30));
+    let mut timer = std::pin::pin!(timer);
+    block_on(std::future::poll_fn(|cx| {
+        polls += 1;
+        timer.as_mut().poll(cx).map(|_| ())
+    }));
+    assert_eq!(polls, 2, "polled once, then once when the timer fired");
+}
