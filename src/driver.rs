@@ -8,7 +8,7 @@ use core::pin::{Pin, pin};
 use core::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use crate::executor::{WATCH, Watch};
+use crate::executor::{LOOKOUT_PERIOD, Lookout};
 use crate::park::Parker;
 use crate::sync::Arc;
 use crate::{context, reactor};
@@ -37,21 +37,21 @@ pub(crate) fn run_until<F: Future>(
     let _leave = Leave;
     let mut cx = Context::from_waker(waker);
     let mut woken = !polled;
-    // Kept while this thread's sleeping runner watches the runners running tasks: the idle step
-    // then ends after a watch period at the latest, for a look.
-    let mut watch: Option<Watch> = None;
+    // Held while this thread's sleeping runner keeps the lookout over the runners running tasks:
+    // the idle step then ends after a lookout period at the latest, for a look.
+    let mut lookout: Option<Lookout> = None;
     loop {
         if woken {
-            // Awake, it watches nobody while it runs.
-            drop(watch.take());
+            // Awake, it is nobody's lookout while it runs.
+            drop(lookout.take());
             if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                 return Some(out);
             }
         }
-        if watch.is_none() {
-            watch = Watch::claim();
+        if lookout.is_none() {
+            lookout = Lookout::claim();
         }
-        let look = watch.as_ref().map(|_| Instant::now() + WATCH);
+        let look = lookout.as_ref().map(|_| Instant::now() + LOOKOUT_PERIOD);
         let until = match (deadline, look) {
             (Some(d), Some(l)) => Some(d.min(l)),
             (d, l) => d.or(l),
@@ -64,12 +64,12 @@ pub(crate) fn run_until<F: Future>(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return None;
         }
-        if let Some(w) = &watch {
+        if let Some(w) = &lookout {
             if w.stalled() {
                 // Its runner runs, and steals the work a held runner queued.
                 woken = true;
             } else if !w.needed() {
-                watch = None;
+                lookout = None;
             }
         }
     }

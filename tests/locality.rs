@@ -1,5 +1,5 @@
 //! Where woken tasks run: a task woken (or spawned) by the task a runner is running runs next on
-//! the same runner, without waking another; the watch takes such a task over when the running
+//! the same runner, without waking another; the lookout takes such a task over when the running
 //! task holds its thread; and keeping tasks local starves nobody.
 
 use std::sync::Arc;
@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use amphi::{Executor, block_on, yield_now};
 
-/// The longest a task queued by a runner held in another task may wait. The watch looks every
+/// The longest a task queued by a runner held in another task may wait. The lookout looks every
 /// millisecond and takes the work over at the first look that finds the runner has started no
 /// task since the previous one (≤ 2 ms); the rest is margin for a loaded 2-core machine, where
-/// the watcher's thread may wait for a core (measured on 2 cores: 0.04–0.77 ms idle, 0.25–0.56
-/// ms beside two busy loops). Without the watch the task waits the full 200 ms.
+/// the lookout's thread may wait for a core (measured on 2 cores: 0.04–0.77 ms idle, 0.25–0.56
+/// ms beside two busy loops). Without the lookout the task waits the full 200 ms.
 const TAKEOVER_BOUND: Duration = Duration::from_millis(60);
 
 /// `n` threads running `ex` until the returned sender is dropped.
@@ -74,7 +74,7 @@ fn a_pair_passing_messages_stays_on_one_thread() {
     block_on(b);
     stop(stopper, threads);
     let crossed = crossed.load(Ordering::Relaxed);
-    // A watch look may move the pair (at most once a millisecond while one runner is held by the
+    // A lookout's look may move the pair (at most once a millisecond while one runner is held by the
     // OS), and the first hops may run on either thread: a few crossings, not one in ten.
     assert!(crossed < HOPS / 10, "{crossed} of {HOPS} hops crossed threads");
 }
@@ -89,12 +89,12 @@ enum Queued {
 }
 
 /// A task queues a second one on its runner's own queue, then holds the thread for 200 ms in
-/// synchronous code: the other runner, keeping the watch, takes the second task over.
+/// synchronous code: the other runner, keeping the lookout, takes the second task over.
 fn held_runner_work_is_taken_over(how: Queued) {
     let ex = Arc::new(Executor::new());
     let (stopper, threads) = runners(&ex, 2);
     // Let both runners fall asleep, so that the other runner goes back to sleep later, while
-    // the first one runs the holder: that is when it keeps the watch.
+    // the first one runs the holder: that is when it keeps the lookout.
     thread::sleep(Duration::from_millis(50));
     let (wake_tx, wake_rx) = async_channel::bounded::<()>(1);
     let queued_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
@@ -116,8 +116,8 @@ fn held_runner_work_is_taken_over(how: Queued) {
     };
     let (ex_in, queued, w) = (ex.clone(), queued_at.clone(), warmed.clone());
     let holder = ex.spawn(async move {
-        // A short task for the other runner: it wakes for it (nobody keeps the watch yet), runs
-        // it, and goes back to sleep while this task runs, keeping the watch.
+        // A short task for the other runner: it wakes for it (nobody keeps the lookout yet), runs
+        // it, and goes back to sleep while this task runs, keeping the lookout.
         ex_in.spawn(async move { w.store(true, Ordering::Release) }).detach();
         while !warmed.load(Ordering::Acquire) {
             std::hint::spin_loop();

@@ -14,7 +14,7 @@
 //! Modelled:
 //! - parking: a wake-up around `park` or `begin_driving` is never lost, nor taken for a nudge;
 //! - runners sleeping and waking: a queued task never waits on a sleeping runner, also when a
-//!   runner is blocked inside a task, and when its work woke nobody and waits for the watch to
+//!   runner is blocked inside a task, and when its work woke nobody and waits for the lookout to
 //!   take it over; and a broken sleep protocol that loom must catch;
 //! - the nested-`block_on` hand-off of the global workers: the on-duty count returns to target,
 //!   exactly one worker steps back, a recall racing a spare's time-out is never lost, and two
@@ -79,7 +79,7 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
-use executor::{Executor, Run, Watch};
+use executor::{Executor, Lookout, Run};
 use park::Parker;
 use pool::Pool;
 use roster::Roster;
@@ -426,8 +426,8 @@ fn blocked_runner_local_work_is_stolen() {
     });
 }
 
-/// Watch periods passing: each tick ends one timed sleep of the watcher (or the next one, if it
-/// is awake). Time passes only once `Gate::hold` holds a runner: the watch promises a look while a
+/// Lookout periods passing: each tick ends one timed sleep of the lookout (or the next one, if it
+/// is awake). Time passes only once `Gate::hold` holds a runner: the lookout promises a look while a
 /// runner is held, and a model clock ticking for ever would never let loom finish.
 struct Ticker {
     /// Ticks not yet taken by a timed sleep, and the waker of the one waiting for a tick.
@@ -459,7 +459,7 @@ impl Ticker {
         }
     }
 
-    /// The idle step of a thread keeping the watch: returns `true` if woken, `false` when a watch
+    /// The idle step of a thread keeping the lookout: returns `true` if woken, `false` when a lookout
     /// period passed. A tick nudges the parker, so a real wake-up is never taken for one.
     fn timed_sleep(&self, parker: &Arc<Parker>) -> bool {
         {
@@ -485,26 +485,26 @@ impl Ticker {
     }
 }
 
-/// `driver::run_until`'s loop for a runner: poll after a wake-up; between them, keep the watch
-/// when `Watch::claim` gives it and sleep until the next tick, then look.
-fn watch_loop<F: Future>(future: F, ticker: &Ticker) -> F::Output {
+/// `driver::run_until`'s loop for a runner: poll after a wake-up; between them, keep the lookout
+/// when `Lookout::claim` gives it and sleep until the next tick, then look.
+fn lookout_loop<F: Future>(future: F, ticker: &Ticker) -> F::Output {
     let parker = new_parker();
     let waker = waker(parker.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
-    let mut watch: Option<Watch> = None;
+    let mut lookout: Option<Lookout> = None;
     let mut woken = true;
     loop {
         if woken {
-            drop(watch.take());
+            drop(lookout.take());
             if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                 return out;
             }
         }
-        if watch.is_none() {
-            watch = Watch::claim();
+        if lookout.is_none() {
+            lookout = Lookout::claim();
         }
-        woken = match &watch {
+        woken = match &lookout {
             Some(_) => ticker.timed_sleep(&parker),
             None => {
                 parker.park_deadline(None);
@@ -512,11 +512,11 @@ fn watch_loop<F: Future>(future: F, ticker: &Ticker) -> F::Output {
             }
         };
         if !woken {
-            if let Some(w) = &watch {
+            if let Some(w) = &lookout {
                 if w.stalled() {
                     woken = true;
                 } else if !w.needed() {
-                    watch = None;
+                    lookout = None;
                 }
             }
         }
@@ -524,12 +524,12 @@ fn watch_loop<F: Future>(future: F, ticker: &Ticker) -> F::Output {
 }
 
 /// A task spawns a second one onto its runner's own queue, then holds its runner until the
-/// second has run. The other runner keeps the watch (as `driver::run_until` does) whenever a
-/// runner runs tasks, so the push may wake nobody: the watcher's looks while the runner is held
+/// second has run. The other runner keeps the lookout (as `driver::run_until` does) whenever a
+/// runner runs tasks, so the push may wake nobody: the lookout's looks while the runner is held
 /// must find the work stalled and steal it, whichever runner took the first task, whenever
-/// either fell asleep, and however the push and the claim of the watch interleave.
+/// either fell asleep, and however the push and the claim of the lookout interleave.
 #[test]
-fn held_runner_work_is_taken_over_by_the_watch() {
+fn held_runner_work_is_taken_over_by_the_lookout() {
     blocked_runner_model(|| {
         let ex = Arc::new(Executor::new());
         let gate = Gate::new();
@@ -541,13 +541,13 @@ fn held_runner_work_is_taken_over_by_the_watch() {
         })
         .detach();
         let (ex2, gate3, ticker2) = (ex.clone(), gate.clone(), ticker.clone());
-        let watcher = thread::spawn(move || {
-            watch_loop(Run::new(ex2.state(), until(gate3.finished, gate3.done, 2)), &ticker2)
+        let lookout = thread::spawn(move || {
+            lookout_loop(Run::new(ex2.state(), until(gate3.finished, gate3.done, 2)), &ticker2)
         });
         let (gate4, ticker3) = (gate.clone(), ticker.clone());
         let clock = thread::spawn(move || ticker3.tick_while_held(&gate4, 2));
         park_loop(Run::new(ex.state(), until(gate.finished.clone(), gate.done.clone(), 2)));
-        watcher.join().unwrap();
+        lookout.join().unwrap();
         clock.join().unwrap();
         assert_eq!(gate.finished.load(Ordering::Acquire), 2);
     });

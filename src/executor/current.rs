@@ -50,7 +50,7 @@ mod imp {
         queue: ConcurrentQueue<Runnable>,
         /// Tasks the owner has started running; only the owner writes it.
         started: AtomicUsize,
-        /// `started` at the watch's last look (see [`RunnerQueues::stalled`]).
+        /// `started` at the lookout's last look (see [`RunnerQueues::stalled`]).
         seen: AtomicUsize,
     }
 
@@ -69,7 +69,7 @@ mod imp {
             self.queue.pop().ok()
         }
 
-        /// Counts a task the owner is about to run: the watch's measure of progress.
+        /// Counts a task the owner is about to run: the lookout's measure of progress.
         pub(crate) fn count_start(&self) {
             // The owner is the only writer: a load and a store, no read-modify-write.
             self.started.store(self.started.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
@@ -197,41 +197,42 @@ mod imp {
             .unwrap_or(false)
     }
 
-    /// The watch over the runners of the executor whose runner sleeps on this thread, kept
-    /// while this thread's idle loop sleeps no longer than [`WATCH`](super::super::WATCH).
+    /// The lookout over the runners of the executor whose runner sleeps on this thread, kept
+    /// while this thread's idle loop sleeps no longer than
+    /// [`LOOKOUT_PERIOD`](super::super::LOOKOUT_PERIOD).
     ///
     /// A runner that wakes a task from inside the task it runs queues it on its own queue and
-    /// wakes nobody for it while the watch is kept: it runs it next, on the same thread, once
+    /// wakes nobody for it while the lookout is kept: it runs it next, on the same thread, once
     /// the running task returns. Should that task hold the thread instead (synchronous code,
-    /// a blocking call), the watcher's next looks find the queue [`stalled`](Self::stalled)
-    /// and its runner steals the work: a task so queued waits at most two watch periods for a
-    /// held runner. Only a thread whose idle loop sleeps with the watch's timeout may keep it
-    /// (`driver::run_until` does); a push that finds the watch not kept wakes a runner, as any
+    /// a blocking call), the lookout's next looks find the queue [`stalled`](Self::stalled)
+    /// and its runner steals the work: a task so queued waits at most two lookout periods for a
+    /// held runner. Only a thread whose idle loop sleeps with the lookout's timeout may keep it
+    /// (`driver::run_until` does); a push that finds the lookout not kept wakes a runner, as any
     /// push of a second waiting task does.
     ///
-    /// The watch is kept only while some runner is inside `Run::poll` (nobody else can queue
+    /// The lookout is kept only while some runner is inside `Run::poll` (nobody else can queue
     /// work that way), so an idle executor wakes nobody on a timer. The pairs are store (or
-    /// read-modify-write), SeqCst fence, load: a push then a look at the watch, against a
-    /// release of the watch then a look at the runner queues; a runner entering `Run::poll`
+    /// read-modify-write), SeqCst fence, load: a push then a look at the lookout, against a
+    /// release of the lookout then a look at the runner queues; a runner entering `Run::poll`
     /// then pushing, against a claim that looks at the runners inside `Run::poll` first.
-    pub(crate) struct Watch {
-        /// The watched executor.
+    pub(crate) struct Lookout {
+        /// The executor looked after.
         ///
         /// # Invariant
         /// Points to the state of the runner sleeping on this thread, which outlives the
-        /// `Run` that recorded it; a `Watch` lives only while that `Run` is not polled or
+        /// `Run` that recorded it; a `Lookout` lives only while that `Run` is not polled or
         /// dropped (within one idle step of the loop that polls it).
         state: *const State,
     }
 
-    impl Watch {
-        /// Keeps the watch of the executor whose runner sleeps on this thread, if a runner of
-        /// it is running tasks and nobody keeps the watch yet.
+    impl Lookout {
+        /// Keeps the lookout of the executor whose runner sleeps on this thread, if a runner of
+        /// it is running tasks and nobody keeps the lookout yet.
         pub(crate) fn claim() -> Option<Self> {
             let state = IDLE_RUNNER.try_with(|r| r.borrow().as_ref().map(|(s, _)| *s)).ok().flatten()?;
             // SAFETY: the runner that recorded `state` is asleep, not dropped, and its state
             // outlives it; see the invariant.
-            unsafe { &*state }.claim_watch().then_some(Self { state })
+            unsafe { &*state }.claim_lookout().then_some(Self { state })
         }
 
         fn state(&self) -> &State {
@@ -239,27 +240,27 @@ mod imp {
             unsafe { &*self.state }
         }
 
-        /// A look, once a watch period passed: whether a runner's queued work waits on a
+        /// A look, once a lookout period passed: whether a runner's queued work waits on a
         /// runner held in a task (this thread's runner must then run, and steal it).
         pub(crate) fn stalled(&self) -> bool {
             self.state().stalled()
         }
 
-        /// Whether a runner is still running tasks: if not, the watch ends.
+        /// Whether a runner is still running tasks: if not, the lookout ends.
         pub(crate) fn needed(&self) -> bool {
             self.state().runs_tasks()
         }
     }
 
-    impl Drop for Watch {
+    impl Drop for Lookout {
         fn drop(&mut self) {
-            self.state().release_watch();
+            self.state().release_lookout();
         }
     }
 
-    impl core::fmt::Debug for Watch {
+    impl core::fmt::Debug for Lookout {
         fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.debug_struct("Watch").finish_non_exhaustive()
+            f.debug_struct("Lookout").finish_non_exhaustive()
         }
     }
 

@@ -28,7 +28,7 @@ use core::future::Future;
 use core::marker::PhantomData;
 
 #[cfg(feature = "std")]
-pub(crate) use self::current::{Watch, running};
+pub(crate) use self::current::{Lookout, running};
 pub use self::error::SpawnError;
 use self::lazy::Lazy;
 pub use self::local::LocalExecutor;
@@ -38,10 +38,10 @@ pub(crate) use self::state::State;
 use crate::sync::Arc;
 use crate::task::Task;
 
-/// How often an idle runner keeping the watch looks at the runners' queues (see `Watch`): a task
-/// queued for a runner held in another task waits at most two of these.
+/// How often an idle runner keeping the lookout looks at the runners' queues (see `Lookout`): a
+/// task queued for a runner held in another task waits at most two of these.
 #[cfg(feature = "std")]
-pub(crate) const WATCH: core::time::Duration = core::time::Duration::from_millis(1);
+pub(crate) const LOOKOUT_PERIOD: core::time::Duration = core::time::Duration::from_millis(1);
 
 /// An async executor for `Send` tasks.
 ///

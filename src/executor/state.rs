@@ -63,9 +63,9 @@ pub(crate) struct State {
     next_shard: AtomicUsize,
     /// Runners inside `Run::poll`: only they queue work on a runner queue of their own.
     runners_in_poll: AtomicUsize,
-    /// Set while an idle runner keeps the watch (see `current::Watch`): a task queued on the
+    /// Set while an idle runner keeps the lookout (see `current::Lookout`): a task queued on the
     /// queue of the runner that woke it then wakes no other runner.
-    watched: AtomicBool,
+    lookout: AtomicBool,
     /// Live tasks, counted only if `capacity` is set (`try_spawn` must refuse exactly at it).
     live: AtomicUsize,
     /// Live tasks spawned without a slot (`spawn_untracked`), for the runtime's metrics.
@@ -89,7 +89,7 @@ impl State {
             runner_queues: RunnerQueues::new(),
             sleepers: AtomicUsize::new(0),
             runners_in_poll: AtomicUsize::new(0),
-            watched: AtomicBool::new(false),
+            lookout: AtomicBool::new(false),
             active: core::array::from_fn(|_| Mutex::new(Slab::new())),
             next_shard: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
@@ -127,9 +127,9 @@ impl State {
             Ok(alone) => {
                 // The runner on this thread runs it once the running task returns. Waking
                 // another runner for it would move one of two tasks that pass messages to the
-                // other thread on every hop; the watch takes it over if the running task holds
+                // other thread on every hop; the lookout takes it over if the running task holds
                 // the thread. A second task waiting is work to share.
-                if !alone || !self.is_watched() {
+                if !alone || !self.has_lookout() {
                     self.notify_one();
                 }
                 return;
@@ -171,12 +171,12 @@ impl State {
         }
     }
 
-    /// Whether an idle runner keeps the watch; the caller has just queued work.
-    fn is_watched(&self) -> bool {
-        // Pairs with the fence in `release_watch`: either the watcher's look after it sees the
-        // queued work, or this sees the watch released.
+    /// Whether an idle runner keeps the lookout; the caller has just queued work.
+    fn has_lookout(&self) -> bool {
+        // Pairs with the fence in `release_lookout`: either the lookout's next look sees the
+        // queued work, or this sees the lookout released.
         fence(Ordering::SeqCst);
-        self.watched.load(Ordering::Relaxed)
+        self.lookout.load(Ordering::Relaxed)
     }
 
     /// Counts a runner inside `Run::poll`, until [`leave_poll`](Self::leave_poll).
@@ -193,28 +193,28 @@ impl State {
         self.runners_in_poll.load(Ordering::SeqCst) > 0
     }
 
-    /// Keeps the watch, if a runner runs tasks and nobody keeps it yet.
-    #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop watches"))]
-    pub(crate) fn claim_watch(&self) -> bool {
+    /// Keeps the lookout, if a runner runs tasks and nobody keeps it yet.
+    #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop keeps the lookout"))]
+    pub(crate) fn claim_lookout(&self) -> bool {
         self.runs_tasks()
-            && self.watched.compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+            && self.lookout.compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed).is_ok()
     }
 
-    /// Gives the watch up. Work a runner queued while it was kept woke nobody: if some waits,
-    /// another runner is woken to look (one more, not one: a notified listener of the watcher's
+    /// Gives the lookout up. Work a runner queued while it was kept woke nobody: if some waits,
+    /// another runner is woken to look (one more, not one: a notified listener of the lookout's
     /// own would swallow "one").
-    #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop watches"))]
-    pub(crate) fn release_watch(&self) {
-        self.watched.store(false, Ordering::SeqCst);
-        // Pairs with the fence in `is_watched`.
+    #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop keeps the lookout"))]
+    pub(crate) fn release_lookout(&self) {
+        self.lookout.store(false, Ordering::SeqCst);
+        // Pairs with the fence in `has_lookout`.
         fence(Ordering::SeqCst);
         if self.runner_queues.has_work() && self.sleepers.load(Ordering::Relaxed) > 0 {
             self.event.notify(1.additional());
         }
     }
 
-    /// A look of the watch: whether work waits in the queue of a runner held in one task.
-    #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop watches"))]
+    /// A look of the lookout: whether work waits in the queue of a runner held in one task.
+    #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop keeps the lookout"))]
     pub(crate) fn stalled(&self) -> bool {
         self.runner_queues.stalled(None)
     }
