@@ -1,0 +1,159 @@
+//! The readiness bookkeeping of one registered socket: a reader and a writer waiting at once are
+//! each woken by their own direction's event and only by it, with both waiting APIs
+//! (`readable()`/`writable()` futures, and `AsyncRead`/`AsyncWrite`); a cancelled wait gives its
+//! waker back.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::task::{Context, Wake, Waker};
+use std::thread;
+use std::time::Duration;
+
+use amphi::{Async, dual};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+/// How long a waiter that must stay asleep is watched (it would wake within a millisecond).
+const QUIET: Duration = Duration::from_millis(100);
+/// How long a waiter that must wake may take, on a loaded machine.
+const WAKES: Duration = Duration::from_secs(5);
+/// How long a waiter waits at most: one never woken fails its case instead of hanging it.
+const GIVE_UP: Duration = Duration::from_secs(10);
+
+/// A connected pair: ours (registered, its send buffer full) and a plain blocking peer.
+fn full_pair() -> (Async<TcpStream>, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (ours, _) = listener.accept().unwrap();
+    let ours = Async::new(ours).unwrap();
+    let chunk = [7u8; 64 * 1024];
+    loop {
+        match ours.get_ref().write(&chunk) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("filling the send buffer: {e}"),
+        }
+    }
+    (ours, peer)
+}
+
+/// Reads everything the peer was sent until `ours` says it is done (it shuts down its side).
+fn drain(peer: &mut TcpStream) -> usize {
+    let mut total = 0;
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match peer.read(&mut buf).unwrap() {
+            0 => return total,
+            n => total += n,
+        }
+    }
+}
+
+/// How the reader and the writer wait.
+#[derive(Clone, Copy, Debug)]
+enum Api {
+    /// `readable()` and `writable()` futures (many waiters per direction).
+    ReadyFutures,
+    /// `AsyncRead::read` and `AsyncWrite::write_all` (one waiter per direction).
+    ReadWrite,
+}
+
+fn reader_and_writer_each_woken_by_their_own_event(api: Api) {
+    let (ours, mut peer) = full_pair();
+    let (read_tx, read_rx) = mpsc::channel::<Option<u8>>();
+    let (write_tx, write_rx) = mpsc::channel::<Option<()>>();
+    thread::scope(|s| {
+        let ours = &ours;
+        s.spawn(move || {
+            let byte = dual(async {
+                let mut buf = [0u8; 1];
+                match api {
+                    Api::ReadyFutures => {
+                        ours.readable().await.unwrap();
+                        ours.get_ref().read_exact(&mut buf).unwrap();
+                    }
+                    Api::ReadWrite => {
+                        let mut reader = ours;
+                        reader.read_exact(&mut buf).await.unwrap();
+                    }
+                }
+                buf[0]
+            })
+            .wait_timeout(GIVE_UP);
+            // The receiver is gone if the case already failed.
+            let _ = read_tx.send(byte.ok());
+        });
+        s.spawn(move || {
+            let written = dual(async {
+                match api {
+                    Api::ReadyFutures => ours.writable().await.unwrap(),
+                    Api::ReadWrite => {
+                        let mut writer = ours;
+                        writer.write_all(b"after the drain").await.unwrap();
+                    }
+                }
+            })
+            .wait_timeout(GIVE_UP);
+            let _ = write_tx.send(written.ok());
+        });
+        // Both wait: nothing to read, no room to write.
+        assert!(read_rx.recv_timeout(QUIET).is_err(), "{api:?}: the reader woke with nothing to read");
+        assert!(write_rx.try_recv().is_err(), "{api:?}: the writer woke with no room");
+
+        // A read event only: the reader is woken, the writer stays asleep, still registered.
+        peer.write_all(&[42]).unwrap();
+        assert_eq!(
+            read_rx.recv_timeout(WAKES).ok().flatten(),
+            Some(42),
+            "{api:?}: the reader is woken by its event"
+        );
+        assert!(write_rx.recv_timeout(QUIET).is_err(), "{api:?}: the writer woke on a read event");
+
+        // Room to write: the writer, left waiting through the read event, is woken now.
+        let drained = thread::spawn(move || drain(&mut peer));
+        let written = write_rx.recv_timeout(WAKES).ok().flatten();
+        assert!(written.is_some(), "{api:?}: the writer is woken once there is room");
+        ours.get_ref().shutdown(Shutdown::Write).unwrap();
+        assert!(drained.join().unwrap() > 0);
+    });
+}
+
+#[test]
+fn a_reader_and_a_writer_of_ready_futures_are_each_woken_by_their_own_event() {
+    reader_and_writer_each_woken_by_their_own_event(Api::ReadyFutures);
+}
+
+#[test]
+fn a_reader_and_a_writer_of_read_and_write_are_each_woken_by_their_own_event() {
+    reader_and_writer_each_woken_by_their_own_event(Api::ReadWrite);
+}
+
+/// A waker that counts nothing: its `Arc`'s count says who holds it.
+struct Held;
+
+impl Wake for Held {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// A `readable()` / `writable()` future dropped before its event gives back its waker at once,
+/// and with it what the waker keeps alive (a task's allocation); it does not wait for the next
+/// event on the socket.
+#[test]
+fn a_cancelled_readiness_wait_gives_its_waker_back() {
+    let (ours, _peer) = full_pair();
+    let held = Arc::new(Held);
+    let waker = Waker::from(held.clone());
+    let mut cx = Context::from_waker(&waker);
+    {
+        let mut readable = pin!(ours.readable());
+        assert!(readable.as_mut().poll(&mut cx).is_pending(), "nothing to read yet");
+        let mut writable = pin!(ours.writable());
+        assert!(writable.as_mut().poll(&mut cx).is_pending(), "no room to write");
+        assert_eq!(Arc::strong_count(&held), 4, "the two waits hold the waker");
+    }
+    assert_eq!(Arc::strong_count(&held), 2, "the dropped waits gave the waker back");
+    drop(waker);
+    assert_eq!(Arc::strong_count(&held), 1);
+}
