@@ -17,6 +17,8 @@ pub(crate) struct Config {
     pub(crate) worker_threads: usize,
     pub(crate) max_blocking_threads: usize,
     pub(crate) thread_name: String,
+    /// `AMPHI_POLLER=polling`: every wait of the reactor is polling's own (see `reactor/poller.rs`).
+    pub(crate) polling_wait: bool,
 }
 
 impl Config {
@@ -25,6 +27,7 @@ impl Config {
             worker_threads: env_count(WORKER_THREADS).unwrap_or_else(default_workers),
             max_blocking_threads: env_count(MAX_BLOCKING_THREADS).unwrap_or(DEFAULT_MAX_BLOCKING),
             thread_name: "amphi".to_string(),
+            polling_wait: env_polling_wait(),
         }
     }
 }
@@ -76,6 +79,20 @@ fn env_count(count: Count) -> Option<usize> {
     match value.trim().parse::<usize>() {
         Ok(n) if count.range.contains(&n) => Some(n),
         _ => panic!("{} must be {}, got {value:?}", count.var, count.describe()),
+    }
+}
+
+/// Reads `AMPHI_POLLER`: `polling` makes the reactor wait through polling's own `wait` on every
+/// platform; `epoll` (the default) lets it wait on epoll directly on Linux and Android.
+///
+/// # Panics
+///
+/// If the variable is set to anything else.
+fn env_polling_wait() -> bool {
+    match std::env::var("AMPHI_POLLER").ok().as_deref().map(str::trim) {
+        None | Some("epoll") => false,
+        Some("polling") => true,
+        Some(other) => panic!("AMPHI_POLLER must be `epoll` or `polling`, got {other:?}"),
     }
 }
 
@@ -193,6 +210,7 @@ impl Builder {
                     .max_blocking_threads
                     .unwrap_or_else(|| env_count(MAX_BLOCKING_THREADS).unwrap_or(DEFAULT_MAX_BLOCKING)),
                 thread_name: b.thread_name.unwrap_or_else(|| "amphi".to_string()),
+                polling_wait: env_polling_wait(),
             }
         });
         if config.is_none() { Ok(()) } else { Err(BuilderError { out_of_range: None }) }

@@ -202,3 +202,14 @@ fn handed_off_workers_retire_after_idle() {
     );
     assert_eq!(block_on(spawn(async { 1 })), 1);
 }
+
+#[test]
+fn bad_amphi_poller_is_a_clear_panic() {
+    if is_child() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        drop(amphi::Async::new(socket));
+        return;
+    }
+    let out = in_child_failing("bad_amphi_poller_is_a_clear_panic", &[("AMPHI_POLLER", "kqueue")]);
+    assert!(out.contains("AMPHI_POLLER must be `epoll` or `polling`, got \"kqueue\""), "{out}");
+}

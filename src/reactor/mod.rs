@@ -12,7 +12,7 @@
 //!
 //! Futures polled by a foreign executor (Tokio, `futures::executor`) may register while no
 //! `amphi` thread is there to drive; only then does a fallback thread (`amphi-reactor`) start, and
-//! it exits after [`LINGER`] without being needed.
+//! it exits after a while without being needed (`fallback.rs`).
 //!
 //! Wake-ups are never lost: a driver's parker is in its `DRIVING` state while it waits, so the
 //! waker interrupts the poller (see `park.rs`); a timer earlier than the current wait notifies
@@ -20,6 +20,7 @@
 //! The election itself is `seat.rs`'s.
 
 mod fallback;
+mod poller;
 mod seat;
 mod source;
 mod timers;
@@ -30,13 +31,14 @@ use std::io;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use polling::{Events, Poller};
 use slab::Slab;
 
 use self::fallback::Fallback;
+use self::poller::{Events, Poller};
 use self::seat::{Host, Idler, Seat, Slept};
 pub(crate) use self::source::{READ, Source, WRITE};
 use self::timers::Timers;
+use crate::config::config;
 use crate::park::{self, Parker, Unparked};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::sys;
@@ -165,7 +167,7 @@ impl core::fmt::Debug for Reactor {
 impl Reactor {
     fn new() -> io::Result<Self> {
         Ok(Self {
-            poller: Poller::new()?,
+            poller: Poller::new(config().polling_wait)?,
             ticker: AtomicUsize::new(0),
             sources: Mutex::new(Slab::new()),
             events: Mutex::new(Events::new()),
@@ -195,7 +197,7 @@ impl Reactor {
             let source = Arc::new(Source::new(raw, entry.key()));
             // SAFETY: the caller keeps `raw` open until `remove_io`, which deletes it from the
             // poller first.
-            unsafe { self.poller.add(raw, polling::Event::none(entry.key()))? };
+            unsafe { self.poller.add(raw, entry.key())? };
             entry.insert(source.clone());
             Ok(source)
         })
@@ -211,7 +213,7 @@ impl Reactor {
 
     /// Re-arms the poller for `source` (oneshot mode) with its current interest.
     fn arm(&self, source: &Source, read: bool, write: bool) -> io::Result<()> {
-        self.poller.modify(source.handle(), polling::Event::new(source.key, read, write))
+        self.poller.modify(source.handle(), source.key, read, write)
     }
 
     /// Makes sure some thread will drive: a registration with `waker` was just made from this
@@ -325,7 +327,6 @@ impl Reactor {
                 .map(|u| u.saturating_duration_since(now))
                 .map(|t| if t < SHORT_WAIT { Duration::ZERO } else { t });
             let woken = self.events.with(|events| {
-                events.clear();
                 let result = self.poller.wait(events, timeout);
                 self.wait_until.store(NOT_WAITING, Ordering::SeqCst);
                 let woken = parker.end_driving();

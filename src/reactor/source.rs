@@ -14,6 +14,7 @@ use std::io;
 use slab::Slab;
 
 use super::Reactor;
+use super::poller::Ready;
 use crate::sync::Mutex;
 use crate::sys;
 
@@ -68,13 +69,7 @@ impl Source {
     }
 
     /// Applies one event; collects the wakers to call after the locks are released.
-    pub(super) fn react(
-        &self,
-        reactor: &Reactor,
-        event: polling::Event,
-        tick: usize,
-        wakers: &mut Vec<Waker>,
-    ) {
+    pub(super) fn react(&self, reactor: &Reactor, event: Ready, tick: usize, wakers: &mut Vec<Waker>) {
         self.state.with(|state| {
             if event.readable {
                 state[READ].tick = tick;
