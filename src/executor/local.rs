@@ -112,10 +112,7 @@ impl<'a> LocalExecutor<'a> {
         let state = self.inner.state.arc();
         // SAFETY: `LocalExecutor` is `!Send` and `!Sync`, so its runnables only run on this
         // thread; it drops every future before `'a` ends.
-        match unsafe { State::spawn(&state, future, false) } {
-            Ok(task) => task,
-            Err(_) => unreachable!("an unbounded spawn cannot be refused"),
-        }
+        unsafe { State::spawn(&state, future) }
     }
 
     /// Spawns a task, or returns it in an error if the executor is at its capacity.

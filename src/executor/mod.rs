@@ -171,10 +171,7 @@ impl<'a> Executor<'a> {
     pub fn spawn<T: Send + 'a>(&self, future: impl Future<Output = T> + Send + 'a) -> Task<T> {
         let state = self.state.arc();
         // SAFETY: the future is `Send`; `Executor<'a>` drops it before `'a` ends.
-        match unsafe { State::spawn(&state, future, false) } {
-            Ok(task) => task,
-            Err(_) => unreachable!("an unbounded spawn cannot be refused"),
-        }
+        unsafe { State::spawn(&state, future) }
     }
 
     /// Spawns a task, or returns it in an error if the executor is at its capacity.
@@ -226,10 +223,7 @@ impl<'a> Executor<'a> {
         let state = self.state.arc();
         handles.extend(futures.into_iter().map(|future| {
             // SAFETY: as in `spawn`.
-            match unsafe { State::spawn(&state, future, false) } {
-                Ok(task) => task,
-                Err(_) => unreachable!("an unbounded spawn cannot be refused"),
-            }
+            unsafe { State::spawn(&state, future) }
         }));
     }
 
@@ -308,6 +302,6 @@ pub(crate) fn try_spawn_on<'a, T: 'a, F: Future<Output = T> + 'a>(
     future: F,
 ) -> Result<Task<T>, SpawnError<F>> {
     // SAFETY: forwarded from the callers, which uphold `State::spawn`'s contract.
-    unsafe { State::spawn(state, future, true) }
+    unsafe { State::try_spawn(state, future) }
         .map_err(|future| SpawnError { future, capacity: state.capacity().unwrap_or(usize::MAX) })
 }

@@ -47,6 +47,15 @@ fn shard_of(index: usize) -> usize {
     index % SHARDS
 }
 
+/// What spawning does with a task past a bounded executor's capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PastCapacity {
+    /// `try_spawn`: hand the future back.
+    Refuse,
+    /// `spawn`: queue it on the overflow queue.
+    Overflow,
+}
+
 /// The state shared by an executor, its tasks' schedule closures and its runners.
 pub(crate) struct State {
     queue: Queue<Runnable>,
@@ -297,10 +306,37 @@ impl State {
     pub(crate) unsafe fn spawn<'a, T: 'a, F: Future<Output = T> + 'a>(
         this: &Arc<Self>,
         future: F,
-        bounded: bool,
+    ) -> Task<T> {
+        // SAFETY: forwarded from this function's contract.
+        match unsafe { Self::spawn_with(this, future, PastCapacity::Overflow) } {
+            Ok(task) => task,
+            Err(_) => unreachable!("a spawn past the capacity overflows, it is never refused"),
+        }
+    }
+
+    /// Spawns `future`, or hands it back if a bounded executor is at its capacity.
+    ///
+    /// # Safety
+    ///
+    /// As for [`spawn`](Self::spawn).
+    pub(crate) unsafe fn try_spawn<'a, T: 'a, F: Future<Output = T> + 'a>(
+        this: &Arc<Self>,
+        future: F,
+    ) -> Result<Task<T>, F> {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { Self::spawn_with(this, future, PastCapacity::Refuse) }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`spawn`](Self::spawn).
+    unsafe fn spawn_with<'a, T: 'a, F: Future<Output = T> + 'a>(
+        this: &Arc<Self>,
+        future: F,
+        past_capacity: PastCapacity,
     ) -> Result<Task<T>, F> {
         if let Some(cap) = this.capacity {
-            if !bounded {
+            if past_capacity == PastCapacity::Overflow {
                 this.live.fetch_add(1, Ordering::AcqRel);
             } else if this
                 .live
