@@ -90,7 +90,7 @@ pub(crate) fn block_on_deadline<F: Future>(
     let tokio = crate::tokio_context::enter();
     let wait = || {
         crate::context::with_parker(|parker, waker| {
-            std_impl::wait(future, parker, waker, Some(deadline), false)
+            std_impl::wait(future, parker, waker, Some(deadline), crate::driver::Start::Polling)
         })
     };
     #[cfg(feature = "tokio")]
@@ -105,7 +105,7 @@ mod std_impl {
     use std::time::Instant;
 
     use super::*;
-    use crate::driver;
+    use crate::driver::{self, Polls, Start};
     use crate::executor::{self, Run, State};
     use crate::park::Parker;
     use crate::sync::Arc;
@@ -118,13 +118,14 @@ mod std_impl {
         parker: &Arc<Parker>,
         waker: &Waker,
     ) -> F::Output {
-        match wait(future, parker, waker, None, true) {
+        match wait(future, parker, waker, None, Start::Idling) {
             Some(out) => out,
             None => unreachable!("no deadline"),
         }
     }
 
-    /// The slow path, once the future was `polled` and pending, or before its first poll.
+    /// The slow path: `start` says whether the future was just polled and pending
+    /// (`Start::Idling`) or is yet to be polled.
     ///
     /// A plain `block_on` polls its future exactly once per wake-up. Nested on a thread that runs
     /// executors, it also polls it between batches of their tasks, as `Executor::run` does.
@@ -133,16 +134,17 @@ mod std_impl {
         parker: &Arc<Parker>,
         waker: &Waker,
         deadline: Option<Instant>,
-        polled: bool,
+        start: Start,
     ) -> Option<F::Output> {
         // A global worker about to block hands its duty to another thread first, whichever
         // executor is innermost: the global executor must keep its worker count meanwhile.
         let _off_duty = crate::global::hand_off_if_on_duty();
         let states = running_here();
         if states.is_empty() {
-            return driver::run_until(future, parker, waker, deadline, false, polled);
+            return driver::run_until(future, parker, waker, deadline, Polls::Future, start);
         }
-        driver::run_until(pin!(Run::many(states, future)), parker, waker, deadline, true, false)
+        let run = pin!(Run::many(states, future));
+        driver::run_until(run, parker, waker, deadline, Polls::Tasks, Start::Polling)
     }
 
     /// The executors a nested `block_on` on this thread keeps running while it waits: every one

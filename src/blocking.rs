@@ -18,6 +18,7 @@ use async_task::Runnable;
 use event_listener::Listener;
 
 use self::pool::Pool;
+pub(crate) use self::pool::PoolCounts;
 use crate::task::Task;
 
 /// How long a pool thread waits for work before it exits.
@@ -59,7 +60,7 @@ where
 }
 
 /// The pool's threads alive, threads idle, and jobs queued.
-pub(crate) fn snapshot() -> (usize, usize, usize) {
+pub(crate) fn snapshot() -> PoolCounts {
     POOL.counts()
 }
 

@@ -13,10 +13,27 @@ use crate::park::Parker;
 use crate::sync::Arc;
 use crate::{context, reactor};
 
-/// Polls `future` until it is ready or `deadline` passes; idle in between. A `runner`'s
-/// future runs executor tasks (whatever the events it drives wake, it runs).
+/// What the future of [`run_until`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Polls {
+    /// A runner's: it runs executor tasks, so whatever the events it drives wake, it runs.
+    Tasks,
+    /// Only its own future.
+    Future,
+}
+
+/// How [`run_until`] starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// By polling the future.
+    Polling,
+    /// By idling: the caller has just polled the future, and it was pending.
+    Idling,
+}
+
+/// Polls `future` until it is ready or `deadline` passes; idle in between.
 ///
-/// The future is polled once at the start unless it was `polled` (and pending) just before, and
+/// The future is polled once at the start unless the caller has just polled it, and
 /// then only after a wake-up: an idle step that ends without one (a driver standing back, a
 /// candidate picked to drive) goes straight back to idling.
 pub(crate) fn run_until<F: Future>(
@@ -24,9 +41,10 @@ pub(crate) fn run_until<F: Future>(
     parker: &Arc<Parker>,
     waker: &Waker,
     deadline: Option<Instant>,
-    runner: bool,
-    polled: bool,
+    polls: Polls,
+    start: Start,
 ) -> Option<F::Output> {
+    let runner = polls == Polls::Tasks;
     /// Lets the reactor know this loop is over, however it ends.
     struct Leave;
     impl Drop for Leave {
@@ -36,7 +54,7 @@ pub(crate) fn run_until<F: Future>(
     }
     let _leave = Leave;
     let mut cx = Context::from_waker(waker);
-    let mut woken = !polled;
+    let mut woken = start == Start::Polling;
     // Held while this thread's sleeping runner keeps the lookout over the runners running tasks:
     // the idle step then ends after a lookout period at the latest, for a look.
     let mut lookout: Option<Lookout> = None;
@@ -79,8 +97,10 @@ pub(crate) fn run_until<F: Future>(
 /// nesting rules of `block_on`, which would hand the worker's duty off to another thread.
 pub(crate) fn run_worker<F: Future>(future: F) -> F::Output {
     let future = pin!(future);
-    context::with_parker(|parker, waker| match run_until(future, parker, waker, None, true, false) {
-        Some(out) => out,
-        None => unreachable!("no deadline"),
+    context::with_parker(|parker, waker| {
+        match run_until(future, parker, waker, None, Polls::Tasks, Start::Polling) {
+            Some(out) => out,
+            None => unreachable!("no deadline"),
+        }
     })
 }

@@ -64,9 +64,14 @@ pub(crate) fn tasks_run_in_block_on() -> Option<&'static State> {
     if WORKERS.in_block_on.load(Ordering::Relaxed) { Some(GLOBAL.state()) } else { None }
 }
 
-/// The global executor's state, and its worker threads alive.
-pub(crate) fn snapshot() -> (&'static State, usize) {
-    (GLOBAL.state(), WORKERS.alive.load(Ordering::Relaxed))
+/// The global executor's state.
+pub(crate) fn state() -> &'static State {
+    GLOBAL.state()
+}
+
+/// Worker threads alive, on duty or spare.
+pub(crate) fn worker_threads() -> usize {
+    WORKERS.alive.load(Ordering::Relaxed)
 }
 
 /// Whether `state` is the global executor's.

@@ -49,21 +49,21 @@ pub struct Metrics {
 /// println!("{} tasks, {} timers, {} blocking threads", m.tasks, m.timers, m.blocking_threads);
 /// ```
 pub fn metrics() -> Metrics {
-    let (global, worker_threads) = global::snapshot();
+    let global = global::state();
     let executor = global.metrics();
-    let (blocking_threads, blocking_idle, blocking_queued) = blocking::snapshot();
-    let (io_sources, timers, fallback_driver) = reactor::snapshot().unwrap_or_default();
+    let pool = blocking::snapshot();
+    let reactor = reactor::snapshot().unwrap_or_default();
     Metrics {
-        worker_threads,
+        worker_threads: global::worker_threads(),
         workers_sleeping: executor.sleeping_runners,
         tasks: executor.tasks,
         global_queue: global.queued(),
         worker_queues: global.runner_queue_lengths(),
-        blocking_threads,
-        blocking_idle,
-        blocking_queued,
-        io_sources,
-        timers,
-        fallback_driver,
+        blocking_threads: pool.threads,
+        blocking_idle: pool.sleeping,
+        blocking_queued: pool.queued,
+        io_sources: reactor.sources,
+        timers: reactor.timers,
+        fallback_driver: reactor.fallback_running,
     }
 }

@@ -24,6 +24,17 @@ use event_listener::{Event, EventListener, IntoNotification};
 use crate::sync::Mutex;
 
 /// A queue of jobs `J` and the count of the threads that run them.
+/// The pool's counts at one moment, for the runtime's metrics.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolCounts {
+    /// Threads alive.
+    pub(crate) threads: usize,
+    /// Threads waiting for work.
+    pub(crate) sleeping: usize,
+    /// Jobs waiting for a thread.
+    pub(crate) queued: usize,
+}
+
 pub(crate) struct Pool<J> {
     ledger: Mutex<Ledger<J>>,
     wake: Event,
@@ -86,8 +97,8 @@ impl<J> Pool<J> {
     }
 
     /// Threads alive, threads waiting for work, and jobs queued.
-    pub(crate) fn counts(&self) -> (usize, usize, usize) {
-        self.ledger.with(|l| (l.threads, l.sleeping, l.queue.len()))
+    pub(crate) fn counts(&self) -> PoolCounts {
+        self.ledger.with(|l| PoolCounts { threads: l.threads, sleeping: l.sleeping, queued: l.queue.len() })
     }
 
     /// Uncounts a thread that could not be started; returns the jobs nobody else will run, which

@@ -87,11 +87,24 @@ pub(crate) fn leave() {
 
 /// The reactor's I/O sources and timers registered, and whether its fallback driver runs; `None`
 /// if no reactor was created.
-pub(crate) fn snapshot() -> Option<(usize, usize, bool)> {
+pub(crate) fn snapshot() -> Option<ReactorCounts> {
     let reactor = REACTOR.get()?;
-    let sources = reactor.sources.with(|s| s.len());
-    let fallback = reactor.fallback.with(|f| f.running);
-    Some((sources, reactor.timers.len(), fallback))
+    Some(ReactorCounts {
+        sources: reactor.sources.with(|s| s.len()),
+        timers: reactor.timers.len(),
+        fallback_running: reactor.fallback.with(|f| f.running),
+    })
+}
+
+/// The reactor's counts at one moment, for the runtime's metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ReactorCounts {
+    /// I/O sources registered.
+    pub(crate) sources: usize,
+    /// Timers registered.
+    pub(crate) timers: usize,
+    /// Whether the fallback driver thread runs.
+    pub(crate) fallback_running: bool,
 }
 
 /// Interrupts the driver's wait; called by a parker woken while it drives.
