@@ -219,7 +219,14 @@ fn no_task_starves_while_200_yield() {
         })
         .collect();
     let snapshot = || polls.iter().map(|p| p.load(Ordering::Relaxed)).collect::<Vec<_>>();
-    thread::sleep(Duration::from_millis(20));
+    // Spawned from outside, the tasks wait in the shared queue, which a runner busy with its own
+    // queue takes one task from per batch of 64: under emulation, starting all 200 takes longer
+    // than a window. Once each has run, each yield queues it on the runner's own queue.
+    let started = Instant::now();
+    while snapshot().contains(&0) {
+        assert!(started.elapsed() < Duration::from_secs(30), "some tasks never started: {:?}", snapshot());
+        thread::sleep(Duration::from_millis(5));
+    }
     let mut before = snapshot();
     for _ in 0..6 {
         thread::sleep(Duration::from_millis(50));

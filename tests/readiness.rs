@@ -22,20 +22,35 @@ const WAKES: Duration = Duration::from_secs(5);
 /// How long a waiter waits at most: one never woken fails its case instead of hanging it.
 const GIVE_UP: Duration = Duration::from_secs(10);
 
-/// A connected pair: ours (registered, its send buffer full) and a plain blocking peer.
+/// A connected pair: ours (registered, with no room to write) and a plain blocking peer.
+///
+/// Both buffers are fixed and small (a set size turns Linux's autotuning off), and the filling
+/// goes on until a pause lets nothing more in: data in flight moves from our send buffer to the
+/// peer's receive buffer after the first `WouldBlock`, which under emulation takes long enough
+/// to make room again.
 fn full_pair() -> (Async<TcpStream>, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    socket2::SockRef::from(&peer).set_recv_buffer_size(16 * 1024).unwrap();
     let (ours, _) = listener.accept().unwrap();
+    socket2::SockRef::from(&ours).set_send_buffer_size(16 * 1024).unwrap();
     let ours = Async::new(ours).unwrap();
-    let chunk = [7u8; 64 * 1024];
-    loop {
-        match ours.get_ref().write(&chunk) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => panic!("filling the send buffer: {e}"),
+    let chunk = [7u8; 16 * 1024];
+    let fill = || {
+        let mut written = 0;
+        loop {
+            match ours.get_ref().write(&chunk) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return written,
+                Err(e) => panic!("filling the send buffer: {e}"),
+            }
         }
-    }
+    };
+    fill();
+    while {
+        thread::sleep(Duration::from_millis(50));
+        fill() > 0
+    } {}
     (ours, peer)
 }
 
