@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 use amphi::{Executor, block_on, yield_now};
 
 /// The longest a task queued by a runner held in another task may wait. The lookout looks every
-/// millisecond and takes the work over at the first look that finds the runner has started no
-/// task since the previous one (≤ 2 ms); the rest is margin for a loaded 2-core machine, where
-/// the lookout's thread may wait for a core (measured on 2 cores: 0.04–0.77 ms idle, 0.25–0.56
-/// ms beside two busy loops). Without the lookout the task waits the full 200 ms.
-const TAKEOVER_BOUND: Duration = Duration::from_millis(60);
+/// 10 ms and takes the work over at the first look that finds the runner has started no task
+/// since the previous one (≤ 20 ms); the rest is margin for a loaded 2-core machine, where the
+/// lookout's thread may wait for a core. Without the lookout the task waits the full 200 ms.
+const TAKEOVER_BOUND: Duration = Duration::from_millis(100);
 
 /// `n` threads running `ex` until the returned sender is dropped.
 fn runners(ex: &Arc<Executor<'static>>, n: usize) -> (async_channel::Sender<()>, Vec<JoinHandle<()>>) {

@@ -40,8 +40,12 @@ use crate::task::Task;
 
 /// How often an idle runner keeping the lookout looks at the runners' queues (see `Lookout`): a
 /// task queued for a runner held in another task waits at most two of these.
+///
+/// Its idle step ends each period, and with it the reactor seat's watch that the same thread may
+/// be keeping, which needs two looks of the seat's own period (1 ms) in one idle step to take a
+/// seat over from a held keeper: the period leaves room for several, timer slack included.
 #[cfg(feature = "std")]
-pub(crate) const LOOKOUT_PERIOD: core::time::Duration = core::time::Duration::from_millis(1);
+pub(crate) const LOOKOUT_PERIOD: core::time::Duration = core::time::Duration::from_millis(10);
 
 /// An async executor for `Send` tasks.
 ///
