@@ -73,9 +73,17 @@ fn workers_tasks_and_queues() {
     let m = quiet(Duration::from_secs(5), |m| m.tasks == 0 && m.workers_sleeping == 2);
     assert_eq!((m.worker_threads, m.global_queue), (2, 0), "{m:?}");
     assert_eq!(m.worker_queues.iter().sum::<usize>(), 0, "{m:?}");
-    // A detached task that never ends is counted while it lives.
-    spawn(futures_lite::future::pending::<()>()).detach();
+    // A detached task that waits is counted while it lives. (Its waker must be held somewhere:
+    // async-task drops a detached task that nothing can ever wake, such as one awaiting
+    // `pending()`, after its first poll, and the count then rightly reads zero.)
+    let (sender, receiver) = async_channel::bounded::<()>(1);
+    spawn(async move {
+        let _ = receiver.recv().await;
+    })
+    .detach();
     quiet(Duration::from_secs(5), |m| m.tasks == 1);
+    drop(sender);
+    quiet(Duration::from_secs(5), |m| m.tasks == 0);
 }
 
 #[test]
