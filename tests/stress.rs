@@ -150,8 +150,13 @@ impl Storm {
     async fn wait(self: Arc<Self>) -> usize {
         future::poll_fn(|cx| {
             self.polls.fetch_add(1, Ordering::Relaxed);
+            // Read before the waker is published: the storm threads start only once it is, so the
+            // first poll always sees nothing sent and the task is polled at least twice. A wake
+            // that lands between this read and the store below reaches the previous waker, which
+            // wakes this same task.
+            let done = self.sent.load(Ordering::Acquire) == self.target;
             *self.waker.lock().unwrap() = Some(cx.waker().clone());
-            if self.sent.load(Ordering::Acquire) == self.target { Poll::Ready(()) } else { Poll::Pending }
+            if done { Poll::Ready(()) } else { Poll::Pending }
         })
         .await;
         self.polls.load(Ordering::Relaxed)
