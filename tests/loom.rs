@@ -3,7 +3,7 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --test loom` (`.ci/loom.sh`).
 //!
 //! The models compile the crate's real source files (`src/sync.rs`, `src/park.rs`,
-//! `src/task.rs`, `src/executor/`, `src/global/roster.rs`, `src/blocking/pool.rs`,
+//! `src/task/`, `src/executor/`, `src/global/roster.rs`, `src/blocking/pool.rs`,
 //! `src/reactor/seat.rs`) as modules of this test, so `crate::sync` resolves to loom's atomics,
 //! `Arc`, `Mutex`, threads and thread-locals, and every interleaving of our code is explored.
 //! These files depend on nothing above them, so nothing of the crate needs a stub; only the
@@ -43,7 +43,7 @@ mod roster;
 mod seat;
 #[path = "../src/sync.rs"]
 mod sync;
-#[path = "../src/task.rs"]
+#[path = "../src/task/mod.rs"]
 mod task;
 
 /// The poller a driving thread waits in: woken by `notify`, like `polling::Poller::notify`.

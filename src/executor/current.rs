@@ -4,8 +4,7 @@
 //! The executor's one std/no_std axis. Both variants have the same inner API:
 //! - with `std`, thread-locals (through `crate::sync`, so the loom models see them);
 //! - without, no thread-locals: every wake-up goes to the shared queue, and a nested `block_on`
-//!   parks instead of running tasks. A [`RunnerQueue`] cannot exist there (it is uninhabited),
-//!   so nothing is allocated for one. (`running`, which only a nested std `block_on` asks, is
+//!   parks instead of running tasks. (`running`, which only a nested std `block_on` asks, is
 //!   std's alone.)
 
 pub(crate) use self::imp::*;
@@ -18,13 +17,9 @@ mod imp {
     use core::task::Waker;
 
     use async_task::Runnable;
-    use concurrent_queue::{ConcurrentQueue, PushError};
 
+    use super::super::runner_queue::RunnerQueue;
     use super::super::state::State;
-    use crate::sync::{Arc, AtomicUsize, Mutex, Ordering};
-
-    /// Capacity of a runner queue; past it, tasks go to the shared queue.
-    const CAPACITY: usize = 256;
 
     crate::sync::const_thread_local! {
         /// The queue of the runner running a batch on this thread; see [`enter_queue`].
@@ -38,106 +33,6 @@ mod imp {
     crate::sync::const_thread_local! {
         /// The executors whose `run` is being polled on this thread, outermost first.
         static RUNNING: RefCell<Vec<*const State>> = RefCell::new(Vec::new());
-    }
-
-    /// A runner's own queue: tasks woken or spawned on the runner's thread while it runs its
-    /// batch stay there, away from the other runners' cache lines, and run next on the same
-    /// thread. Other runners steal from it when they run out of work.
-    pub(crate) struct RunnerQueue {
-        /// The executor this queue belongs to (its `State`'s address; compared, never
-        /// dereferenced).
-        owner: usize,
-        queue: ConcurrentQueue<Runnable>,
-        /// Tasks the owner has started running; only the owner writes it.
-        started: AtomicUsize,
-        /// `started` at the lookout's last look (see [`RunnerQueues::stalled`]).
-        seen: AtomicUsize,
-    }
-
-    impl RunnerQueue {
-        /// Queues `runnable` if this is `state`'s runner and there is room; hands it back
-        /// otherwise. `Ok(true)`: the queue was empty, the runnable is the only one waiting.
-        fn push(&self, state: &State, runnable: Runnable) -> Result<bool, Runnable> {
-            if self.owner != core::ptr::from_ref(state) as usize {
-                return Err(runnable);
-            }
-            self.queue.push(runnable).map_err(PushError::into_inner)?;
-            Ok(self.queue.len() <= 1)
-        }
-
-        pub(crate) fn pop(&self) -> Option<Runnable> {
-            self.queue.pop().ok()
-        }
-
-        /// Counts a task the owner is about to run: the lookout's measure of progress.
-        pub(crate) fn count_start(&self) {
-            // The owner is the only writer: a load and a store, no read-modify-write.
-            self.started.store(self.started.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
-        }
-    }
-
-    /// The runner queues of one executor, for stealing.
-    pub(crate) struct RunnerQueues {
-        queues: Mutex<Vec<Arc<RunnerQueue>>>,
-    }
-
-    impl RunnerQueues {
-        pub(crate) fn new() -> Self {
-            Self { queues: Mutex::new(Vec::new()) }
-        }
-
-        /// A new queue for a runner of `state`, registered for stealing until
-        /// [`remove`](Self::remove).
-        pub(crate) fn add(&self, state: &State) -> Option<Arc<RunnerQueue>> {
-            let queue = Arc::new(RunnerQueue {
-                owner: core::ptr::from_ref(state) as usize,
-                queue: ConcurrentQueue::bounded(CAPACITY),
-                started: AtomicUsize::new(0),
-                seen: AtomicUsize::new(0),
-            });
-            self.queues.with(|queues| queues.push(queue.clone()));
-            Some(queue)
-        }
-
-        /// Unregisters a runner's queue; the caller moves what is left in it elsewhere.
-        pub(crate) fn remove(&self, queue: &Arc<RunnerQueue>) {
-            self.queues.with(|queues| queues.retain(|q| !Arc::ptr_eq(q, queue)));
-        }
-
-        /// Takes a runnable from another runner's queue.
-        pub(crate) fn steal(&self, own: Option<&RunnerQueue>) -> Option<Runnable> {
-            self.queues.with(|queues| {
-                queues
-                    .iter()
-                    .filter(|q| !own.is_some_and(|own| core::ptr::eq(&***q, own)))
-                    .find_map(|q| q.pop())
-            })
-        }
-
-        /// Whether some runner's queue holds work while its owner has started no task since the
-        /// previous look: the owner is held inside one task (blocked in synchronous code) and
-        /// the work it queued waits for it. Each call is a look.
-        pub(crate) fn stalled(&self, own: Option<&RunnerQueue>) -> bool {
-            self.queues.with(|queues| {
-                let mut stalled = false;
-                for q in queues.iter().filter(|q| !own.is_some_and(|own| core::ptr::eq(&***q, own))) {
-                    let started = q.started.load(Ordering::Relaxed);
-                    let unchanged = q.seen.swap(started, Ordering::Relaxed) == started;
-                    stalled |= unchanged && !q.queue.is_empty();
-                }
-                stalled
-            })
-        }
-
-        /// Whether any runner's queue holds work.
-        pub(crate) fn has_work(&self) -> bool {
-            self.queues.with(|queues| queues.iter().any(|q| !q.queue.is_empty()))
-        }
-
-        /// How much work each runner's queue holds.
-        pub(crate) fn lengths(&self) -> Vec<usize> {
-            self.queues.with(|queues| queues.iter().map(|q| q.queue.len()).collect())
-        }
     }
 
     /// Makes `queue` the one that tasks woken on this thread go to (if they are of its executor)
@@ -314,54 +209,8 @@ mod imp {
 
     use async_task::Runnable;
 
+    use super::super::runner_queue::RunnerQueue;
     use super::super::state::State;
-    use crate::sync::Arc;
-
-    /// No runner queues without thread-locals: the type has no value.
-    pub(crate) enum RunnerQueue {}
-
-    impl RunnerQueue {
-        pub(crate) fn pop(&self) -> Option<Runnable> {
-            match *self {}
-        }
-
-        pub(crate) fn count_start(&self) {
-            match *self {}
-        }
-    }
-
-    /// No runner queues to steal from.
-    pub(crate) struct RunnerQueues;
-
-    impl RunnerQueues {
-        pub(crate) fn new() -> Self {
-            Self
-        }
-
-        pub(crate) fn add(&self, _: &State) -> Option<Arc<RunnerQueue>> {
-            None
-        }
-
-        pub(crate) fn remove(&self, queue: &Arc<RunnerQueue>) {
-            match **queue {}
-        }
-
-        pub(crate) fn steal(&self, _: Option<&RunnerQueue>) -> Option<Runnable> {
-            None
-        }
-
-        pub(crate) fn has_work(&self) -> bool {
-            false
-        }
-
-        pub(crate) fn stalled(&self, _: Option<&RunnerQueue>) -> bool {
-            false
-        }
-
-        pub(crate) fn lengths(&self) -> alloc::vec::Vec<usize> {
-            alloc::vec::Vec::new()
-        }
-    }
 
     pub(crate) fn enter_queue(queue: &RunnerQueue) -> impl Drop + '_ {
         struct Nothing<'q>(core::marker::PhantomData<&'q RunnerQueue>);

@@ -8,6 +8,7 @@
 //! - `current.rs`: what the current thread is to the executors (its runner queue, the executors
 //!   whose `run` it polls, its runner sleeping while it drives the reactor): the one std/no_std
 //!   axis of the core;
+//! - `runner_queue.rs`: a runner's own queue, and an executor's runner queues to steal from;
 //! - `run.rs`: the future behind `run`; `sleeper.rs`: a runner's listener;
 //! - `guard.rs`: what is wrapped around a task's future, and catching its destructor's panic;
 //! - `lazy.rs`: the state allocated on first use, so `Executor::new` is `const`;
@@ -20,6 +21,7 @@ mod lazy;
 mod local;
 mod metrics;
 mod run;
+mod runner_queue;
 mod sleeper;
 mod state;
 

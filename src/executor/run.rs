@@ -7,7 +7,8 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use super::current::{self, RunnerQueue};
+use super::current;
+use super::runner_queue::RunnerQueue;
 use super::sleeper::Sleeper;
 use super::state::State;
 use crate::sync::Arc;

@@ -26,11 +26,12 @@ use concurrent_queue::PushError;
 use event_listener::{Event, IntoNotification};
 use slab::Slab;
 
-use super::current::{self, RunnerQueue, RunnerQueues};
+use super::current;
 #[cfg(feature = "std")]
 use super::guard::CatchDrop;
 use super::guard::{Panics, RemoveOnDrop, task_builder};
 use super::metrics::ExecutorMetrics;
+use super::runner_queue::{RunnerQueue, RunnerQueues};
 use super::sleeper::Sleeper;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, Queue, fence};
 use crate::task::Task;

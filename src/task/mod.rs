@@ -1,4 +1,5 @@
-//! `Task<T>`: the handle to a spawned task, and running a task.
+//! `Task<T>`: the handle to a spawned task (`run.rs` runs one, `awaiter.rs` wraps the waker of
+//! whoever awaits it).
 //!
 //! async-task wakes a task's awaiter (the waker of whoever awaits the `Task`) under an abort
 //! guard: a panicking waker would abort the process. With `std`, the awaiter's waker is handed to
@@ -8,17 +9,18 @@
 //! awaiting another costs nothing extra; other awaiters' guards are made once per `Task` and
 //! waker.
 
+mod awaiter;
+mod run;
+
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use async_task::Runnable;
-
 use self::awaiter::Awaiter;
 #[cfg(feature = "std")]
-pub(crate) use self::awaiter::is_running;
-pub(crate) use self::awaiter::{resume_caught, run};
+pub(crate) use self::run::is_running;
+pub(crate) use self::run::{resume_caught, run};
 
 /// A spawned task: await it for its output.
 ///
@@ -184,132 +186,5 @@ impl<T> Future for FallibleTask<T> {
 impl<T> fmt::Debug for FallibleTask<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FallibleTask").field("finished", &self.is_finished()).finish()
-    }
-}
-
-/// Runs a task; with `std`, resumes a panic of its awaiter's waker afterwards (see the module
-/// documentation). Every runnable of this crate is run through here.
-#[cfg(feature = "std")]
-mod awaiter {
-    use alloc::boxed::Box;
-    use core::cell::Cell;
-    use core::future::Future;
-    use core::pin::Pin;
-    use core::task::{Context, Poll, Waker};
-
-    use super::Runnable;
-
-    crate::sync::const_thread_local! {
-        /// The task this thread is running (its raw pointer, which is also its wakers' data).
-        static RUNNING: Cell<*const ()> = Cell::new(core::ptr::null());
-    }
-    crate::sync::const_thread_local! {
-        /// The first panic of a guarded awaiter's waker on this thread, not yet resumed.
-        static CAUGHT: Cell<Option<Box<dyn core::any::Any + Send>>> = Cell::new(None);
-    }
-
-    /// Runs `runnable`, then resumes a panic its awaiter's waker raised.
-    #[inline]
-    pub(crate) fn run(runnable: Runnable) {
-        let ptr = runnable.into_raw();
-        let previous = RUNNING.try_with(|r| r.replace(ptr.as_ptr())).unwrap_or(core::ptr::null());
-        // SAFETY: `ptr` came from `Runnable::into_raw` just above, and is turned back once.
-        unsafe { Runnable::<()>::from_raw(ptr) }.run();
-        let _ = RUNNING.try_with(|r| r.set(previous));
-        resume_caught();
-    }
-
-    /// Whether `waker` is a waker of the task this thread is running.
-    pub(crate) fn is_running(waker: &Waker) -> bool {
-        RUNNING.try_with(Cell::get).is_ok_and(|running| core::ptr::eq(running, waker.data()))
-    }
-
-    /// Resumes a panic of a guarded awaiter's waker caught on this thread, if any.
-    pub(crate) fn resume_caught() {
-        if let Some(payload) = CAUGHT.try_with(Cell::take).ok().flatten() {
-            std::panic::resume_unwind(payload);
-        }
-    }
-
-    /// The awaiter's side of a `Task`: the waker handed to async-task.
-    #[derive(Default)]
-    pub(crate) struct Awaiter {
-        /// The last waker polled with and its guard.
-        guarded: Option<(Waker, Waker)>,
-    }
-
-    impl Awaiter {
-        pub(crate) fn new() -> Self {
-            Self::default()
-        }
-
-        /// Polls `task` with the caller's waker, or with a guard around it.
-        pub(crate) fn poll<F: Future>(&mut self, task: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
-            let waker = cx.waker();
-            if is_running(waker) {
-                // The waker of the task this thread runs: async-task's, calling this crate's
-                // schedule function, which does not panic.
-                return task.poll(cx);
-            }
-            let guard = match &self.guarded {
-                Some((inner, guard)) if inner.will_wake(waker) => guard,
-                _ => {
-                    let guard = Waker::from(alloc::sync::Arc::new(Guard(waker.clone())));
-                    &self.guarded.insert((waker.clone(), guard)).1
-                }
-            };
-            task.poll(&mut Context::from_waker(guard))
-        }
-    }
-
-    /// Wakes the awaiter's waker, catching its panic for `resume_caught`. (alloc's `Arc`, not
-    /// `crate::sync`'s: a `Waker` is made from std's only, and nothing here synchronises.)
-    struct Guard(Waker);
-
-    impl alloc::task::Wake for Guard {
-        fn wake(self: alloc::sync::Arc<Self>) {
-            self.wake_by_ref();
-        }
-
-        fn wake_by_ref(self: &alloc::sync::Arc<Self>) {
-            let wake = core::panic::AssertUnwindSafe(|| self.0.wake_by_ref());
-            if let Err(payload) = std::panic::catch_unwind(wake) {
-                let _ = CAUGHT.try_with(|c| {
-                    // The first one is resumed; a later one was reported by the panic hook.
-                    let first = c.take().unwrap_or(payload);
-                    c.set(Some(first));
-                });
-            }
-        }
-    }
-}
-
-/// Without `std` there is no unwinding: a task is just run, and its awaiter's waker is the one
-/// polled with.
-#[cfg(not(feature = "std"))]
-mod awaiter {
-    use core::future::Future;
-    use core::pin::Pin;
-    use core::task::{Context, Poll};
-
-    use super::Runnable;
-
-    #[inline]
-    pub(crate) fn run(runnable: Runnable) {
-        runnable.run();
-    }
-
-    pub(crate) fn resume_caught() {}
-
-    pub(crate) struct Awaiter;
-
-    impl Awaiter {
-        pub(crate) fn new() -> Self {
-            Self
-        }
-
-        pub(crate) fn poll<F: Future>(&mut self, task: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
-            task.poll(cx)
-        }
     }
 }
