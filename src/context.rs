@@ -1,11 +1,14 @@
-//! What the current thread is to the runtime: its cached parker (and whether a `block_on` is
-//! using it), whether it is a global worker on duty, and what it is to the reactor's seat.
+//! What the current thread is to the runtime wherever it is asked from nowhere (a waker, a
+//! registration, a nested `block_on`): its cached parker (and whether a `block_on` is using it),
+//! the parker of its innermost nested `block_on`, whether it is a global worker on duty, and
+//! whether it kept the reactor's seat. What a thread is while its idle loop lasts is a value
+//! instead, `reactor::Waiter`, handed down that loop.
 //!
-//! Every thread-local of the std side lives here; the executor core keeps its own (the runner
-//! queue a batch fills, the executors whose `run` this thread polls, its sleeping runner) in
-//! `executor/current.rs`. Each is read with `try_with`: during thread-local destruction (a
-//! destructor of another thread-local calling `block_on`) an accessor answers as for a thread
-//! that is nothing to the runtime, instead of panicking.
+//! The std side's thread-locals live here, two of them; the executor core keeps its one in
+//! `executor/current.rs`, the task runner its one in `task/run.rs`. Each is read with
+//! `try_with`: during thread-local destruction (a destructor of another thread-local calling
+//! `block_on`) an accessor answers as for a thread that is nothing to the runtime, instead of
+//! panicking.
 
 #![forbid(unsafe_code)]
 
@@ -24,15 +27,22 @@ std::thread_local! {
             cached: Cell::new(core::ptr::null()),
         }
     };
+    /// What this thread is to the runtime beyond its parker. Plain cells, with no destructor:
+    /// readable until the thread is gone.
+    static THREAD: Thread = const {
+        Thread { nested: Cell::new(core::ptr::null()), on_duty: Cell::new(false), keeper: Cell::new(false) }
+    };
+}
+
+/// See [`THREAD`].
+struct Thread {
     /// The parker of the innermost nested `block_on` on this thread (which does not use the
     /// cached one), or null.
-    static NESTED: Cell<*const Parker> = const { Cell::new(core::ptr::null()) };
+    nested: Cell<*const Parker>,
     /// Whether this thread is a global worker currently on duty.
-    static ON_DUTY: Cell<bool> = const { Cell::new(false) };
+    on_duty: Cell<bool>,
     /// Set when this thread kept the reactor's seat, meaning to come back.
-    static KEEPER: Cell<bool> = const { Cell::new(false) };
-    /// Set on the reactor's fallback driver thread.
-    static FALLBACK: Cell<bool> = const { Cell::new(false) };
+    keeper: Cell<bool>,
 }
 
 struct CachedParker {
@@ -133,11 +143,12 @@ fn with_fresh_parker<R>(f: impl FnOnce(&Arc<Parker>, &Waker) -> R) -> R {
     struct Restore(*const Parker);
     impl Drop for Restore {
         fn drop(&mut self) {
-            let _ = NESTED.try_with(|n| n.set(self.0));
+            let _ = THREAD.try_with(|h| h.nested.set(self.0));
         }
     }
     let (parker, waker) = fresh_parker();
-    let _restore = Restore(NESTED.try_with(|n| n.replace(Arc::as_ptr(&parker))).unwrap_or(core::ptr::null()));
+    let _restore =
+        Restore(THREAD.try_with(|h| h.nested.replace(Arc::as_ptr(&parker))).unwrap_or(core::ptr::null()));
     f(&parker, &waker)
 }
 
@@ -146,7 +157,7 @@ fn with_fresh_parker<R>(f: impl FnOnce(&Arc<Parker>, &Waker) -> R) -> R {
 /// with another waker, from inside `block_on`, may come from a foreign `block_on` that holds the
 /// thread.)
 pub(crate) fn is_block_on_waker(waker: &Waker) -> bool {
-    let nested = NESTED.try_with(Cell::get).unwrap_or(core::ptr::null());
+    let nested = THREAD.try_with(|h| h.nested.get()).unwrap_or(core::ptr::null());
     let innermost = if nested.is_null() {
         match PARKER.try_with(|cache| cache.in_use.get().then(|| cache.cached.get())) {
             Ok(Some(cached)) => cached,
@@ -165,35 +176,25 @@ pub(crate) fn in_block_on() -> bool {
 
 /// Marks this thread as a global worker on duty, or not.
 pub(crate) fn set_on_duty(on: bool) {
-    let _ = ON_DUTY.try_with(|d| d.set(on));
+    let _ = THREAD.try_with(|h| h.on_duty.set(on));
 }
 
 /// Takes this thread off duty; returns whether it was on duty.
 pub(crate) fn take_off_duty() -> bool {
-    ON_DUTY.try_with(|d| d.replace(false)).unwrap_or(false)
+    THREAD.try_with(|h| h.on_duty.replace(false)).unwrap_or(false)
 }
 
 /// Records whether this thread kept the reactor's seat, meaning to come back.
 pub(crate) fn set_keeper(keeps: bool) {
-    let _ = KEEPER.try_with(|k| k.set(keeps));
+    let _ = THREAD.try_with(|h| h.keeper.set(keeps));
 }
 
 /// Whether this thread kept the reactor's seat.
 pub(crate) fn is_keeper() -> bool {
-    KEEPER.try_with(Cell::get).unwrap_or(false)
+    THREAD.try_with(|h| h.keeper.get()).unwrap_or(false)
 }
 
 /// Forgets that this thread kept the reactor's seat; returns whether it had.
 pub(crate) fn take_keeper() -> bool {
-    KEEPER.try_with(|k| k.replace(false)).unwrap_or(false)
-}
-
-/// Marks this thread as the reactor's fallback driver.
-pub(crate) fn set_fallback() {
-    let _ = FALLBACK.try_with(|f| f.set(true));
-}
-
-/// Whether this thread is the reactor's fallback driver.
-pub(crate) fn is_fallback() -> bool {
-    FALLBACK.try_with(Cell::get).unwrap_or(false)
+    THREAD.try_with(|h| h.keeper.replace(false)).unwrap_or(false)
 }

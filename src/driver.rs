@@ -44,15 +44,8 @@ pub(crate) fn run_until<F: Future>(
     polls: Polls,
     start: Start,
 ) -> Option<F::Output> {
-    let runner = polls == Polls::Tasks;
-    /// Lets the reactor know this loop is over, however it ends.
-    struct Leave;
-    impl Drop for Leave {
-        fn drop(&mut self) {
-            reactor::leave();
-        }
-    }
-    let _leave = Leave;
+    // This loop's place in the reactor; dropped with the loop, however it ends.
+    let waiter = reactor::Waiter::new(polls == Polls::Tasks);
     let mut cx = Context::from_waker(waker);
     let mut woken = start == Start::Polling;
     // Held while this thread's sleeping runner keeps the lookout over the runners running tasks:
@@ -75,7 +68,7 @@ pub(crate) fn run_until<F: Future>(
             (d, l) => d.or(l),
         };
         // Idle: drive the reactor if it exists and nobody else does, else park.
-        woken = reactor::idle(parker, until, runner);
+        woken = waiter.idle(parker, until);
         if woken {
             continue;
         }

@@ -1137,7 +1137,7 @@ impl Timers {
     }
 
     /// `block_on(timer)`: registers on the first poll, then idles through the election; when it
-    /// returns, gives up a seat it kept (`reactor::leave`).
+    /// returns, gives up a seat it kept (`reactor::Waiter`'s drop).
     fn block_on_timer(&self, i: usize) {
         let parker = new_parker();
         let waker = waker(parker.clone());

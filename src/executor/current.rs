@@ -21,18 +21,23 @@ mod imp {
     use super::super::runner_queue::RunnerQueue;
     use super::super::state::State;
 
-    crate::sync::const_thread_local! {
+    /// What this thread is to the executors.
+    struct Current {
         /// The queue of the runner running a batch on this thread; see [`enter_queue`].
-        static QUEUE: Cell<*const RunnerQueue> = Cell::new(core::ptr::null());
-    }
-    crate::sync::const_thread_local! {
+        queue: Cell<*const RunnerQueue>,
         /// The runner of an executor sleeping on this thread, and its waker; see
         /// [`idle_runner_sleeps`].
-        static IDLE_RUNNER: RefCell<Option<(*const State, Waker)>> = RefCell::new(None);
-    }
-    crate::sync::const_thread_local! {
+        idle_runner: RefCell<Option<(*const State, Waker)>>,
         /// The executors whose `run` is being polled on this thread, outermost first.
-        static RUNNING: RefCell<Vec<*const State>> = RefCell::new(Vec::new());
+        running: RefCell<Vec<*const State>>,
+    }
+
+    crate::sync::const_thread_local! {
+        static CURRENT: Current = Current {
+            queue: Cell::new(core::ptr::null()),
+            idle_runner: RefCell::new(None),
+            running: RefCell::new(Vec::new()),
+        };
     }
 
     /// Makes `queue` the one that tasks woken on this thread go to (if they are of its executor)
@@ -41,18 +46,18 @@ mod imp {
         struct Restore<'q>(*const RunnerQueue, PhantomData<&'q RunnerQueue>);
         impl Drop for Restore<'_> {
             fn drop(&mut self) {
-                let _ = QUEUE.try_with(|q| q.set(self.0));
+                let _ = CURRENT.try_with(|h| h.queue.set(self.0));
             }
         }
-        let previous = QUEUE.try_with(|q| q.replace(queue)).unwrap_or(core::ptr::null());
+        let previous = CURRENT.try_with(|h| h.queue.replace(queue)).unwrap_or(core::ptr::null());
         Restore(previous, PhantomData)
     }
 
     /// Queues `runnable` on this thread's current runner queue if it is `state`'s; hands it back
     /// otherwise. `Ok(true)`: it is the only runnable waiting there.
     pub(crate) fn push_here(state: &State, runnable: Runnable) -> Result<bool, Runnable> {
-        let queue = QUEUE.try_with(Cell::get).unwrap_or(core::ptr::null());
-        // SAFETY: a non-null `QUEUE` was set by `enter_queue` from a reference that outlives the
+        let queue = CURRENT.try_with(|h| h.queue.get()).unwrap_or(core::ptr::null());
+        // SAFETY: a non-null `queue` was set by `enter_queue` from a reference that outlives the
         // guard, which resets it before that reference can end.
         match unsafe { queue.as_ref() } {
             Some(queue) => queue.push(state, runnable),
@@ -66,13 +71,14 @@ mod imp {
     /// driver this idle thread became) is left to this runner: [`wake_idle_runner`] wakes
     /// `waker` instead of another runner, which saves a thread switch.
     pub(crate) fn idle_runner_sleeps(state: &State, waker: &Waker) {
-        let _ = IDLE_RUNNER.try_with(|r| *r.borrow_mut() = Some((state as *const State, waker.clone())));
+        let _ =
+            CURRENT.try_with(|h| *h.idle_runner.borrow_mut() = Some((state as *const State, waker.clone())));
     }
 
     /// Forgets this thread's sleeping runner of `state`, if it is the recorded one.
     pub(crate) fn idle_runner_wakes(state: &State) {
-        let _ = IDLE_RUNNER.try_with(|r| {
-            let mut r = r.borrow_mut();
+        let _ = CURRENT.try_with(|h| {
+            let mut r = h.idle_runner.borrow_mut();
             if r.as_ref().is_some_and(|(s, _)| core::ptr::eq(*s, state)) {
                 *r = None;
             }
@@ -81,8 +87,8 @@ mod imp {
 
     /// If this thread's sleeping runner runs `state`, wakes it and returns `true`.
     pub(crate) fn wake_idle_runner(state: &State) -> bool {
-        IDLE_RUNNER
-            .try_with(|r| match &*r.borrow() {
+        CURRENT
+            .try_with(|h| match &*h.idle_runner.borrow() {
                 Some((s, waker)) if core::ptr::eq(*s, state) => {
                     waker.wake_by_ref();
                     true
@@ -124,7 +130,8 @@ mod imp {
         /// Keeps the lookout of the executor whose runner sleeps on this thread, if a runner of
         /// it is running tasks and nobody keeps the lookout yet.
         pub(crate) fn claim() -> Option<Self> {
-            let state = IDLE_RUNNER.try_with(|r| r.borrow().as_ref().map(|(s, _)| *s)).ok().flatten()?;
+            let state =
+                CURRENT.try_with(|h| h.idle_runner.borrow().as_ref().map(|(s, _)| *s)).ok().flatten()?;
             // SAFETY: the runner that recorded `state` is asleep, not dropped, and its state
             // outlives it; see the invariant.
             unsafe { &*state }.claim_lookout().then_some(Self { state })
@@ -167,15 +174,15 @@ mod imp {
         }
         impl Drop for Leave<'_> {
             fn drop(&mut self) {
-                let _ = RUNNING.try_with(|running| {
-                    let mut running = running.borrow_mut();
+                let _ = CURRENT.try_with(|h| {
+                    let mut running = h.running.borrow_mut();
                     let len = running.len() - self.pushed;
                     running.truncate(len);
                 });
             }
         }
-        let pushed = RUNNING
-            .try_with(|running| running.borrow_mut().extend(states.iter().map(|s| *s as *const State)))
+        let pushed = CURRENT
+            .try_with(|h| h.running.borrow_mut().extend(states.iter().map(|s| *s as *const State)))
             .map_or(0, |()| states.len());
         Leave { pushed, _states: PhantomData }
     }
@@ -188,9 +195,9 @@ mod imp {
     ///   state is on the stack only while the `run` that borrows it is being polled.
     pub(crate) unsafe fn running<'s>() -> Vec<&'s State> {
         let mut states: Vec<&'s State> = Vec::new();
-        let _ = RUNNING.try_with(|running| {
-            for &ptr in running.borrow().iter().rev() {
-                // SAFETY: a pointer is on `RUNNING` only while the guard of `enter_executors`
+        let _ = CURRENT.try_with(|h| {
+            for &ptr in h.running.borrow().iter().rev() {
+                // SAFETY: a pointer is on `running` only while the guard of `enter_executors`
                 // that pushed it lives, inside the `poll` of a `Run` that borrows the state; the
                 // caller does not keep the reference past that poll.
                 let state = unsafe { &*ptr };

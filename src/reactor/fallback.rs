@@ -8,10 +8,8 @@ use core::task::Waker;
 use core::time::Duration;
 use std::time::Instant;
 
-use super::seat::Host;
 use super::{Reactor, Role};
 use crate::config::config;
-use crate::context;
 use crate::park::Parker;
 use crate::sync::Ordering;
 
@@ -31,14 +29,12 @@ pub(super) struct Fallback {
 impl Reactor {
     /// Starts the fallback driver thread, or wakes it if it runs.
     ///
-    /// On the fallback thread itself it does nothing: that thread loops back in `fallback_main`,
-    /// which looks again. (It once woke its own parker here whenever it left the driver's seat;
-    /// its next drive then ended at once, woken, and called it in again: a busy loop that fired
-    /// timers but never waited in the poller, so no I/O event was ever seen.)
+    /// The fallback thread's own idle steps never call it: their seat host starts nothing (see
+    /// `Attended::unattended`), since that thread loops back in `fallback_main`, which looks
+    /// again. (It once woke its own parker here whenever it left the driver's
+    /// seat; its next drive then ended at once, woken, and called it in again: a busy loop that
+    /// fired timers but never waited in the poller, so no I/O event was ever seen.)
     pub(super) fn start_fallback(&'static self) {
-        if context::is_fallback() {
-            return;
-        }
         let start = self.fallback.with(|f| {
             if f.running {
                 if let Some(waker) = &f.waker {
@@ -63,7 +59,6 @@ impl Reactor {
 
     /// The fallback driver: drives while foreign futures wait and no `amphi` thread is idle.
     fn fallback_main(&'static self) {
-        context::set_fallback();
         let parker = Parker::new();
         let waker = Waker::from(parker.clone());
         self.fallback.with(|f| f.waker = Some(waker.clone()));

@@ -75,16 +75,6 @@ pub(crate) fn get() -> &'static Reactor {
     })
 }
 
-/// Called when a `block_on` loop on this thread ends (returns or unwinds): if it kept the
-/// driver's seat meaning to come back, it will not, so someone else must drive.
-pub(crate) fn leave() {
-    if context::take_keeper() {
-        if let Some(reactor) = REACTOR.get() {
-            reactor.seat.unkeep(reactor);
-        }
-    }
-}
-
 /// The reactor's I/O sources and timers registered, and whether its fallback driver runs; `None`
 /// if no reactor was created.
 pub(crate) fn snapshot() -> Option<ReactorCounts> {
@@ -115,24 +105,51 @@ fn notify() {
     }
 }
 
-/// The idle step of `block_on`: drives the reactor or parks until woken or `deadline`. A
-/// `runner` runs executor tasks while it waits (whatever the events it drives wake, it runs).
-///
-/// Returns whether the thread was woken. Costs one atomic load more than a plain park in a
-/// program that never created the reactor.
-pub(crate) fn idle(parker: &Arc<Parker>, deadline: Option<Instant>, runner: bool) -> bool {
-    match REACTOR.get() {
-        None => parker.park_deadline(deadline) == Unparked::Woken,
-        Some(reactor) => {
-            reactor.idle_amphi.fetch_add(1, Ordering::SeqCst);
-            // Pairs with `fallback_main`: either the fallback driver sees this thread idle before
-            // it waits, or this sees it driving and interrupts its wait; it then stands back.
-            if reactor.fallback_drives.load(Ordering::SeqCst) {
-                let _ = reactor.poller.notify();
+/// A thread's place in the reactor while its idle loop lasts: built where the loop starts
+/// (`driver::run_until`), handed to each of its idle steps, and dropped when the loop ends,
+/// however it ends: a seat its thread kept, meaning to come back, is then given up, so that
+/// someone else drives.
+#[derive(Debug)]
+pub(crate) struct Waiter {
+    role: Role,
+}
+
+impl Waiter {
+    /// The waiter of an idle loop; a `runner` runs executor tasks while it waits (whatever the
+    /// events it drives wake, it runs).
+    pub(crate) fn new(runner: bool) -> Self {
+        Self { role: Role::Amphi { runner } }
+    }
+
+    /// An idle step: drives the reactor or parks until woken or `deadline`.
+    ///
+    /// Returns whether the thread was woken. Costs one atomic load more than a plain park in a
+    /// program that never created the reactor.
+    pub(crate) fn idle(&self, parker: &Arc<Parker>, deadline: Option<Instant>) -> bool {
+        match REACTOR.get() {
+            None => parker.park_deadline(deadline) == Unparked::Woken,
+            Some(reactor) => {
+                reactor.idle_amphi.fetch_add(1, Ordering::SeqCst);
+                // Pairs with `fallback_main`: either the fallback driver sees this thread idle
+                // before it waits, or this sees it driving and interrupts its wait; it then
+                // stands back.
+                if reactor.fallback_drives.load(Ordering::SeqCst) {
+                    let _ = reactor.poller.notify();
+                }
+                let woken = reactor.idle(parker, deadline, self.role);
+                reactor.idle_amphi.fetch_sub(1, Ordering::SeqCst);
+                woken
             }
-            let woken = reactor.idle(parker, deadline, Role::Amphi { runner });
-            reactor.idle_amphi.fetch_sub(1, Ordering::SeqCst);
-            woken
+        }
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        if context::take_keeper() {
+            if let Some(reactor) = REACTOR.get() {
+                reactor.seat.unkeep(&reactor.host(self.role));
+            }
         }
     }
 }
@@ -282,11 +299,11 @@ impl Reactor {
                 Unparked::TimedOut => Slept::Watch,
             }
         };
-        let turn = self.seat.wait_turn(self, me, || self.drive(parker, deadline, role), sleep);
+        let turn = self.seat.wait_turn(&self.host(role), me, || self.drive(parker, deadline, role), sleep);
         if turn.keeps {
             if role == Role::Fallback {
                 // The fallback driver keeps nothing: it may stand back or exit next.
-                self.seat.unkeep(self);
+                self.seat.unkeep(&self.host(role));
             } else {
                 context::set_keeper(true);
             }
@@ -362,7 +379,7 @@ impl Reactor {
         };
         // Woken for its own work, an `amphi` thread keeps the seat: it will be back in a moment.
         let keep = woken && role != Role::Fallback;
-        self.seat.release(self, keep);
+        self.seat.release(&self.host(role), keep);
         if keep {
             context::set_keeper(true);
         }
@@ -419,15 +436,34 @@ enum Role {
     Fallback,
 }
 
-impl Host for Reactor {
+/// The reactor as the seat sees it from one thread's idle step.
+struct Attended<'r> {
+    reactor: &'r Reactor,
+    role: Role,
+}
+
+impl Reactor {
+    /// The reactor as the seat's host for a thread in `role`.
+    fn host(&self, role: Role) -> Attended<'_> {
+        Attended { reactor: self, role }
+    }
+
+    /// Whether sources or timers are registered.
     fn has_work(&self) -> bool {
         self.timers.has_any() || self.sources.with(|s| !s.is_empty())
     }
+}
+
+impl Host for Attended<'_> {
+    fn has_work(&self) -> bool {
+        self.reactor.has_work()
+    }
 
     /// Work waits and no `amphi` thread drives or waits to: `block_on` threads drive their own
-    /// futures' sources once idle, so only foreign futures need the fallback.
+    /// futures' sources once idle, so only foreign futures need the fallback. On the fallback
+    /// thread itself nothing is started: it loops back in `fallback_main`, which looks again.
     fn unattended(&self) {
-        if self.foreign.load(Ordering::Relaxed) {
+        if self.role != Role::Fallback && self.reactor.foreign.load(Ordering::Relaxed) {
             get().start_fallback();
         }
     }

@@ -13,43 +13,46 @@ mod imp {
 
     use async_task::Runnable;
 
-    crate::sync::const_thread_local! {
+    /// What this thread is to the tasks it runs.
+    struct TaskContext {
         /// The task this thread is running (its raw pointer, which is also its wakers' data).
-        static RUNNING: Cell<*const ()> = Cell::new(core::ptr::null());
-    }
-    crate::sync::const_thread_local! {
+        running: Cell<*const ()>,
         /// The first panic of a guarded awaiter's waker on this thread, not yet resumed.
-        static CAUGHT: Cell<Option<Box<dyn Any + Send>>> = Cell::new(None);
+        caught: Cell<Option<Box<dyn Any + Send>>>,
+    }
+
+    crate::sync::const_thread_local! {
+        static TASK: TaskContext = TaskContext { running: Cell::new(core::ptr::null()), caught: Cell::new(None) };
     }
 
     /// Runs `runnable`, then resumes a panic its awaiter's waker raised.
     #[inline]
     pub(crate) fn run(runnable: Runnable) {
         let ptr = runnable.into_raw();
-        let previous = RUNNING.try_with(|r| r.replace(ptr.as_ptr())).unwrap_or(core::ptr::null());
+        let previous = TASK.try_with(|h| h.running.replace(ptr.as_ptr())).unwrap_or(core::ptr::null());
         // SAFETY: `ptr` came from `Runnable::into_raw` just above, and is turned back once.
         unsafe { Runnable::<()>::from_raw(ptr) }.run();
-        let _ = RUNNING.try_with(|r| r.set(previous));
+        let _ = TASK.try_with(|h| h.running.set(previous));
         resume_caught();
     }
 
     /// Whether `waker` is a waker of the task this thread is running.
     pub(crate) fn is_running(waker: &Waker) -> bool {
-        RUNNING.try_with(Cell::get).is_ok_and(|running| core::ptr::eq(running, waker.data()))
+        TASK.try_with(|h| h.running.get()).is_ok_and(|running| core::ptr::eq(running, waker.data()))
     }
 
     /// Keeps the panic of a guarded awaiter's waker for [`resume_caught`]: the first one is
     /// resumed; a later one was reported by the panic hook.
     pub(crate) fn catch(payload: Box<dyn Any + Send>) {
-        let _ = CAUGHT.try_with(|c| {
-            let first = c.take().unwrap_or(payload);
-            c.set(Some(first));
+        let _ = TASK.try_with(|h| {
+            let first = h.caught.take().unwrap_or(payload);
+            h.caught.set(Some(first));
         });
     }
 
     /// Resumes a panic of a guarded awaiter's waker caught on this thread, if any.
     pub(crate) fn resume_caught() {
-        if let Some(payload) = CAUGHT.try_with(Cell::take).ok().flatten() {
+        if let Some(payload) = TASK.try_with(|h| h.caught.take()).ok().flatten() {
             std::panic::resume_unwind(payload);
         }
     }
