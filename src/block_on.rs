@@ -90,7 +90,7 @@ pub(crate) fn block_on_deadline<F: Future>(
     let tokio = crate::tokio_context::enter();
     let wait = || {
         crate::context::with_parker(|parker, waker| {
-            std_impl::wait(future, parker, waker, Some(deadline), crate::driver::Start::Polling)
+            std_impl::wait(future, parker, waker, Some(deadline), crate::idle_loop::Start::Polling)
         })
     };
     #[cfg(feature = "tokio")]
@@ -105,8 +105,8 @@ mod std_impl {
     use std::time::Instant;
 
     use super::*;
-    use crate::driver::{self, Polls, Start};
     use crate::executor::{self, Run, State};
+    use crate::idle_loop::{self, Polls, Start};
     use crate::park::Parker;
     use crate::sync::Arc;
 
@@ -141,10 +141,10 @@ mod std_impl {
         let _off_duty = crate::global::hand_off_if_on_duty();
         let states = running_here();
         if states.is_empty() {
-            return driver::run_until(future, parker, waker, deadline, Polls::Future, start);
+            return idle_loop::run_until(future, parker, waker, deadline, Polls::Future, start);
         }
         let run = pin!(Run::many(states, future));
-        driver::run_until(run, parker, waker, deadline, Polls::Tasks, Start::Polling)
+        idle_loop::run_until(run, parker, waker, deadline, Polls::Tasks, Start::Polling)
     }
 
     /// The executors a nested `block_on` on this thread keeps running while it waits: every one
@@ -155,7 +155,7 @@ mod std_impl {
         // `run`s they borrow.
         let mut states: Vec<&'static State> = unsafe { executor::running() };
         states.retain(|s| !crate::global::is_global(s));
-        states.extend(crate::global::tasks_run_in_block_on());
+        states.extend(crate::global::run_by_block_on_callers());
         states
     }
 }

@@ -25,7 +25,7 @@ use crate::config::config;
 use crate::executor::{Executor, State};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::task::Task;
-use crate::{context, driver};
+use crate::{context, idle_loop};
 
 /// How long a spare worker waits to be recalled before its thread exits.
 const SPARE_IDLE: Duration = Duration::from_secs(2);
@@ -60,8 +60,8 @@ pub fn spawn<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static
 }
 
 /// The global executor's state if `block_on` must run its tasks: there are no worker threads.
-pub(crate) fn tasks_run_in_block_on() -> Option<&'static State> {
-    if WORKERS.in_block_on.load(Ordering::Relaxed) { Some(GLOBAL.state()) } else { None }
+pub(crate) fn run_by_block_on_callers() -> Option<&'static State> {
+    if WORKERS.no_workers.load(Ordering::Relaxed) { Some(GLOBAL.state()) } else { None }
 }
 
 /// The global executor's state.
@@ -101,8 +101,9 @@ pub(crate) fn hand_off_if_on_duty() -> Option<impl Drop> {
 /// The worker threads.
 struct WorkerThreads {
     started: AtomicBool,
-    /// Set when tasks must run inside `block_on`: zero workers, or no thread could be started.
-    in_block_on: AtomicBool,
+    /// Set when no worker runs the global tasks (zero were asked for, or no thread could be
+    /// started): `block_on` callers run them.
+    no_workers: AtomicBool,
     /// For names: `amphi-worker-N`.
     next_id: AtomicUsize,
     /// Worker threads alive, on duty or spare.
@@ -114,7 +115,7 @@ impl WorkerThreads {
     const fn new() -> Self {
         Self {
             started: AtomicBool::new(false),
-            in_block_on: AtomicBool::new(false),
+            no_workers: AtomicBool::new(false),
             next_id: AtomicUsize::new(0),
             alive: AtomicUsize::new(0),
             roster: Roster::new(),
@@ -127,7 +128,7 @@ impl WorkerThreads {
         }
         let target = config().worker_threads;
         if target == 0 {
-            self.in_block_on.store(true, Ordering::Release);
+            self.no_workers.store(true, Ordering::Release);
         }
         for _ in 0..target {
             self.roster.add();
@@ -143,7 +144,7 @@ impl WorkerThreads {
             self.alive.fetch_sub(1, Ordering::Relaxed);
             // No thread: the duty falls to `block_on` callers rather than nobody.
             self.roster.not_started();
-            self.in_block_on.store(true, Ordering::Release);
+            self.no_workers.store(true, Ordering::Release);
         }
     }
 }
@@ -165,7 +166,7 @@ fn worker_main() {
         // A panic out of the executor is not a task's (the task's is kept for its awaiter) but
         // of an awaiter's waker called as a task completed; the panic hook reported it, and the
         // worker, counted on duty, goes on.
-        let run = core::panic::AssertUnwindSafe(move || driver::run_worker(GLOBAL.run(retire)));
+        let run = core::panic::AssertUnwindSafe(move || idle_loop::run_worker(GLOBAL.run(retire)));
         if std::panic::catch_unwind(run).is_err() {
             continue;
         }

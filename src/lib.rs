@@ -87,14 +87,14 @@ mod blocking;
 mod config;
 #[cfg(feature = "std")]
 mod context;
-#[cfg(feature = "std")]
-mod driver;
 mod dual;
 mod executor;
 #[cfg(feature = "std")]
 mod global;
 #[cfg(feature = "hyper")]
 pub mod hyper;
+#[cfg(feature = "std")]
+mod idle_loop;
 #[cfg(feature = "std")]
 mod io;
 #[cfg(feature = "std")]

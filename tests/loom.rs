@@ -485,7 +485,7 @@ impl Ticker {
     }
 }
 
-/// `driver::run_until`'s loop for a runner: poll after a wake-up; between them, keep the lookout
+/// `idle_loop::run_until`'s loop for a runner: poll after a wake-up; between them, keep the lookout
 /// when `Lookout::claim` gives it and sleep until the next tick, then look.
 fn lookout_loop<F: Future>(future: F, ticker: &Ticker) -> F::Output {
     let parker = new_parker();
@@ -524,7 +524,7 @@ fn lookout_loop<F: Future>(future: F, ticker: &Ticker) -> F::Output {
 }
 
 /// A task spawns a second one onto its runner's own queue, then holds its runner until the
-/// second has run. The other runner keeps the lookout (as `driver::run_until` does) whenever a
+/// second has run. The other runner keeps the lookout (as `idle_loop::run_until` does) whenever a
 /// runner runs tasks, so the push may wake nobody: the lookout's looks while the runner is held
 /// must find the work stalled and steal it, whichever runner took the first task, whenever
 /// either fell asleep, and however the push and the claim of the lookout interleave.
@@ -982,7 +982,7 @@ fn fallback_takes_the_seat_a_held_keeper_kept() {
         reactor.due.lock().unwrap().push_back((0, foreign));
         reactor.registered.fetch_add(1, Ordering::Release);
         reactor::notify();
-        if !reactor.seat.registered() {
+        if !reactor.seat.attend_new_work() {
             reactor.fallback_calls.fetch_add(1, Ordering::SeqCst);
             if let Some(waker) = &*reactor.fallback.lock().unwrap() {
                 waker.wake_by_ref();
@@ -991,7 +991,7 @@ fn fallback_takes_the_seat_a_held_keeper_kept() {
         while !reactor.fired[0].load(Ordering::SeqCst) {
             held.park_deadline(None);
         }
-        // The foreign `block_on` returned; this thread's own goes idle (`reactor::idle`), which
+        // The foreign `block_on` returned; this thread's own goes idle (`reactor::Waiter::idle`), which
         // interrupts a driving fallback so that it stands back.
         reactor.idle_amphi.fetch_add(1, Ordering::SeqCst);
         reactor::notify();
@@ -1050,7 +1050,7 @@ impl Timers {
         self.due.lock().unwrap().push_back((i, waker.clone()));
         self.registered.fetch_add(1, Ordering::Release);
         reactor::notify();
-        if !self.seat.registered() {
+        if !self.seat.attend_new_work() {
             // `ensure_driver` from outside `block_on`: start the fallback.
             self.fallback_calls.fetch_add(1, Ordering::SeqCst);
         }
@@ -1101,7 +1101,7 @@ impl Timers {
         self.registered.fetch_add(1, Ordering::Release);
         reactor::notify();
         // From inside `block_on`: if nobody was found, this thread drives once idle.
-        self.seat.registered();
+        self.seat.attend_new_work();
     }
 
     /// Fires the earliest timer, if any.

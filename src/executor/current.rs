@@ -29,14 +29,14 @@ mod imp {
         /// [`idle_runner_sleeps`].
         idle_runner: RefCell<Option<(*const State, Waker)>>,
         /// The executors whose `run` is being polled on this thread, outermost first.
-        running: RefCell<Vec<*const State>>,
+        executors: RefCell<Vec<*const State>>,
     }
 
     crate::sync::const_thread_local! {
         static CURRENT: Current = Current {
             queue: Cell::new(core::ptr::null()),
             idle_runner: RefCell::new(None),
-            running: RefCell::new(Vec::new()),
+            executors: RefCell::new(Vec::new()),
         };
     }
 
@@ -108,7 +108,7 @@ mod imp {
     /// a blocking call), the lookout's next looks find the queue [`stalled`](Self::stalled)
     /// and its runner steals the work: a task so queued waits at most two lookout periods for a
     /// held runner. Only a thread whose idle loop sleeps with the lookout's timeout may keep it
-    /// (`driver::run_until` does); a push that finds the lookout not kept wakes a runner, as any
+    /// (`idle_loop::run_until` does); a push that finds the lookout not kept wakes a runner, as any
     /// push of a second waiting task does.
     ///
     /// The lookout is kept only while some runner is inside `Run::poll` (nobody else can queue
@@ -175,14 +175,14 @@ mod imp {
         impl Drop for Leave<'_> {
             fn drop(&mut self) {
                 let _ = CURRENT.try_with(|h| {
-                    let mut running = h.running.borrow_mut();
+                    let mut running = h.executors.borrow_mut();
                     let len = running.len() - self.pushed;
                     running.truncate(len);
                 });
             }
         }
         let pushed = CURRENT
-            .try_with(|h| h.running.borrow_mut().extend(states.iter().map(|s| *s as *const State)))
+            .try_with(|h| h.executors.borrow_mut().extend(states.iter().map(|s| *s as *const State)))
             .map_or(0, |()| states.len());
         Leave { pushed, _states: PhantomData }
     }
@@ -196,8 +196,8 @@ mod imp {
     pub(crate) unsafe fn running<'s>() -> Vec<&'s State> {
         let mut states: Vec<&'s State> = Vec::new();
         let _ = CURRENT.try_with(|h| {
-            for &ptr in h.running.borrow().iter().rev() {
-                // SAFETY: a pointer is on `running` only while the guard of `enter_executors`
+            for &ptr in h.executors.borrow().iter().rev() {
+                // SAFETY: a pointer is on `executors` only while the guard of `enter_executors`
                 // that pushed it lives, inside the `poll` of a `Run` that borrows the state; the
                 // caller does not keep the reference past that poll.
                 let state = unsafe { &*ptr };

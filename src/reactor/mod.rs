@@ -106,7 +106,7 @@ fn notify() {
 }
 
 /// A thread's place in the reactor while its idle loop lasts: built where the loop starts
-/// (`driver::run_until`), handed to each of its idle steps, and dropped when the loop ends,
+/// (`idle_loop::run_until`), handed to each of its idle steps, and dropped when the loop ends,
 /// however it ends: a seat its thread kept, meaning to come back, is then given up, so that
 /// someone else drives.
 #[derive(Debug)]
@@ -261,7 +261,7 @@ impl Reactor {
         if !own && !self.foreign.load(Ordering::Relaxed) {
             self.foreign.store(true, Ordering::Relaxed);
         }
-        if self.seat.registered() {
+        if self.seat.attend_new_work() {
             return;
         }
         if !own {

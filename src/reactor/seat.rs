@@ -311,7 +311,7 @@ impl Seat {
             return;
         }
         self.state.store(FREE, Ordering::SeqCst);
-        // Pairs with the fence in `registered`: either we see its work, or it sees us gone.
+        // Pairs with the fence in `attend_new_work`: either we see its work, or it sees us gone.
         fence(Ordering::SeqCst);
         self.pass_on(host);
     }
@@ -320,7 +320,7 @@ impl Seat {
     /// work waits.
     pub(crate) fn unkeep(&self, host: &impl Host) {
         if self.state.compare_exchange(KEPT, FREE, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-            // Pairs with the fence in `registered`.
+            // Pairs with the fence in `attend_new_work`.
             fence(Ordering::SeqCst);
             self.pass_on(host);
         }
@@ -367,7 +367,7 @@ impl Seat {
 
     /// Makes sure a thread drives work the caller has just registered; returns `false` if nobody
     /// drives or will, and no candidate was there to wake.
-    pub(crate) fn registered(&self) -> bool {
+    pub(crate) fn attend_new_work(&self) -> bool {
         // Pairs with the fences in `release` and `unkeep`.
         fence(Ordering::SeqCst);
         match self.state.load(Ordering::SeqCst) {
