@@ -12,7 +12,7 @@ use std::net::TcpStream;
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
-use crate::reactor::{self, READ, Source, WRITE};
+use crate::reactor::{self, READ, Slot, Source, WRITE};
 use crate::sync::Arc;
 use crate::sys;
 
@@ -250,7 +250,7 @@ impl<T> Async<T> {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.source.poll_ready(reactor::get(), READ, cx, None)
+        self.source.poll_ready(reactor::get(), READ, cx, None, Slot::Single)
     }
 
     /// Polls for writability; one waker per `Async` (the last poller's) is kept.
@@ -273,7 +273,7 @@ impl<T> Async<T> {
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
     pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.source.poll_ready(reactor::get(), WRITE, cx, None)
+        self.source.poll_ready(reactor::get(), WRITE, cx, None, Slot::Single)
     }
 
     /// Runs a non-blocking read operation until it stops returning `WouldBlock`.
@@ -487,7 +487,7 @@ macro_rules! retry {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
             }
-            ready!($this.source.poll_ready(reactor, $dir, $cx, Some(tried_at)))?;
+            ready!($this.source.poll_ready(reactor, $dir, $cx, Some(tried_at), Slot::Single))?;
         }
     }};
 }
@@ -591,7 +591,8 @@ impl<H: core::borrow::Borrow<Async<T>>, T> Ready<H, T> {
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let source = &self.handle.borrow().source;
-        source.poll_ready_many(reactor::get(), self.dir, &mut self.ticks, &mut self.index, cx)
+        let slot = Slot::Many { ticks: &mut self.ticks, index: &mut self.index };
+        source.poll_ready(reactor::get(), self.dir, cx, None, slot)
     }
 }
 

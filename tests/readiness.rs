@@ -7,13 +7,14 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::task::{Context, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
 use amphi::{Async, dual};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncReadExt, AsyncWriteExt, Future};
 
 /// How long a waiter that must stay asleep is watched (it would wake within a millisecond).
 const QUIET: Duration = Duration::from_millis(100);
@@ -171,4 +172,98 @@ fn a_cancelled_readiness_wait_gives_its_waker_back() {
     assert_eq!(Arc::strong_count(&held), 2, "the dropped waits gave the waker back");
     drop(waker);
     assert_eq!(Arc::strong_count(&held), 1);
+}
+
+/// A stream that counts its read attempts, to see what a wait costs.
+struct Counted {
+    inner: TcpStream,
+    reads: Arc<AtomicUsize>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.read(buf)
+    }
+}
+
+// SAFETY: `Counted` only forwards reads to its stream; it never replaces or closes it.
+unsafe impl amphi::IoSafe for Counted {}
+
+#[cfg(unix)]
+impl std::os::fd::AsFd for Counted {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsSocket for Counted {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        self.inner.as_socket()
+    }
+}
+
+/// A waker that records that it was called.
+struct Flag(mpsc::SyncSender<()>);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        let _ = self.0.try_send(());
+    }
+}
+
+/// A read that would block after an event it had been woken for (somebody else took the data)
+/// waits for the next event, without a second failed attempt: the event is older than the
+/// attempt, so it does not count. One more failed read per stale event is what a missing
+/// freshness check costs.
+#[test]
+fn an_event_older_than_the_failed_read_does_not_count() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    // The same socket, read past `Async`'s back (non-blocking too, once `Async` made it so).
+    let mut thief = stream.try_clone().unwrap();
+    let reads = Arc::new(AtomicUsize::new(0));
+    let mut ours = Async::new(Counted { inner: stream, reads: reads.clone() }).unwrap();
+    let (woken_tx, woken_rx) = mpsc::sync_channel(8);
+    let waker = Waker::from(Arc::new(Flag(woken_tx)));
+    let mut cx = Context::from_waker(&waker);
+    let mut buf = [0u8; 8];
+
+    assert!(pin!(ours.read(&mut buf)).poll(&mut cx).is_pending(), "nothing to read yet");
+    assert_eq!(reads.load(Ordering::SeqCst), 1);
+    peer.write_all(&[1]).unwrap();
+    woken_rx.recv_timeout(WAKES).expect("woken by the read event");
+    // The data goes elsewhere before the woken reader reads.
+    assert_eq!(thief.read(&mut buf).unwrap(), 1);
+    assert!(pin!(ours.read(&mut buf)).poll(&mut cx).is_pending(), "the data is gone");
+    assert_eq!(reads.load(Ordering::SeqCst), 2, "one attempt per wake-up, none for the stale event");
+
+    // Still registered: the next byte wakes it, and the read gets it.
+    peer.write_all(&[2]).unwrap();
+    woken_rx.recv_timeout(WAKES).expect("woken by the next read event");
+    match pin!(ours.read(&mut buf)).poll(&mut cx) {
+        std::task::Poll::Ready(Ok(1)) => assert_eq!(buf[0], 2),
+        other => panic!("the next byte: {other:?}"),
+    }
+    assert_eq!(reads.load(Ordering::SeqCst), 3);
+}
+
+/// A `readable()` future that was ready stays ready if polled again (the single waiter of
+/// `poll_readable` consumes its event instead).
+#[test]
+fn a_ready_readiness_future_stays_ready() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let ours = Async::new(listener.accept().unwrap().0).unwrap();
+    let (woken_tx, woken_rx) = mpsc::sync_channel(8);
+    let waker = Waker::from(Arc::new(Flag(woken_tx)));
+    let mut cx = Context::from_waker(&waker);
+    let mut readable = pin!(ours.readable());
+    assert!(readable.as_mut().poll(&mut cx).is_pending(), "nothing to read yet");
+    peer.write_all(&[1]).unwrap();
+    woken_rx.recv_timeout(WAKES).expect("woken by the read event");
+    assert!(readable.as_mut().poll(&mut cx).is_ready(), "ready after its event");
+    assert!(readable.as_mut().poll(&mut cx).is_ready(), "and still ready when polled again");
 }

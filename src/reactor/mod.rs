@@ -36,7 +36,7 @@ use slab::Slab;
 use self::fallback::Fallback;
 use self::poller::{Events, Poller};
 use self::seat::{Host, Idler, Seat, Slept};
-pub(crate) use self::source::{READ, Source, WRITE};
+pub(crate) use self::source::{READ, Slot, Source, WRITE};
 use self::timers::Timers;
 use crate::config::config;
 use crate::park::{self, Parker, Unparked};

@@ -33,6 +33,25 @@ pub(crate) struct Source {
     state: Mutex<[Direction; 2]>,
 }
 
+/// Where a waiter keeps its waker and the ticks it registered at.
+pub(crate) enum Slot<'w> {
+    /// The one waiter of `poll_readable` / `poll_writable` (and `AsyncRead` / `AsyncWrite`),
+    /// kept in the direction itself.
+    Single,
+    /// A `readable()` / `writable()` future, which keeps its own ticks and slab index.
+    Many { ticks: &'w mut Option<(usize, usize)>, index: &'w mut Option<usize> },
+}
+
+/// What [`Source::poll_ready`] did under the lock.
+enum Registered {
+    /// An event arrived: ready.
+    Ready,
+    /// Registered as the direction's first waiter: the handle was armed.
+    First,
+    /// Registered (or already was) beside other waiters.
+    Again,
+}
+
 #[derive(Debug, Default)]
 struct Direction {
     /// Tick of the last event in this direction.
@@ -46,6 +65,15 @@ struct Direction {
 }
 
 impl Direction {
+    /// Whether an event arrived in a batch processed after a waiter registered at `ticks` (see
+    /// the module documentation) and, with `tried_at`, after the caller's last I/O attempt.
+    fn has_new_event(&self, ticks: Option<(usize, usize)>, tried_at: Option<usize>) -> bool {
+        let Some((reactor_tick, own_tick)) = ticks else { return false };
+        // Wrapping: `tick` is newer than `t` if it is less than half the range ahead.
+        let fresh = tried_at.is_none_or(|t| self.tick.wrapping_sub(t).wrapping_sub(1) < usize::MAX / 2);
+        self.tick != reactor_tick && self.tick != own_tick && fresh
+    }
+
     fn is_empty(&self) -> bool {
         self.waker.is_none() && self.wakers.iter().all(|(_, w)| w.is_none())
     }
@@ -87,7 +115,9 @@ impl Source {
         });
     }
 
-    /// Polls readiness in `dir` for the single-waiter API (`poll_readable` / `poll_writable`).
+    /// Polls readiness in `dir`: ready once an event arrived in a batch processed after the
+    /// waiter registered (and, with `tried_at`, after the caller's last I/O attempt); otherwise
+    /// registers `cx`'s waker in the waiter's `slot` and arms the handle if it was the first.
     ///
     /// `tried_at`: the reactor's ticker before the caller's I/O attempt that would block; an
     /// event no newer than that is stale (the attempt came after it) and does not count.
@@ -97,83 +127,69 @@ impl Source {
         dir: usize,
         cx: &mut Context<'_>,
         tried_at: Option<usize>,
+        slot: Slot<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut old = None;
-        let result = self.state.with(|state| {
-            if let Some((a, b)) = state[dir].ticks {
-                let tick = state[dir].tick;
-                // Wrapping: `tick` is newer than `t` if it is less than half the range ahead.
-                let fresh = tried_at.is_none_or(|t| tick.wrapping_sub(t).wrapping_sub(1) < usize::MAX / 2);
-                if tick != a && tick != b && fresh {
-                    state[dir].ticks = None;
-                    return Poll::Ready(Ok(false));
+        let mut replaced = None;
+        let registered = self.state.with(|state| {
+            let d = &mut state[dir];
+            match slot {
+                Slot::Single => {
+                    if d.has_new_event(d.ticks, tried_at) {
+                        // Consumed: the next poll waits for a newer event.
+                        d.ticks = None;
+                        return Ok(Registered::Ready);
+                    }
+                    let was_empty = d.is_empty();
+                    if let Some(w) = d.waker.take() {
+                        if w.will_wake(cx.waker()) {
+                            d.waker = Some(w);
+                            return Ok(Registered::Again);
+                        }
+                        replaced = Some(w);
+                    }
+                    d.waker = Some(cx.waker().clone());
+                    d.ticks = Some((reactor.ticker(), d.tick));
+                    self.arm_first(reactor, state, was_empty)
+                }
+                Slot::Many { ticks, index } => {
+                    // Not consumed: a future that was ready stays ready if polled again.
+                    if d.has_new_event(*ticks, tried_at) {
+                        return Ok(Registered::Ready);
+                    }
+                    let was_empty = d.is_empty();
+                    let i = *index.get_or_insert_with(|| d.wakers.insert(None));
+                    d.wakers[i] = Some(cx.waker().clone());
+                    *ticks = Some((reactor.ticker(), d.tick));
+                    self.arm_first(reactor, state, was_empty)
                 }
             }
-            let was_empty = state[dir].is_empty();
-            if let Some(w) = state[dir].waker.take() {
-                if w.will_wake(cx.waker()) {
-                    state[dir].waker = Some(w);
-                    return Poll::Pending;
-                }
-                old = Some(w);
-            }
-            state[dir].waker = Some(cx.waker().clone());
-            state[dir].ticks = Some((reactor.ticker(), state[dir].tick));
-            if was_empty {
-                reactor.arm(self, !state[READ].is_empty(), !state[WRITE].is_empty())?;
-                return Poll::Ready(Ok(true));
-            }
-            Poll::Pending
         });
         // Another task was waiting here; it must not sleep forever now that it is replaced.
-        if let Some(w) = old {
+        if let Some(w) = replaced {
             w.wake();
         }
-        match result {
-            Poll::Ready(Ok(true)) => {
+        match registered? {
+            Registered::Ready => Poll::Ready(Ok(())),
+            Registered::First => {
                 reactor.ensure_driver(cx.waker());
                 Poll::Pending
             }
-            Poll::Ready(Ok(false)) => Poll::Ready(Ok(())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
+            Registered::Again => Poll::Pending,
         }
     }
 
-    /// Polls readiness in `dir` for a `readable()` / `writable()` future, which keeps its own
-    /// `ticks` and slot `index`.
-    pub(crate) fn poll_ready_many(
+    /// Arms the handle with its current interest if the direction had no waiter before.
+    fn arm_first(
         &self,
-        reactor: &'static Reactor,
-        dir: usize,
-        ticks: &mut Option<(usize, usize)>,
-        index: &mut Option<usize>,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<()>> {
-        let armed = self.state.with(|state| {
-            if let Some((a, b)) = *ticks {
-                if state[dir].tick != a && state[dir].tick != b {
-                    return Ok(None);
-                }
-            }
-            let was_empty = state[dir].is_empty();
-            let i = *index.get_or_insert_with(|| state[dir].wakers.insert(None));
-            state[dir].wakers[i] = Some(cx.waker().clone());
-            *ticks = Some((reactor.ticker(), state[dir].tick));
-            if was_empty {
-                reactor.arm(self, !state[READ].is_empty(), !state[WRITE].is_empty())?;
-            }
-            Ok::<_, io::Error>(Some(was_empty))
-        })?;
-        match armed {
-            None => Poll::Ready(Ok(())),
-            Some(was_empty) => {
-                if was_empty {
-                    reactor.ensure_driver(cx.waker());
-                }
-                Poll::Pending
-            }
+        reactor: &Reactor,
+        state: &[Direction; 2],
+        was_empty: bool,
+    ) -> io::Result<Registered> {
+        if !was_empty {
+            return Ok(Registered::Again);
         }
+        reactor.arm(self, !state[READ].is_empty(), !state[WRITE].is_empty())?;
+        Ok(Registered::First)
     }
 
     /// Frees the slot of a dropped `readable()` / `writable()` future.
