@@ -72,8 +72,7 @@ fn schedule(runnable: Runnable) {
 }
 
 fn spawn_thread(id: usize) {
-    let name = std::format!("{}-blocking-{id}", crate::config::config().thread_name);
-    if std::thread::Builder::new().name(name).spawn(thread_main).is_ok() {
+    if crate::config::spawn_thread(format_args!("blocking-{id}"), thread_main) {
         return;
     }
     // No new thread: the queued work waits for an existing one, or, if there is none, runs here

@@ -1,4 +1,5 @@
-//! The runtime's settings: [`Builder`], the environment variables, and the [`Config`] they make.
+//! The runtime's settings: [`Builder`], the environment variables, and the [`Config`] they make;
+//! and starting the runtime's threads under the configured name.
 //!
 //! Depends on nothing else in the crate; the rest reads [`config()`]. The settings are fixed at
 //! first use: by a [`Builder::install`], or else from the environment.
@@ -10,6 +11,14 @@ use alloc::string::{String, ToString};
 use std::sync::OnceLock;
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
+
+/// Starts one of the runtime's threads, named `<thread_name>-<role>`; returns whether it
+/// started. A thread that cannot start (out of memory, a process limit) is the caller's to work
+/// around, never a panic.
+pub(crate) fn spawn_thread(role: fmt::Arguments<'_>, main: impl FnOnce() + Send + 'static) -> bool {
+    let name = std::format!("{}-{role}", config().thread_name);
+    std::thread::Builder::new().name(name).spawn(main).is_ok()
+}
 
 /// The runtime's settings, fixed at first use.
 #[derive(Debug, Clone)]

@@ -21,7 +21,7 @@ use std::time::Instant;
 use event_listener::Listener;
 
 use self::roster::Roster;
-use crate::config::config;
+use crate::config::{config, spawn_thread};
 use crate::executor::{Executor, State};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::task::Task;
@@ -138,9 +138,8 @@ impl WorkerThreads {
 
     fn spawn_thread(&self) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let name = std::format!("{}-worker-{id}", config().thread_name);
         self.alive.fetch_add(1, Ordering::Relaxed);
-        if std::thread::Builder::new().name(name).spawn(worker_main).is_err() {
+        if !spawn_thread(format_args!("worker-{id}"), worker_main) {
             self.alive.fetch_sub(1, Ordering::Relaxed);
             // No thread: the duty falls to `block_on` callers rather than nobody.
             self.roster.not_started();

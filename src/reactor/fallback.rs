@@ -9,7 +9,7 @@ use core::time::Duration;
 use std::time::Instant;
 
 use super::{Reactor, Role};
-use crate::config::config;
+use crate::config::spawn_thread;
 use crate::park::Parker;
 use crate::sync::Ordering;
 
@@ -49,9 +49,7 @@ impl Reactor {
         if !start {
             return;
         }
-        let name = std::format!("{}-reactor", config().thread_name);
-        let spawned = std::thread::Builder::new().name(name).spawn(move || self.fallback_main());
-        if spawned.is_err() {
+        if !spawn_thread(format_args!("reactor"), move || self.fallback_main()) {
             // Nothing else can drive; the next registration tries again.
             self.fallback.with(|f| f.running = false);
         }
