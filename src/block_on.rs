@@ -9,12 +9,11 @@
 //! - when the global runtime has no worker threads (`AMPHI_THREADS=0`), `block_on` runs its tasks;
 //! - otherwise it parks between wake-ups.
 
-use core::future::{Future, IntoFuture};
-use core::pin::{Pin, pin};
-use core::task::{Context, Poll, Waker};
+use core::future::IntoFuture;
+use core::pin::pin;
 
-#[cfg(not(feature = "std"))]
-use crate::park::Parker;
+#[cfg(feature = "std")]
+pub(crate) use self::imp::block_on_deadline;
 
 /// Runs a future to completion on the calling thread and returns its output.
 ///
@@ -43,81 +42,50 @@ use crate::park::Parker;
 /// ```
 #[inline]
 pub fn block_on<F: IntoFuture>(future: F) -> F::Output {
-    #[cfg_attr(not(feature = "std"), allow(unused_mut))]
-    let mut future = pin!(future.into_future());
-    #[cfg(feature = "std")]
-    {
-        #[cfg(feature = "tokio")]
-        let tokio = crate::tokio_context::enter();
-        crate::context::with_parker(|parker, waker| {
-            if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(waker)) {
-                return out;
-            }
-            #[cfg(feature = "tokio")]
-            return tokio.block(|| std_impl::wait_pending(future.as_mut(), parker, waker));
-            #[cfg(not(feature = "tokio"))]
-            std_impl::wait_pending(future.as_mut(), parker, waker)
-        })
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        let parker = Parker::new();
-        let waker = Waker::from(parker.clone());
-        poll_loop(future, &parker, &waker)
-    }
-}
-
-/// Polls `future` until it is ready, idling through the hook between wake-ups.
-#[cfg(not(feature = "std"))]
-fn poll_loop<T>(mut future: Pin<&mut impl Future<Output = T>>, parker: &Parker, waker: &Waker) -> T {
-    let mut cx = Context::from_waker(waker);
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-        parker.park();
-    }
-}
-
-/// Runs `future` until `deadline`; on timeout the future is left as it is, ready to be polled
-/// again.
-#[cfg(feature = "std")]
-pub(crate) fn block_on_deadline<F: Future>(
-    future: Pin<&mut F>,
-    deadline: std::time::Instant,
-) -> Option<F::Output> {
-    #[cfg(feature = "tokio")]
-    let tokio = crate::tokio_context::enter();
-    let wait = || {
-        crate::context::with_parker(|parker, waker| {
-            std_impl::wait(future, parker, waker, Some(deadline), crate::idle_loop::Start::Polling)
-        })
-    };
-    #[cfg(feature = "tokio")]
-    return tokio.block(wait);
-    #[cfg(not(feature = "tokio"))]
-    wait()
+    imp::block_on(pin!(future.into_future()))
 }
 
 #[cfg(feature = "std")]
-mod std_impl {
+mod imp {
     use alloc::vec::Vec;
+    use core::future::Future;
+    use core::pin::{Pin, pin};
+    use core::task::{Context, Poll, Waker};
     use std::time::Instant;
 
-    use super::*;
     use crate::executor::{self, Run, State};
     use crate::idle_loop::{self, Polls, Start};
     use crate::park::Parker;
     use crate::sync::Arc;
 
+    /// The fast path: one poll with this thread's cached waker, inside the Tokio context (the
+    /// `tokio` feature) that the first poll may already need.
+    #[inline]
+    pub(super) fn block_on<F: Future>(mut future: Pin<&mut F>) -> F::Output {
+        let tokio = crate::tokio_context::enter();
+        crate::context::with_parker(|parker, waker| {
+            if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(waker)) {
+                return out;
+            }
+            tokio.block(|| wait_pending(future.as_mut(), parker, waker))
+        })
+    }
+
+    /// Runs `future` until `deadline`; on timeout the future is left as it is, ready to be
+    /// polled again.
+    pub(crate) fn block_on_deadline<F: Future>(future: Pin<&mut F>, deadline: Instant) -> Option<F::Output> {
+        let tokio = crate::tokio_context::enter();
+        tokio.block(|| {
+            crate::context::with_parker(|parker, waker| {
+                wait(future, parker, waker, Some(deadline), Start::Polling)
+            })
+        })
+    }
+
     /// `wait` without a deadline, kept out of line so the ready path stays small.
     #[cold]
     #[inline(never)]
-    pub(super) fn wait_pending<F: Future>(
-        future: Pin<&mut F>,
-        parker: &Arc<Parker>,
-        waker: &Waker,
-    ) -> F::Output {
+    fn wait_pending<F: Future>(future: Pin<&mut F>, parker: &Arc<Parker>, waker: &Waker) -> F::Output {
         match wait(future, parker, waker, None, Start::Idling) {
             Some(out) => out,
             None => unreachable!("no deadline"),
@@ -129,7 +97,7 @@ mod std_impl {
     ///
     /// A plain `block_on` polls its future exactly once per wake-up. Nested on a thread that runs
     /// executors, it also polls it between batches of their tasks, as `Executor::run` does.
-    pub(super) fn wait<F: Future>(
+    fn wait<F: Future>(
         future: Pin<&mut F>,
         parker: &Arc<Parker>,
         waker: &Waker,
@@ -157,5 +125,27 @@ mod std_impl {
         states.retain(|s| !crate::global::is_global(s));
         states.extend(crate::global::run_by_block_on_callers());
         states
+    }
+}
+
+/// Without `std`: polls the future until it is ready, idling through the hook between wake-ups.
+#[cfg(not(feature = "std"))]
+mod imp {
+    use core::future::Future;
+    use core::pin::Pin;
+    use core::task::{Context, Poll, Waker};
+
+    use crate::park::Parker;
+
+    pub(super) fn block_on<F: Future>(mut future: Pin<&mut F>) -> F::Output {
+        let parker = Parker::new();
+        let waker = Waker::from(parker.clone());
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+            parker.park();
+        }
     }
 }

@@ -84,7 +84,6 @@ fn spawn_thread(id: usize) {
 
 fn thread_main() {
     // Sync code that reaches for a Tokio handle (`Handle::current`) finds one.
-    #[cfg(feature = "tokio")]
     let _tokio = crate::tokio_context::enter();
     loop {
         if let Some(runnable) = POOL.next_job() {

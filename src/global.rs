@@ -150,7 +150,6 @@ impl WorkerThreads {
 
 fn worker_main() {
     // Tasks that need Tokio's reactor find it while this worker polls them.
-    #[cfg(feature = "tokio")]
     let _tokio = crate::tokio_context::enter();
     let target = config().worker_threads;
     loop {

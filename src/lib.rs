@@ -108,7 +108,7 @@ mod sys;
 mod task;
 #[cfg(feature = "std")]
 mod timer;
-#[cfg(feature = "tokio")]
+#[cfg(feature = "std")]
 mod tokio_context;
 
 pub use crate::block_on::block_on;

@@ -4,29 +4,34 @@
 //! compare-and-swap); under `cfg(loom)` they are loom's, so the model checker sees every
 //! synchronising operation of the crate's own protocols.
 
-#[cfg(loom)]
-pub(crate) use loom::sync::Arc;
-#[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+pub(crate) use self::types::*;
 
-// portable-atomic is for targets without compare-and-swap, which have no std. With std (a
-// dependency tree in which some crate turned `portable-atomic` on), the std types stay: `Arc` is
-// in public signatures (`readable_owned`), and only std's can be a method receiver.
-#[cfg(all(not(loom), feature = "portable-atomic", not(feature = "std")))]
-#[allow(unused_imports)]
-pub(crate) use portable_atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
-#[cfg(all(not(loom), feature = "portable-atomic", not(feature = "std")))]
-pub(crate) use portable_atomic_util::Arc;
-#[cfg(all(not(loom), feature = "portable-atomic", not(feature = "std")))]
-pub(crate) use portable_atomic_util::task::Wake;
+/// Under loom: loom's, so the models see every synchronising operation.
+#[cfg(loom)]
+mod types {
+    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+}
 
+/// portable-atomic is for targets without compare-and-swap, which have no std. With std (a
+/// dependency tree in which some crate turned `portable-atomic` on), the std types stay: `Arc`
+/// is in public signatures (`readable_owned`), and only std's can be a method receiver.
+#[cfg(all(not(loom), feature = "portable-atomic", not(feature = "std")))]
+mod types {
+    #[allow(unused_imports)]
+    pub(crate) use portable_atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use portable_atomic_util::Arc;
+    pub(crate) use portable_atomic_util::task::Wake;
+}
+
+/// Everywhere else: `core`'s and `alloc`'s.
 #[cfg(all(not(loom), any(not(feature = "portable-atomic"), feature = "std")))]
-pub(crate) use alloc::sync::Arc;
-#[cfg(all(not(loom), any(not(feature = "portable-atomic"), feature = "std")))]
-pub(crate) use alloc::task::Wake;
-#[cfg(all(not(loom), any(not(feature = "portable-atomic"), feature = "std")))]
-#[allow(unused_imports)]
-pub(crate) use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+mod types {
+    pub(crate) use alloc::sync::Arc;
+    pub(crate) use alloc::task::Wake;
+    #[allow(unused_imports)]
+    pub(crate) use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+}
 
 /// Implements [`Wake`] for `$t` by calling its `$unpark` method. std's trait takes `self`,
 /// portable-atomic-util's takes `this`. Under loom there is none: loom's `Arc` is not std's, and
