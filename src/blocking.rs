@@ -54,7 +54,7 @@ where
     T: Send + 'static,
 {
     let future = async move { f() };
-    let (runnable, task) = async_task::Builder::new().propagate_panic(true).spawn(|()| future, schedule);
+    let (runnable, task) = crate::task::builder().spawn(|()| future, schedule);
     runnable.schedule();
     Task::new(task)
 }

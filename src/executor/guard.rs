@@ -13,7 +13,7 @@ use core::task::{Context, Poll};
 
 #[cfg(feature = "std")]
 pub(crate) use self::unwind::CatchDrop;
-pub(crate) use self::unwind::{Panics, task_builder};
+pub(crate) use self::unwind::Panics;
 use super::state::State;
 use crate::sync::Arc;
 
@@ -59,11 +59,6 @@ mod unwind {
     use core::task::{Context, Poll};
 
     use crate::sync::{AtomicBool, Mutex, Ordering};
-
-    /// A task's panic must not take its runner down: its `Task` re-raises it where awaited.
-    pub(crate) fn task_builder() -> async_task::Builder<()> {
-        async_task::Builder::new().propagate_panic(true)
-    }
 
     /// Wraps a task's future of an untracked executor (the global one): a panic of its destructor
     /// is caught and dropped, the panic hook having reported it; `alive` counts it until then.
@@ -132,11 +127,6 @@ mod unwind {
 
 #[cfg(not(feature = "std"))]
 mod unwind {
-    /// Without unwinding, a panic stops the program; nothing to propagate.
-    pub(crate) fn task_builder() -> async_task::Builder<()> {
-        async_task::Builder::new()
-    }
-
     /// Nothing is caught without unwinding.
     pub(crate) struct Panics;
 

@@ -29,7 +29,7 @@ use slab::Slab;
 use super::current;
 #[cfg(feature = "std")]
 use super::guard::CatchDrop;
-use super::guard::{Panics, RemoveOnDrop, task_builder};
+use super::guard::{Panics, RemoveOnDrop};
 use super::metrics::ExecutorMetrics;
 use super::runner_queue::{RunnerQueue, RunnerQueues};
 use super::sleeper::Sleeper;
@@ -347,7 +347,7 @@ impl State {
                 return Err(future);
             }
         }
-        let builder = task_builder();
+        let builder = crate::task::builder();
         let shard = if SHARDS == 1 { 0 } else { shard_of(this.next_shard.fetch_add(1, Ordering::Relaxed)) };
         let (runnable, task) = this.active[shard].with(|active| {
             let entry = active.vacant_entry();
@@ -440,7 +440,7 @@ impl State {
         // A relaxed count, one add and one subtract per task, read only by the metrics.
         self.untracked.fetch_add(1, Ordering::Relaxed);
         let future = CatchDrop { future: ManuallyDrop::new(future), alive: &self.untracked };
-        let (runnable, task) = task_builder().spawn(|()| future, schedule);
+        let (runnable, task) = crate::task::builder().spawn(|()| future, schedule);
         runnable.schedule();
         Task::new(task)
     }

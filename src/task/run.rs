@@ -1,6 +1,7 @@
-//! Running a task: every runnable of this crate is run through [`run`], which knows the task this
-//! thread is running (its wakers need no guard, see `awaiter.rs`) and, with `std`, resumes a
-//! panic that a guarded awaiter's waker raised meanwhile.
+//! Making and running a task: every task of this crate is built by [`builder`] and run through
+//! [`run`], which knows the task this thread is running (its wakers need no guard, see
+//! `awaiter.rs`) and, with `std`, resumes a panic that a guarded awaiter's waker raised
+//! meanwhile.
 
 pub(crate) use self::imp::*;
 
@@ -23,6 +24,12 @@ mod imp {
 
     crate::sync::const_thread_local! {
         static TASK: TaskContext = TaskContext { running: Cell::new(core::ptr::null()), caught: Cell::new(None) };
+    }
+
+    /// The builder of every task of this crate: a task's panic must not take its runner down;
+    /// its `Task` re-raises it where awaited.
+    pub(crate) fn builder() -> async_task::Builder<()> {
+        async_task::Builder::new().propagate_panic(true)
     }
 
     /// Runs `runnable`, then resumes a panic its awaiter's waker raised.
@@ -62,6 +69,12 @@ mod imp {
 #[cfg(not(feature = "std"))]
 mod imp {
     use async_task::Runnable;
+
+    /// The builder of every task of this crate: without unwinding, a panic stops the program,
+    /// and there is nothing to propagate.
+    pub(crate) fn builder() -> async_task::Builder<()> {
+        async_task::Builder::new()
+    }
 
     #[inline]
     pub(crate) fn run(runnable: Runnable) {
