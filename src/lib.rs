@@ -109,6 +109,8 @@ mod task;
 #[cfg(feature = "std")]
 mod timer;
 #[cfg(feature = "std")]
+mod tokens;
+#[cfg(feature = "std")]
 mod tokio_context;
 
 pub use crate::block_on::block_on;

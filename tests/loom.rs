@@ -45,6 +45,8 @@ mod seat;
 mod sync;
 #[path = "../src/task/mod.rs"]
 mod task;
+#[path = "../src/tokens.rs"]
+mod tokens;
 
 /// The poller a driving thread waits in: woken by `notify`, like `polling::Poller::notify`.
 mod reactor {

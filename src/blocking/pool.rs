@@ -3,9 +3,9 @@
 //!
 //! [`Pool::schedule`] queues a job, then wakes a sleeper if there is one, or asks its caller for a
 //! new thread while fewer than the bound live; otherwise the job waits for a busy thread. Waking
-//! uses tokens: `schedule` claims a sleeper under the lock (`sleeping -= 1`, `tokens += 1`)
-//! before it notifies, and a thread whose wait times out takes a pending token before it exits,
-//! so a time-out racing a schedule never strands the job.
+//! uses tokens (`tokens.rs`): `schedule` claims a sleeper under the lock before it notifies, and
+//! a thread whose wait times out takes a pending token before it exits, so a time-out racing a
+//! schedule never strands the job.
 //! ```text
 //!  busy ──queue empty──▶ sleeping ──token taken──▶ busy
 //!                            └──time-out, no token──▶ exits (threads -= 1)
@@ -19,11 +19,11 @@
 
 use alloc::collections::VecDeque;
 
-use event_listener::{Event, EventListener, IntoNotification};
+use event_listener::EventListener;
 
 use crate::sync::Mutex;
+use crate::tokens::{TokenEvent, Tokens};
 
-/// A queue of jobs `J` and the count of the threads that run them.
 /// The pool's counts at one moment, for the runtime's metrics.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PoolCounts {
@@ -35,9 +35,10 @@ pub(crate) struct PoolCounts {
     pub(crate) queued: usize,
 }
 
+/// A queue of jobs `J` and the count of the threads that run them.
 pub(crate) struct Pool<J> {
     ledger: Mutex<Ledger<J>>,
-    wake: Event,
+    wake: TokenEvent,
 }
 
 /// The jobs waiting and the counts of the pool's threads, under one lock.
@@ -46,30 +47,28 @@ struct Ledger<J> {
     queue: VecDeque<J>,
     /// Live pool threads (including ones still starting).
     threads: usize,
-    /// Threads waiting for work that nobody has claimed yet.
-    sleeping: usize,
-    /// Claims on sleepers not yet taken up.
-    tokens: usize,
+    /// Threads waiting for work, and the claims on them.
+    tokens: Tokens,
     /// For names: `amphi-blocking-N`.
     next_id: usize,
 }
 
 impl<J> Ledger<J> {
     const fn new() -> Self {
-        Self { queue: VecDeque::new(), threads: 0, sleeping: 0, tokens: 0, next_id: 0 }
+        Self { queue: VecDeque::new(), threads: 0, tokens: Tokens::new(), next_id: 0 }
     }
 }
 
 impl<J> Pool<J> {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        Self { ledger: Mutex::new(Ledger::new()), wake: Event::new() }
+        Self { ledger: Mutex::new(Ledger::new()), wake: TokenEvent::new() }
     }
 
     /// loom's `Mutex::new` is not `const`.
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
-        Self { ledger: Mutex::new(Ledger::new()), wake: Event::new() }
+        Self { ledger: Mutex::new(Ledger::new()), wake: TokenEvent::new() }
     }
 
     /// Queues `job`; returns `Some(id)` if the caller must start thread number `id` for it, which
@@ -77,9 +76,7 @@ impl<J> Pool<J> {
     pub(crate) fn schedule(&self, job: J, max_threads: usize) -> Option<usize> {
         let (notify, spawn) = self.ledger.with(|s| {
             s.queue.push_back(job);
-            if s.sleeping > 0 {
-                s.sleeping -= 1;
-                s.tokens += 1;
+            if s.tokens.claim() {
                 (true, None)
             } else if s.threads < max_threads {
                 s.threads += 1;
@@ -91,14 +88,18 @@ impl<J> Pool<J> {
             }
         });
         if notify {
-            self.wake.notify(1.additional());
+            self.wake.wake_claimed();
         }
         spawn
     }
 
     /// Threads alive, threads waiting for work, and jobs queued.
     pub(crate) fn counts(&self) -> PoolCounts {
-        self.ledger.with(|l| PoolCounts { threads: l.threads, sleeping: l.sleeping, queued: l.queue.len() })
+        self.ledger.with(|l| PoolCounts {
+            threads: l.threads,
+            sleeping: l.tokens.sleeping(),
+            queued: l.queue.len(),
+        })
     }
 
     /// Uncounts a thread that could not be started; returns the jobs nobody else will run, which
@@ -116,7 +117,7 @@ impl<J> Pool<J> {
         self.ledger.with(|s| {
             let job = s.queue.pop_front();
             if job.is_none() {
-                s.sleeping += 1;
+                s.tokens.sleep();
             }
             job
         })
@@ -126,29 +127,7 @@ impl<J> Pool<J> {
     ///
     /// `wait` waits for the listener's notification, but not past the thread's time-out; it
     /// returns whether the notification came.
-    pub(crate) fn wait_for_work(&self, mut wait: impl FnMut(EventListener) -> bool) -> bool {
-        let take = |s: &mut Ledger<J>| {
-            if s.tokens > 0 {
-                s.tokens -= 1;
-                true
-            } else {
-                false
-            }
-        };
-        loop {
-            let listener = self.wake.listen();
-            if self.ledger.with(take) {
-                return true;
-            }
-            if !wait(listener) {
-                return self.ledger.with(|s| {
-                    take(s) || {
-                        s.sleeping -= 1;
-                        s.threads -= 1;
-                        false
-                    }
-                });
-            }
-        }
+    pub(crate) fn wait_for_work(&self, wait: impl FnMut(EventListener) -> bool) -> bool {
+        self.wake.wait(&self.ledger, |l| &mut l.tokens, wait, |l| l.threads -= 1)
     }
 }

@@ -8,9 +8,9 @@
 //!  on duty ──should_retire──▶ spare ──recall taken──▶ on duty
 //!                               └──time-out, no recall──▶ thread exits
 //! ```
-//! A recruit claims an idle spare under the lock (`idle -= 1`, `recalls += 1`) before it notifies,
-//! and a spare whose wait times out takes a pending recall before it gives up: a recall is never
-//! lost to a time-out.
+//! A recruit claims an idle spare under the lock before it notifies, and a spare whose wait times
+//! out takes a pending recall before it gives up: a recall is never lost to a time-out (the
+//! token protocol of `tokens.rs`; a recall is a token).
 //!
 //! Threads and time are the caller's: it starts a thread when told to and hands
 //! [`Roster::wait_as_spare`] the timed wait, so the loom models (`tests/loom.rs`) run this file
@@ -18,43 +18,29 @@
 
 #![forbid(unsafe_code)]
 
-use event_listener::{Event, EventListener, IntoNotification};
+use event_listener::EventListener;
 
 use crate::sync::{AtomicUsize, Mutex, Ordering};
+use crate::tokens::{TokenEvent, Tokens};
 
 /// The duty roster of the global executor's worker threads: the on-duty count and the spares.
 pub(crate) struct Roster {
     /// Workers on duty, including recruits whose thread is still starting.
     on_duty: AtomicUsize,
-    spares: Mutex<Spares>,
-    recall: Event,
-}
-
-#[derive(Debug)]
-struct Spares {
-    /// Spares waiting that no recruit has claimed.
-    idle: usize,
-    /// Claims on spares not taken up yet.
-    recalls: usize,
+    /// Spares waiting that no recruit has claimed, and the recalls not taken up yet.
+    spares: Mutex<Tokens>,
+    recall: TokenEvent,
 }
 
 impl Roster {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        Self {
-            on_duty: AtomicUsize::new(0),
-            spares: Mutex::new(Spares { idle: 0, recalls: 0 }),
-            recall: Event::new(),
-        }
+        Self { on_duty: AtomicUsize::new(0), spares: Mutex::new(Tokens::new()), recall: TokenEvent::new() }
     }
 
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
-        Self {
-            on_duty: AtomicUsize::new(0),
-            spares: Mutex::new(Spares { idle: 0, recalls: 0 }),
-            recall: Event::new(),
-        }
+        Self { on_duty: AtomicUsize::new(0), spares: Mutex::new(Tokens::new()), recall: TokenEvent::new() }
     }
 
     /// Counts a worker on duty whose thread the caller starts now.
@@ -83,19 +69,9 @@ impl Roster {
     /// Puts one more worker on duty: recalls a spare, or returns `true` for a new thread.
     fn recruit(&self) -> bool {
         self.on_duty.fetch_add(1, Ordering::AcqRel);
-        let recalled = self.spares.with(|s| {
-            if s.idle > 0 {
-                s.idle -= 1;
-                s.recalls += 1;
-                true
-            } else {
-                false
-            }
-        });
+        let recalled = self.spares.with(Tokens::claim);
         if recalled {
-            // One more, not "one": a spare an earlier recall woke may not have taken its
-            // notification yet, and "one" would be satisfied by it, leaving this recall unanswered.
-            self.recall.notify(1.additional());
+            self.recall.wake_claimed();
         }
         !recalled
     }
@@ -111,29 +87,8 @@ impl Roster {
     ///
     /// `wait` waits for the listener's notification, but not past the spare's time-out; it
     /// returns whether the notification came.
-    pub(crate) fn wait_as_spare(&self, mut wait: impl FnMut(EventListener) -> bool) -> bool {
-        self.spares.with(|s| s.idle += 1);
-        let take = |s: &mut Spares| {
-            if s.recalls > 0 {
-                s.recalls -= 1;
-                true
-            } else {
-                false
-            }
-        };
-        loop {
-            let listener = self.recall.listen();
-            if self.spares.with(take) {
-                return true;
-            }
-            if !wait(listener) {
-                return self.spares.with(|s| {
-                    take(s) || {
-                        s.idle -= 1;
-                        false
-                    }
-                });
-            }
-        }
+    pub(crate) fn wait_as_spare(&self, wait: impl FnMut(EventListener) -> bool) -> bool {
+        self.spares.with(Tokens::sleep);
+        self.recall.wait(&self.spares, |s| s, wait, |_| {})
     }
 }
