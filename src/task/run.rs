@@ -36,11 +36,26 @@ mod imp {
     #[inline]
     pub(crate) fn run(runnable: Runnable) {
         let ptr = runnable.into_raw();
-        let previous = TASK.try_with(|h| h.running.replace(ptr.as_ptr())).unwrap_or(core::ptr::null());
-        // SAFETY: `ptr` came from `Runnable::into_raw` just above, and is turned back once.
-        unsafe { Runnable::<()>::from_raw(ptr) }.run();
-        let _ = TASK.try_with(|h| h.running.set(previous));
-        resume_caught();
+        // One access to the thread-local for the whole run (a task run inside this one, by a
+        // nested `block_on`, makes its own).
+        let caught = TASK.try_with(|t| {
+            let previous = t.running.replace(ptr.as_ptr());
+            // SAFETY: `ptr` came from `Runnable::into_raw` above and is turned back once: here,
+            // or below if this closure never ran.
+            unsafe { Runnable::<()>::from_raw(ptr) }.run();
+            t.running.set(previous);
+            t.caught.take()
+        });
+        match caught {
+            Ok(Some(payload)) => std::panic::resume_unwind(payload),
+            Ok(None) => {}
+            // The thread-local is gone (a thread-local's destructor runs tasks): the closure
+            // did not run; nobody can ask which task runs, and no waker's panic can be kept.
+            Err(_) => {
+                // SAFETY: see above.
+                unsafe { Runnable::<()>::from_raw(ptr) }.run();
+            }
+        }
     }
 
     /// Whether `waker` is a waker of the task this thread is running.
