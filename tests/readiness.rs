@@ -267,3 +267,82 @@ fn a_ready_readiness_future_stays_ready() {
     assert!(readable.as_mut().poll(&mut cx).is_ready(), "ready after its event");
     assert!(readable.as_mut().poll(&mut cx).is_ready(), "and still ready when polled again");
 }
+
+/// A stream whose second read sees data arrive only after it failed: the peer writes while the
+/// read is in progress, and the read still answers `WouldBlock`, as a read racing the data does.
+struct RacedRead {
+    inner: TcpStream,
+    peer: TcpStream,
+    reads: usize,
+}
+
+impl Read for RacedRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reads += 1;
+        if self.reads == 2 {
+            self.peer.write_all(&[2]).unwrap();
+            // Long enough for the thread driving the reactor to see the data's event.
+            thread::sleep(Duration::from_millis(200));
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.inner.read(buf)
+    }
+}
+
+// SAFETY: `RacedRead` only forwards reads to its stream; it never replaces or closes it.
+unsafe impl amphi::IoSafe for RacedRead {}
+
+#[cfg(unix)]
+impl std::os::fd::AsFd for RacedRead {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsSocket for RacedRead {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        self.inner.as_socket()
+    }
+}
+
+/// Data whose event the reactor handled between a read's failed attempt and its registration
+/// is not missed: the read is ready at once, or woken soon. (With registrations armed once,
+/// edge-triggered, no new event would come for it: the check of events since the attempt is
+/// what finds it.)
+#[test]
+fn data_that_arrived_during_a_failed_read_is_not_missed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let mut ours =
+        Async::new(RacedRead { inner: stream, peer: peer.try_clone().unwrap(), reads: 0 }).unwrap();
+    // A thread idle in `block_on` drives the reactor meanwhile.
+    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    let driver = thread::spawn(move || amphi::block_on(stop_rx.recv()));
+    let (woken_tx, woken_rx) = mpsc::sync_channel(8);
+    let waker = Waker::from(Arc::new(Flag(woken_tx)));
+    let mut cx = Context::from_waker(&waker);
+    let mut buf = [0u8; 8];
+
+    // A first read gets its data at once, and leaves no registration behind.
+    peer.write_all(&[1]).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    assert!(matches!(pin!(ours.read(&mut buf)).poll(&mut cx), std::task::Poll::Ready(Ok(1))));
+    // The second one races the next byte.
+    let mut read = pin!(ours.read(&mut buf));
+    let got = match read.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(got) => got,
+        std::task::Poll::Pending => {
+            woken_rx.recv_timeout(WAKES).expect("woken for the data that came during the read");
+            match read.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(got) => got,
+                std::task::Poll::Pending => panic!("woken, and still not ready"),
+            }
+        }
+    };
+    assert_eq!(got.unwrap(), 1);
+    assert_eq!(buf[0], 2);
+    stop_tx.try_send(()).unwrap();
+    driver.join().unwrap().unwrap();
+}

@@ -7,8 +7,16 @@
 //! `epoll_wait` on polling's own epoll descriptor, interrupted through an eventfd of this file's,
 //! registered level-triggered, so that it needs no re-arming and is read only when it fired
 //! (`tcp::echo_1` in BENCHMARKS.md). A wait with a timeout stays polling's: its timerfd gives
-//! microseconds where `epoll_wait` has milliseconds. `AMPHI_POLLER=polling` makes every wait
-//! polling's, for the tests and for comparison.
+//! microseconds where `epoll_wait` has milliseconds.
+//!
+//! Registrations are oneshot everywhere but there: an event disarms the handle and the next
+//! waiter re-arms it, one `epoll_ctl` per wait. On Linux and Android they are edge-triggered
+//! with every interest instead, armed once for the handle's life: a waiter after a failed I/O
+//! attempt needs no re-arm, since any event after the attempt makes it ready (see
+//! `source.rs`), and one that asks for readiness without an attempt (`readable()`,
+//! `poll_readable`) re-arms, which makes epoll report the current level as oneshot does.
+//! `AMPHI_POLLER=polling` makes every wait polling's and every registration oneshot, the path of
+//! the other platforms, for the tests and for comparison.
 
 use core::time::Duration;
 use std::io;
@@ -27,6 +35,9 @@ pub(crate) struct Ready {
 #[derive(Debug)]
 pub(crate) struct Poller {
     poller: polling::Poller,
+    /// Registrations are edge-triggered with every interest, armed once (see the module
+    /// documentation).
+    edge: bool,
     #[cfg(any(target_os = "linux", target_os = "android"))]
     direct: Option<direct::Notifier>,
 }
@@ -72,26 +83,45 @@ impl Poller {
         let poller = polling::Poller::new()?;
         #[cfg(any(target_os = "linux", target_os = "android"))]
         let direct = if polling_wait { None } else { Some(direct::Notifier::new(&poller)?) };
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let edge = !polling_wait;
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        let _ = polling_wait;
+        let edge = {
+            let _ = polling_wait;
+            false
+        };
         Ok(Self {
             poller,
+            edge,
             #[cfg(any(target_os = "linux", target_os = "android"))]
             direct,
         })
     }
 
-    /// Registers `raw` under `key`, with no interest yet.
+    /// Whether registrations are edge-triggered and armed once: a waiter after a failed attempt
+    /// needs no [`modify`](Self::modify).
+    pub(crate) fn is_edge(&self) -> bool {
+        self.edge
+    }
+
+    /// Registers `raw` under `key`: with no interest yet (oneshot), or armed for good (edge).
     ///
     /// # Safety
     ///
     /// - `raw` stays open until [`delete`](Self::delete) has returned for it.
     pub(crate) unsafe fn add(&self, raw: sys::Raw, key: usize) -> io::Result<()> {
+        if self.edge {
+            // SAFETY: forwarded from this function's contract.
+            return unsafe {
+                self.poller.add_with_mode(raw, polling::Event::all(key), polling::PollMode::Edge)
+            };
+        }
         // SAFETY: forwarded from this function's contract.
         unsafe { self.poller.add(raw, polling::Event::none(key)) }
     }
 
-    /// Re-arms `handle` (oneshot mode) with this interest.
+    /// Re-arms `handle` with this interest (oneshot), or with every interest (edge), which makes
+    /// the poller report its current readiness.
     pub(crate) fn modify(
         &self,
         handle: sys::Borrowed<'_>,
@@ -99,6 +129,9 @@ impl Poller {
         read: bool,
         write: bool,
     ) -> io::Result<()> {
+        if self.edge {
+            return self.poller.modify_with_mode(handle, polling::Event::all(key), polling::PollMode::Edge);
+        }
         self.poller.modify(handle, polling::Event::new(key, read, write))
     }
 

@@ -1,11 +1,15 @@
 //! A registered OS handle: per-direction wakers and readiness ticks.
 //!
-//! The poller runs in oneshot mode: an event disarms the handle, and it is re-armed only
-//! while some direction has a waiter, so an idle socket costs no wake-ups.
+//! In oneshot mode an event disarms the handle, and it is re-armed only while some direction has
+//! a waiter, so an idle socket costs no wake-ups. Edge-triggered registrations (Linux and
+//! Android, see `poller.rs`) stay armed; a waiter that asks for readiness without an I/O attempt
+//! re-arms them all the same, so that the poller reports the current level.
 //!
 //! Readiness is detected by ticks rather than flags: a waiter records the reactor's tick and the
 //! direction's last event tick when it registers, and is ready once the direction's tick differs
-//! from both, i.e. an event arrived in a batch processed after it registered.
+//! from both, i.e. an event arrived in a batch processed after it registered. A waiter after a
+//! failed I/O attempt also knows the reactor's tick before that attempt: only an event after it
+//! counts, and with edge-triggered registrations any such event does, registered or not.
 
 use alloc::vec::Vec;
 use core::task::{Context, Poll, Waker};
@@ -69,9 +73,14 @@ impl Direction {
     /// the module documentation) and, with `tried_at`, after the caller's last I/O attempt.
     fn has_new_event(&self, ticks: Option<(usize, usize)>, tried_at: Option<usize>) -> bool {
         let Some((reactor_tick, own_tick)) = ticks else { return false };
-        // Wrapping: `tick` is newer than `t` if it is less than half the range ahead.
-        let fresh = tried_at.is_none_or(|t| self.tick.wrapping_sub(t).wrapping_sub(1) < usize::MAX / 2);
+        let fresh = tried_at.is_none_or(|t| self.has_event_since(t));
         self.tick != reactor_tick && self.tick != own_tick && fresh
+    }
+
+    /// Whether the last event came in a batch processed after the reactor's ticker read `t`.
+    fn has_event_since(&self, t: usize) -> bool {
+        // Wrapping: `tick` is newer than `t` if it is less than half the range ahead.
+        self.tick.wrapping_sub(t).wrapping_sub(1) < usize::MAX / 2
     }
 
     fn is_empty(&self) -> bool {
@@ -108,7 +117,8 @@ impl Source {
                 state[WRITE].drain_into(wakers);
             }
             let (read, write) = (!state[READ].is_empty(), !state[WRITE].is_empty());
-            if read || write {
+            // Edge-triggered registrations stay armed.
+            if (read || write) && !reactor.poller.is_edge() {
                 // A failure surfaces to the waiter as a hang-free error on its next poll.
                 let _ = reactor.arm(self, read, write);
             }
@@ -134,7 +144,14 @@ impl Source {
             let d = &mut state[dir];
             match slot {
                 Slot::Single => {
-                    if d.has_new_event(d.ticks, tried_at) {
+                    // After a failed attempt, an armed-for-good registration needs no re-arm: any
+                    // event since the attempt may have brought what it missed.
+                    let after_attempt = tried_at.filter(|_| reactor.poller.is_edge());
+                    let ready = match after_attempt {
+                        Some(t) => d.has_event_since(t),
+                        None => d.has_new_event(d.ticks, tried_at),
+                    };
+                    if ready {
                         // Consumed: the next poll waits for a newer event.
                         d.ticks = None;
                         return Ok(Registered::Ready);
@@ -149,6 +166,9 @@ impl Source {
                     }
                     d.waker = Some(cx.waker().clone());
                     d.ticks = Some((reactor.ticker(), d.tick));
+                    if after_attempt.is_some() {
+                        return Ok(if was_empty { Registered::First } else { Registered::Again });
+                    }
                     self.arm_first(reactor, state, was_empty)
                 }
                 Slot::Many { ticks, index } => {
