@@ -3,7 +3,8 @@
 //! the table shows each runtime's median and `amphi / fastest peer`.
 //!
 //! ```text
-//! cargo bench --bench compare                 # everything (~2–3 minutes on 2 cores)
+//! cargo bench --features hyper --bench compare   # everything (~3 minutes on 2 cores; without
+//!                                               # the feature, the hyper row has no amphi column)
 //! cargo bench --bench compare -- spawn        # workloads whose name contains `spawn`
 //! AMPHI_BENCH_QUICK=1 cargo bench --bench compare   # smoke run: 2 rounds, tiny sizes
 //! AMPHI_BENCH_RUNTIMES=amphi,smol cargo bench --bench compare   # only these (e.g. to profile)
@@ -96,6 +97,13 @@ const WORKLOADS: &[Workload] = &[
     },
     Workload { metrics: &[("tcp::echo_1", "message")], runtimes: &REACTORS, io: true, run: echo_1 },
     Workload { metrics: &[("tcp::echo_64", "message")], runtimes: &REACTORS, io: true, run: echo_64 },
+    // hyper's HTTP/1.1 server and client; amphi's side needs the `hyper` feature.
+    Workload {
+        metrics: &[("hyper::keep_alive_64", "request")],
+        runtimes: &HYPER,
+        io: true,
+        run: hyper_keep_alive,
+    },
     Workload {
         metrics: &[("timer::10k", "10k timers (wall)"), ("timer::10k_lateness", "timer (mean)")],
         runtimes: &REACTORS,
@@ -431,6 +439,18 @@ fn echo_1(rt: Rt) -> Vec<f64> {
 fn echo_64(rt: Rt) -> Vec<f64> {
     let msgs = size(200, 5);
     vec![rt.block_on(io::echo(rt, 64, msgs)) / (64 * msgs) as f64]
+}
+
+/// The runtimes with a hyper server here: amphi (with the `hyper` feature) and Tokio's two.
+#[cfg(feature = "hyper")]
+const HYPER: [Rt; 3] = [Rt::Amphi, Rt::TokioMt, Rt::TokioCt];
+#[cfg(not(feature = "hyper"))]
+const HYPER: [Rt; 2] = [Rt::TokioMt, Rt::TokioCt];
+
+/// 64 keep-alive connections to a hyper HTTP/1.1 server, requests one after the other on each.
+fn hyper_keep_alive(rt: Rt) -> Vec<f64> {
+    let (conns, reqs) = (64, size(50, 2));
+    vec![rt.block_on(common::http::keep_alive(rt, conns, reqs)) / (conns * reqs) as f64]
 }
 
 fn timer_10k(rt: Rt) -> Vec<f64> {

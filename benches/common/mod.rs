@@ -4,6 +4,7 @@
 //! Each binary uses only part of this module.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod io;
 
 use std::future::Future;
