@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response};
 
 use super::Rt;
@@ -33,13 +34,23 @@ fn request() -> Request<Full<Bytes>> {
 }
 
 /// Sends `reqs` requests one after the other and checks every answer.
-async fn client(mut sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>, reqs: usize) {
+async fn client(mut sender: SendRequest<Full<Bytes>>, reqs: usize) {
     for _ in 0..reqs {
         sender.ready().await.unwrap();
         let res = sender.send_request(request()).await.unwrap();
         let body = res.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&body[..], BODY);
     }
+}
+
+/// Runs one client task per connection, `reqs` requests each; returns the wall time in ns.
+async fn run_clients(rt: Rt, senders: Vec<SendRequest<Full<Bytes>>>, reqs: usize) -> f64 {
+    let start = Instant::now();
+    let clients: Vec<_> = senders.into_iter().map(|s| rt.spawn(client(s, reqs))).collect();
+    for c in clients {
+        c.await;
+    }
+    start.elapsed().as_nanos() as f64
 }
 
 #[cfg(feature = "hyper")]
@@ -77,12 +88,7 @@ mod on_amphi {
             senders.push(sender);
         }
         server.await;
-        let start = Instant::now();
-        let clients: Vec<_> = senders.into_iter().map(|s| rt.spawn(client(s, reqs))).collect();
-        for c in clients {
-            c.await;
-        }
-        start.elapsed().as_nanos() as f64
+        run_clients(rt, senders, reqs).await
     }
 }
 
@@ -118,11 +124,6 @@ mod on_tokio {
             senders.push(sender);
         }
         server.await;
-        let start = Instant::now();
-        let clients: Vec<_> = senders.into_iter().map(|s| rt.spawn(client(s, reqs))).collect();
-        for c in clients {
-            c.await;
-        }
-        start.elapsed().as_nanos() as f64
+        run_clients(rt, senders, reqs).await
     }
 }
