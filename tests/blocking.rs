@@ -83,11 +83,20 @@ fn dropping_the_task_before_it_starts_cancels_it() {
 fn a_full_pool_queues_work() {
     setup();
     let done = Arc::new(AtomicUsize::new(0));
+    // Measured while the work runs, not after: jobs running at once, and pool threads alive.
+    let running = Arc::new(AtomicUsize::new(0));
+    let most_running = Arc::new(AtomicUsize::new(0));
+    let most_threads = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..MAX * 10)
         .map(|_| {
-            let done = done.clone();
+            let (done, running) = (done.clone(), running.clone());
+            let (most_running, most_threads) = (most_running.clone(), most_threads.clone());
             unblock(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most_running.fetch_max(now, Ordering::SeqCst);
+                most_threads.fetch_max(threads_named("amphi-blocking-"), Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(2));
+                running.fetch_sub(1, Ordering::SeqCst);
                 done.fetch_add(1, Ordering::SeqCst);
             })
         })
@@ -98,6 +107,10 @@ fn a_full_pool_queues_work() {
         }
     });
     assert_eq!(done.load(Ordering::SeqCst), MAX * 10);
+    let (most_running, most_threads) =
+        (most_running.load(Ordering::SeqCst), most_threads.load(Ordering::SeqCst));
+    assert!(most_running <= MAX, "{most_running} jobs ran at once, past the bound of {MAX}");
+    assert!(most_threads <= MAX, "{most_threads} pool threads under load, past the bound of {MAX}");
     assert!(threads_named("amphi-blocking-") <= MAX);
 }
 
