@@ -45,7 +45,10 @@ pub(crate) fn run_until<F: Future>(
     start: Start,
 ) -> Option<F::Output> {
     // This loop's place in the reactor; dropped with the loop, however it ends.
-    let waiter = reactor::Waiter::new(polls == Polls::Tasks);
+    let waiter = match polls {
+        Polls::Tasks => reactor::Waiter::runner(),
+        Polls::Future => reactor::Waiter::caller(),
+    };
     let mut cx = Context::from_waker(waker);
     let mut woken = start == Start::Polling;
     // Held while this thread's sleeping runner keeps the lookout over the runners running tasks:

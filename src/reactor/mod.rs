@@ -115,10 +115,15 @@ pub(crate) struct Waiter {
 }
 
 impl Waiter {
-    /// The waiter of an idle loop; a `runner` runs executor tasks while it waits (whatever the
-    /// events it drives wake, it runs).
-    pub(crate) fn new(runner: bool) -> Self {
-        Self { role: Role::Amphi { runner } }
+    /// The waiter of a runner's idle loop: it runs executor tasks while it waits, so whatever
+    /// the events it drives wake, it runs.
+    pub(crate) fn runner() -> Self {
+        Self { role: Role::Amphi { runner: true } }
+    }
+
+    /// The waiter of an idle loop that polls only its own future (a plain `block_on`).
+    pub(crate) fn caller() -> Self {
+        Self { role: Role::Amphi { runner: false } }
     }
 
     /// An idle step: drives the reactor or parks until woken or `deadline`.
