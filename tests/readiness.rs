@@ -273,6 +273,8 @@ fn a_ready_readiness_future_stays_ready() {
 struct RacedRead {
     inner: TcpStream,
     peer: TcpStream,
+    /// The peer of another registered socket.
+    elsewhere: TcpStream,
     reads: usize,
 }
 
@@ -280,6 +282,10 @@ impl Read for RacedRead {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.reads += 1;
         if self.reads == 2 {
+            // First an event elsewhere, so that the data's event comes two batches after this
+            // attempt, not just the next one.
+            self.elsewhere.write_all(&[0]).unwrap();
+            thread::sleep(Duration::from_millis(100));
             self.peer.write_all(&[2]).unwrap();
             // Long enough for the thread driving the reactor to see the data's event.
             thread::sleep(Duration::from_millis(200));
@@ -315,8 +321,10 @@ fn data_that_arrived_during_a_failed_read_is_not_missed() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (stream, _) = listener.accept().unwrap();
-    let mut ours =
-        Async::new(RacedRead { inner: stream, peer: peer.try_clone().unwrap(), reads: 0 }).unwrap();
+    let (other, elsewhere) = pair();
+    let other = Async::new(other).unwrap();
+    let raced = RacedRead { inner: stream, peer: peer.try_clone().unwrap(), elsewhere, reads: 0 };
+    let mut ours = Async::new(raced).unwrap();
     // A thread idle in `block_on` drives the reactor meanwhile.
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
     let driver = thread::spawn(move || amphi::block_on(stop_rx.recv()));
@@ -343,6 +351,53 @@ fn data_that_arrived_during_a_failed_read_is_not_missed() {
     };
     assert_eq!(got.unwrap(), 1);
     assert_eq!(buf[0], 2);
+    stop_tx.try_send(()).unwrap();
+    driver.join().unwrap().unwrap();
+    drop(other);
+}
+
+/// A connected pair: ours, and a plain blocking peer.
+fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    (listener.accept().unwrap().0, peer)
+}
+
+/// A `readable()` future polled again with no event in between stays pending: only an event
+/// after it registered makes it ready.
+#[test]
+fn a_readiness_future_polled_again_without_an_event_stays_pending() {
+    let (ours, _peer) = pair();
+    let ours = Async::new(ours).unwrap();
+    let (woken_tx, _woken_rx) = mpsc::sync_channel(8);
+    let waker = Waker::from(Arc::new(Flag(woken_tx)));
+    let mut cx = Context::from_waker(&waker);
+    let mut readable = pin!(ours.readable());
+    for poll in 1..=3 {
+        assert!(readable.as_mut().poll(&mut cx).is_pending(), "poll {poll}: nothing to read");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `readable()` future made when the data is already there (its event went by, seen by the
+/// thread driving the reactor while nobody waited) is woken: a wait asks for the current
+/// readiness, not only for the next change.
+#[test]
+fn a_readiness_wait_for_data_already_there_is_woken() {
+    let (ours, mut peer) = pair();
+    let ours = Async::new(ours).unwrap();
+    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    let driver = thread::spawn(move || amphi::block_on(stop_rx.recv()));
+    peer.write_all(&[1]).unwrap();
+    thread::sleep(Duration::from_millis(100));
+    let (woken_tx, woken_rx) = mpsc::sync_channel(8);
+    let waker = Waker::from(Arc::new(Flag(woken_tx)));
+    let mut cx = Context::from_waker(&waker);
+    let mut readable = pin!(ours.readable());
+    if readable.as_mut().poll(&mut cx).is_pending() {
+        woken_rx.recv_timeout(WAKES).expect("woken: the data was there all along");
+        assert!(readable.as_mut().poll(&mut cx).is_ready(), "ready once woken");
+    }
     stop_tx.try_send(()).unwrap();
     driver.join().unwrap().unwrap();
 }
