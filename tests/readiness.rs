@@ -76,7 +76,7 @@ enum Api {
     ReadWrite,
 }
 
-fn reader_and_writer_each_woken_by_their_own_event(api: Api) {
+fn reader_and_writer_each_woken_by_their_own_event(api: Api, first: First) {
     let (ours, mut peer) = full_pair();
     let (read_tx, read_rx) = mpsc::channel::<Option<u8>>();
     let (write_tx, write_rx) = mpsc::channel::<Option<()>>();
@@ -118,32 +118,60 @@ fn reader_and_writer_each_woken_by_their_own_event(api: Api) {
         assert!(read_rx.recv_timeout(QUIET).is_err(), "{api:?}: the reader woke with nothing to read");
         assert!(write_rx.try_recv().is_err(), "{api:?}: the writer woke with no room");
 
-        // A read event only: the reader is woken, the writer stays asleep, still registered.
-        peer.write_all(&[42]).unwrap();
-        assert_eq!(
-            read_rx.recv_timeout(WAKES).ok().flatten(),
-            Some(42),
-            "{api:?}: the reader is woken by its event"
-        );
-        assert!(write_rx.recv_timeout(QUIET).is_err(), "{api:?}: the writer woke on a read event");
-
-        // Room to write: the writer, left waiting through the read event, is woken now.
+        match first {
+            First::Read => {
+                // A read event only: the reader is woken, the writer stays asleep, registered.
+                peer.write_all(&[42]).unwrap();
+                assert_eq!(
+                    read_rx.recv_timeout(WAKES).ok().flatten(),
+                    Some(42),
+                    "{api:?}: the reader is woken by its event"
+                );
+                assert!(write_rx.recv_timeout(QUIET).is_err(), "{api:?}: the writer woke on a read event");
+            }
+            First::Write => {}
+        }
+        // Room to write: the writer (left waiting through a read event, or first) is woken.
+        let mut peer_writes = peer.try_clone().unwrap();
         let drained = thread::spawn(move || drain(&mut peer));
         let written = write_rx.recv_timeout(WAKES).ok().flatten();
         assert!(written.is_some(), "{api:?}: the writer is woken once there is room");
+        if first == First::Write {
+            // The reader, left waiting through the write event, is woken by its own now.
+            assert!(read_rx.recv_timeout(QUIET).is_err(), "{api:?}: the reader woke on a write event");
+            peer_writes.write_all(&[42]).unwrap();
+            assert_eq!(
+                read_rx.recv_timeout(WAKES).ok().flatten(),
+                Some(42),
+                "{api:?}: the reader is woken by its event after the writer's"
+            );
+        }
         ours.get_ref().shutdown(Shutdown::Write).unwrap();
         assert!(drained.join().unwrap() > 0);
     });
 }
 
+/// Which waiter's event comes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum First {
+    Read,
+    Write,
+}
+
 #[test]
 fn a_reader_and_a_writer_of_ready_futures_are_each_woken_by_their_own_event() {
-    reader_and_writer_each_woken_by_their_own_event(Api::ReadyFutures);
+    reader_and_writer_each_woken_by_their_own_event(Api::ReadyFutures, First::Read);
 }
 
 #[test]
 fn a_reader_and_a_writer_of_read_and_write_are_each_woken_by_their_own_event() {
-    reader_and_writer_each_woken_by_their_own_event(Api::ReadWrite);
+    reader_and_writer_each_woken_by_their_own_event(Api::ReadWrite, First::Read);
+}
+
+#[test]
+fn a_writer_woken_first_leaves_the_reader_waiting_for_its_own_event() {
+    reader_and_writer_each_woken_by_their_own_event(Api::ReadyFutures, First::Write);
+    reader_and_writer_each_woken_by_their_own_event(Api::ReadWrite, First::Write);
 }
 
 /// A waker that counts nothing: its `Arc`'s count says who holds it.
