@@ -12,6 +12,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use amphi::{Dual, Executor, LocalExecutor, Task, block_on, dual};
 use common::DropCounter;
@@ -447,6 +448,13 @@ fn executor_runs_on_several_threads() {
             ex.spawn(async move {
                 future::yield_now().await;
                 ran_on.lock().unwrap().insert(thread::current().id());
+                // Each task holds its thread until tasks have run on two (10 s at most): on a
+                // loaded machine, one runner could otherwise finish them all before the others
+                // start, and the spread below would be luck, not stealing.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while !cfg!(miri) && ran_on.lock().unwrap().len() < 2 && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(1));
+                }
                 i
             })
         })
@@ -469,8 +477,8 @@ fn executor_runs_on_several_threads() {
     });
     assert_eq!(sum, (0..n).sum());
     assert!(ex.is_empty());
-    // Three runners and thousands of queued tasks: the work spreads. (Miri's scheduler may keep
-    // its 40 on one thread.)
+    // Three runners, and a task that holds its runner: the others take the queue. (Miri's
+    // scheduler may keep its 40 on one thread.)
     let threads = ran_on.lock().unwrap().len();
     assert!(cfg!(miri) || threads >= 2, "all {n} tasks ran on {threads} thread(s)");
 }
