@@ -480,6 +480,8 @@ macro_rules! retry {
     ($this:ident, $cx:ident, $dir:expr, $op:expr) => {{
         let reactor = reactor::get();
         loop {
+            // No attempt while the last one would block and no event has arrived since.
+            ready!($this.source.poll_attempt(reactor, $dir, $cx))?;
             // An event the reactor had seen before this attempt is older than the `WouldBlock`
             // it gets: it must not make the next poll ready, which would cost a failed attempt.
             let tried_at = reactor.ticker();

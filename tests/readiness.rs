@@ -278,6 +278,43 @@ fn an_event_older_than_the_failed_read_does_not_count() {
     assert_eq!(reads.load(Ordering::SeqCst), 3);
 }
 
+/// A read polled again before any event makes no second attempt: the last one would block, and
+/// nothing has arrived since (hyper polls its connection's read side several times per message;
+/// each such poll was a failed system call). A poll with another waker moves the registration
+/// to it, still without an attempt, and the next event wakes that one and lets the read through.
+#[test]
+fn a_read_polled_again_before_an_event_makes_no_attempt() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let reads = Arc::new(AtomicUsize::new(0));
+    let mut ours = Async::new(Counted { inner: stream, reads: reads.clone() }).unwrap();
+    let (first_tx, first_rx) = mpsc::sync_channel(8);
+    let first = Waker::from(Arc::new(Flag(first_tx)));
+    let (second_tx, second_rx) = mpsc::sync_channel(8);
+    let second = Waker::from(Arc::new(Flag(second_tx)));
+    let mut buf = [0u8; 8];
+
+    for _ in 0..4 {
+        assert!(pin!(ours.read(&mut buf)).poll(&mut Context::from_waker(&first)).is_pending());
+    }
+    assert_eq!(reads.load(Ordering::SeqCst), 1, "one attempt, then none until an event");
+    assert!(pin!(ours.read(&mut buf)).poll(&mut Context::from_waker(&second)).is_pending());
+    assert_eq!(reads.load(Ordering::SeqCst), 1, "a new waker needs no attempt either");
+    first_rx.recv_timeout(WAKES).expect("the replaced waker is woken, so its task is not stranded");
+
+    peer.write_all(&[7]).unwrap();
+    second_rx.recv_timeout(WAKES).expect("the event wakes the waker that replaced it");
+    match pin!(ours.read(&mut buf)).poll(&mut Context::from_waker(&second)) {
+        std::task::Poll::Ready(Ok(1)) => assert_eq!(buf[0], 7),
+        other => panic!("the byte: {other:?}"),
+    }
+    assert_eq!(reads.load(Ordering::SeqCst), 2);
+    // Not blocked any more: the next read attempts again (and would block again).
+    assert!(pin!(ours.read(&mut buf)).poll(&mut Context::from_waker(&second)).is_pending());
+    assert_eq!(reads.load(Ordering::SeqCst), 3);
+}
+
 /// A `readable()` future that was ready stays ready if polled again (the single waiter of
 /// `poll_readable` consumes its event instead).
 #[test]

@@ -10,6 +10,12 @@
 //! from both, i.e. an event arrived in a batch processed after it registered. A waiter after a
 //! failed I/O attempt also knows the reactor's tick before that attempt: only an event after it
 //! counts, and with edge-triggered registrations any such event does, registered or not.
+//!
+//! Such a waiter also marks its direction *blocked* (`Source::blocked`, outside the lock): until
+//! an event arrives, another attempt would fail the same way, so `poll_attempt` answers pending
+//! without one. A reader polled several times between two events (hyper's dispatcher polls its
+//! connection's read side up to four times per message) then costs one failed system call, not
+//! one per poll, as with Tokio's cached readiness.
 
 use alloc::vec::Vec;
 use core::task::{Context, Poll, Waker};
@@ -19,7 +25,7 @@ use slab::Slab;
 
 use super::Reactor;
 use super::poller::Ready;
-use crate::sync::Mutex;
+use crate::sync::{AtomicUsize, Mutex, Ordering};
 use crate::sys;
 
 /// Index of the read direction.
@@ -35,7 +41,14 @@ pub(crate) struct Source {
     raw: sys::Raw,
     pub(super) key: usize,
     state: Mutex<[Direction; 2]>,
+    /// Per direction: the reactor's ticker before an I/O attempt that would block, while no
+    /// event has arrived since, or [`NOT_BLOCKED`]. Set and cleared under `state`'s lock; read
+    /// without it by [`poll_attempt`](Source::poll_attempt), which confirms under the lock.
+    blocked: [AtomicUsize; 2],
 }
+
+/// [`Source::blocked`] of a direction in which the last attempt may have succeeded.
+const NOT_BLOCKED: usize = usize::MAX;
 
 /// Where a waiter keeps its waker and the ticks it registered at.
 pub(crate) enum Slot<'w> {
@@ -95,7 +108,8 @@ impl Direction {
 
 impl Source {
     pub(super) fn new(raw: sys::Raw, key: usize) -> Self {
-        Self { raw, key, state: Mutex::new(Default::default()) }
+        let blocked = [AtomicUsize::new(NOT_BLOCKED), AtomicUsize::new(NOT_BLOCKED)];
+        Self { raw, key, state: Mutex::new(Default::default()), blocked }
     }
 
     pub(super) fn handle(&self) -> sys::Borrowed<'_> {
@@ -108,13 +122,12 @@ impl Source {
     /// Applies one event; collects the wakers to call after the locks are released.
     pub(super) fn react(&self, reactor: &Reactor, event: Ready, tick: usize, wakers: &mut Vec<Waker>) {
         self.state.with(|state| {
-            if event.readable {
-                state[READ].tick = tick;
-                state[READ].drain_into(wakers);
-            }
-            if event.writable {
-                state[WRITE].tick = tick;
-                state[WRITE].drain_into(wakers);
+            for (dir, happened) in [(READ, event.readable), (WRITE, event.writable)] {
+                if happened {
+                    state[dir].tick = tick;
+                    state[dir].drain_into(wakers);
+                    self.blocked[dir].store(NOT_BLOCKED, Ordering::Release);
+                }
             }
             let (read, write) = (!state[READ].is_empty(), !state[WRITE].is_empty());
             // Edge-triggered registrations stay armed.
@@ -123,6 +136,21 @@ impl Source {
                 let _ = reactor.arm(self, read, write);
             }
         });
+    }
+
+    /// Polls whether an I/O attempt in `dir` may succeed: pending, with `cx`'s waker registered,
+    /// while the last attempt would block and no event has arrived since (see the module
+    /// documentation); ready otherwise. Only for the one waiter of [`Slot::Single`].
+    pub(crate) fn poll_attempt(
+        &self,
+        reactor: &'static Reactor,
+        dir: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.blocked[dir].load(Ordering::Acquire) {
+            NOT_BLOCKED => Poll::Ready(Ok(())),
+            tried_at => self.poll_ready(reactor, dir, cx, Some(tried_at), Slot::Single),
+        }
     }
 
     /// Polls readiness in `dir`: ready once an event arrived in a batch processed after the
@@ -154,7 +182,12 @@ impl Source {
                     if ready {
                         // Consumed: the next poll waits for a newer event.
                         d.ticks = None;
+                        self.blocked[dir].store(NOT_BLOCKED, Ordering::Release);
                         return Ok(Registered::Ready);
+                    }
+                    if let Some(t) = tried_at {
+                        // `NOT_BLOCKED` is taken: an earlier tick only lets more events count.
+                        self.blocked[dir].store(t.min(NOT_BLOCKED - 1), Ordering::Release);
                     }
                     let was_empty = d.is_empty();
                     if let Some(w) = d.waker.take() {
