@@ -2,12 +2,14 @@
 //! and the one place where the reactor's wait is chosen.
 //!
 //! polling 3.11's `wait` on Linux makes five system calls: it sets a timerfd and re-arms it, waits,
-//! then clears its notifier and re-arms that, on every call. On Linux and Android a wait without
-//! a timeout (the driver of a busy socket, with no timer due) or with a zero one is instead one
-//! `epoll_wait` on polling's own epoll descriptor, interrupted through an eventfd of this file's,
-//! registered level-triggered, so that it needs no re-arming and is read only when it fired
-//! (`tcp::echo_1` in BENCHMARKS.md). A wait with a timeout stays polling's: its timerfd gives
-//! microseconds where `epoll_wait` has milliseconds.
+//! then clears its notifier and re-arms that, on every call. On Linux and Android a wait is
+//! instead one `epoll_wait` on polling's own epoll descriptor, interrupted through an eventfd of
+//! this file's, registered level-triggered, so that it needs no re-arming and is read only when it
+//! fired (`tcp::echo_1` in BENCHMARKS.md). `epoll_wait` counts in milliseconds, polling's timerfd
+//! in nanoseconds: a timeout of a millisecond or more is cut down to whole milliseconds and
+//! waited directly, and only what is left, under a millisecond, goes to polling's wait. A timer
+//! that keeps the driver's waits timed (hyper's header-read timer on every connection) then costs
+//! nothing per wait, and a timer still fires to the microsecond.
 //!
 //! Registrations are oneshot everywhere but there: an event disarms the handle and the next
 //! waiter re-arms it, one `epoll_ctl` per wait. On Linux and Android they are edge-triggered
@@ -153,7 +155,7 @@ impl Poller {
         events.ready.clear();
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if let Some(direct) = &self.direct {
-            if timeout.is_none_or(|t| t.is_zero()) {
+            if timeout.is_none_or(|t| t.is_zero() || t >= direct::MILLI) {
                 return direct.wait(&self.poller, events, timeout);
             }
         }
@@ -176,6 +178,7 @@ impl Poller {
 /// The direct wait on Linux and Android.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod direct {
+    use core::time::Duration;
     use std::io;
     use std::os::fd::{AsFd, OwnedFd};
 
@@ -184,6 +187,9 @@ mod direct {
 
     use super::{Events, Ready};
     use crate::sync::{AtomicBool, Ordering};
+
+    /// The shortest timeout a direct wait takes (other than zero).
+    pub(super) const MILLI: Duration = Duration::from_millis(1);
 
     /// The key of the eventfd's registration; polling keeps `usize::MAX` for its own notifier.
     pub(super) const NOTIFY_KEY: usize = usize::MAX - 1;
@@ -222,17 +228,23 @@ mod direct {
             self.notified.store(false, Ordering::SeqCst);
         }
 
-        /// One `epoll_wait` on polling's descriptor, without a timeout or with a zero one.
+        /// One `epoll_wait` on polling's descriptor: without a timeout, or for `timeout` cut down
+        /// to whole milliseconds (and to an hour at most; the driver waits again).
         pub(super) fn wait(
             &self,
             poller: &polling::Poller,
             events: &mut Events,
-            timeout: Option<core::time::Duration>,
+            timeout: Option<Duration>,
         ) -> io::Result<()> {
-            let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
-            let timeout = timeout.map(|_| &zero);
+            // `epoll_pwait`'s `int` of milliseconds; past it rustix would call `epoll_pwait2`,
+            // which kernels before 5.11 lack.
+            let timeout = timeout.map(|t| {
+                let millis = t.min(Duration::from_secs(3600)).as_millis() as i64;
+                // Under 10⁹: fits every platform's `tv_nsec`.
+                Timespec { tv_sec: millis / 1000, tv_nsec: ((millis % 1000) * 1_000_000) as _ }
+            });
             events.raw.clear();
-            epoll::wait(poller.as_fd(), rustix::buffer::spare_capacity(&mut events.raw), timeout)?;
+            epoll::wait(poller.as_fd(), rustix::buffer::spare_capacity(&mut events.raw), timeout.as_ref())?;
             // polling's reading of the flags, so that both waits report alike.
             let read = EventFlags::IN | EventFlags::HUP | EventFlags::ERR | EventFlags::PRI;
             let write = EventFlags::OUT | EventFlags::HUP | EventFlags::ERR;
