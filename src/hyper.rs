@@ -195,6 +195,8 @@ pub struct AmphiIo<T> {
     inner: T,
     /// What hyper's `is_write_vectored` answers.
     vectored: bool,
+    /// How much of hyper's buffer the next read zeroes and may fill (see [`ReadLen`]).
+    read_len: ReadLen,
 }
 
 impl<T> AmphiIo<T> {
@@ -210,7 +212,7 @@ impl<T> AmphiIo<T> {
     /// assert!(!io.is_write_vectored());
     /// ```
     pub fn new(inner: T) -> Self {
-        Self { inner, vectored: false }
+        Self { inner, vectored: false, read_len: ReadLen::new() }
     }
 
     /// Wraps `inner`, whose `poll_write_vectored` writes several buffers in one call, for hyper,
@@ -238,7 +240,7 @@ impl<T> AmphiIo<T> {
     /// .unwrap();
     /// ```
     pub fn new_vectored(inner: T) -> Self {
-        Self { inner, vectored: true }
+        Self { inner, vectored: true, read_len: ReadLen::new() }
     }
 
     /// The wrapped stream.
@@ -287,11 +289,12 @@ impl<T: AsyncRead + Unpin> rt::Read for AmphiIo<T> {
     ) -> Poll<io::Result<()>> {
         // hyper's buffer is uninitialised, and a futures-io reader takes `&mut [u8]`: it is zeroed
         // first (by hyper's safe `initialize_unfilled_to`), then read into directly.
-        let len = buf.remaining().min(READ_LIMIT);
+        let len = buf.remaining().min(self.read_len.get());
         let dst = buf.initialize_unfilled_to(len);
         let n = ready!(Pin::new(&mut self.inner).poll_read(cx, dst))?;
         // A safe reader may lie; counting bytes it was not given would expose uninitialised ones.
         assert!(n <= len, "AsyncRead::poll_read returned {n} bytes for a buffer of {len}");
+        self.read_len.after(n, len);
         // SAFETY: `initialize_unfilled_to(len)` initialised the first `len` bytes of the unfilled
         // part, and `n <= len`: the `n` bytes `advance` counts as filled are initialised.
         unsafe { buf.advance(n) };
@@ -299,9 +302,43 @@ impl<T: AsyncRead + Unpin> rt::Read for AmphiIo<T> {
     }
 }
 
-/// The most of hyper's buffer one read zeroes and fills: hyper's reads grow to 408 KiB under
-/// load, and 256 KiB keeps most of their gain while bounding the zeroing (256 KiB: about 2 µs).
-const READ_LIMIT: usize = 256 * 1024;
+/// How much of hyper's buffer a read zeroes and may fill: hyper hands over its whole spare room
+/// (8 KiB at first, growing to 408 KiB under load), uninitialised, on every read, and zeroing
+/// all of it for a message of a hundred bytes cost more than the read (8 KiB a read, most
+/// reads of a keep-alive connection being one small message). The length starts at
+/// [`MIN`](ReadLen::MIN), doubles after a read that filled it, up to [`MAX`](ReadLen::MAX), and
+/// halves after one that used a quarter or less.
+#[derive(Debug, Clone, Copy)]
+struct ReadLen(usize);
+
+impl ReadLen {
+    const MIN: usize = 4 * 1024;
+    /// 256 KiB keeps most of the gain of hyper's largest reads while bounding the zeroing
+    /// (about 2 µs).
+    const MAX: usize = 256 * 1024;
+
+    fn new() -> Self {
+        Self(Self::MIN)
+    }
+
+    fn get(self) -> usize {
+        self.0
+    }
+
+    /// Adapts to a read of `n` bytes into `len` (`len` may be less than the length, when hyper's
+    /// buffer had less room).
+    fn after(&mut self, n: usize, len: usize) {
+        // Less room than the length says nothing about what the stream had to give.
+        if len < self.0 {
+            return;
+        }
+        if n == len {
+            self.0 = (self.0 * 2).min(Self::MAX);
+        } else if n <= self.0 / 4 {
+            self.0 = (self.0 / 2).max(Self::MIN);
+        }
+    }
+}
 
 impl<T: AsyncWrite + Unpin> rt::Write for AmphiIo<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {

@@ -483,7 +483,58 @@ fn reads_fill_hyper_buffer_with_what_the_stream_gave() {
 
     // One read fills at most 256 KiB, however much room hyper offers.
     let mut io = AmphiIo::new(futures_lite::io::repeat(7));
+    let lens: Vec<usize> = (0..8).map(|_| read_once(&mut io, 1 << 20).unwrap().len()).collect();
+    assert!(lens.iter().all(|&n| n <= 256 << 10), "{lens:?}");
     assert_eq!(read_once(&mut io, 1 << 20).unwrap(), vec![7; 256 << 10]);
+}
+
+/// A reader that hands out at most `give` bytes a read and records the room it was given.
+struct Rationed {
+    give: usize,
+    offered: Vec<usize>,
+}
+
+impl AsyncRead for Rationed {
+    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.offered.push(buf.len());
+        let n = buf.len().min(self.give);
+        buf[..n].fill(1);
+        Poll::Ready(Ok(n))
+    }
+}
+
+/// hyper offers its whole spare room on every read, uninitialised, and `AmphiIo` zeroes what it
+/// passes on: small messages get a small read (4 KiB), a stream that fills its reads gets
+/// doubling ones up to 256 KiB, and after small reads again the length comes back down.
+#[test]
+fn the_read_length_follows_what_the_stream_gives() {
+    let mut io = AmphiIo::new(Rationed { give: 100, offered: Vec::new() });
+    for _ in 0..3 {
+        assert_eq!(read_once(&mut io, 1 << 20).unwrap().len(), 100);
+    }
+    assert_eq!(io.get_ref().offered, [4096; 3], "a hundred bytes a read: 4 KiB zeroed, not 1 MiB");
+
+    io.get_mut().give = usize::MAX;
+    io.get_mut().offered.clear();
+    for _ in 0..8 {
+        read_once(&mut io, 1 << 20).unwrap();
+    }
+    let kib: Vec<usize> = io.get_ref().offered.iter().map(|n| n >> 10).collect();
+    assert_eq!(kib, [4, 8, 16, 32, 64, 128, 256, 256], "full reads double it, to 256 KiB");
+
+    // Less room than the length: filling the room is no reason to grow.
+    io.get_mut().offered.clear();
+    read_once(&mut io, 1000).unwrap();
+    read_once(&mut io, 1 << 20).unwrap();
+    assert_eq!(io.get_ref().offered, [1000, 256 << 10]);
+
+    io.get_mut().give = 100;
+    io.get_mut().offered.clear();
+    for _ in 0..8 {
+        read_once(&mut io, 1 << 20).unwrap();
+    }
+    let kib: Vec<usize> = io.get_ref().offered.iter().map(|n| n >> 10).collect();
+    assert_eq!(kib, [256, 128, 64, 32, 16, 8, 4, 4], "small reads halve it, to 4 KiB");
 }
 
 /// A reader that says it read one byte more than it was given room for.
