@@ -163,12 +163,13 @@ run_linux() {
         libc6-dev-arm64-cross libc6-dev-armhf-cross libc6-dev-riscv64-cross
     register_binfmt
     # AMPHI_QEMU_USER_SKIP: space-separated test name filters not to run under emulation (each one
-    # printed, so a skip is never silent). By default, the two tests emulation cannot run:
+    # printed, so a skip is never silent). By default, the tests emulation cannot run:
     # - a child started under RLIMIT_NPROC=1, where qemu-user itself cannot start its threads;
     # - a latency bound of a few milliseconds, which an emulated CPU misses by tens of them;
     # - the same in tests/foreign_block_on.rs, whose nine cases each require a wait late by under
-    #   25 ms: under qemu-user they were late by 27 to 210 ms (aarch64 and riscv64, 2 cores).
-    local default_skip="without_worker_threads_tasks_still_complete_in_block_on sync_handlers_blocking_100ms_do_not_delay_async_handlers _block_on_a_ foreign_block_on_in_a_task"
+    #   25 ms: under qemu-user they were late by 27 to 210 ms (aarch64 and riscv64, 2 cores);
+    # - tests/timer.rs' lone timers, whose median lateness must stay under half a millisecond.
+    local default_skip="without_worker_threads_tasks_still_complete_in_block_on sync_handlers_blocking_100ms_do_not_delay_async_handlers _block_on_a_ foreign_block_on_in_a_task a_lone_timer_fires_within_a_fraction_of_a_millisecond"
     local skip_args=() name
     for name in ${AMPHI_QEMU_USER_SKIP-$default_skip}; do
         echo "skipping under qemu-user: $name"
