@@ -19,7 +19,9 @@ pub fn is_child() -> bool {
 pub fn in_child(test: &str, env: &[(&str, &str)]) -> String {
     let out = run_child(test, env);
     assert!(out.0, "child `{test}` with {env:?} failed:\n{}", out.1);
-    assert!(out.1.contains("1 passed"), "child `{test}` ran no test:\n{}", out.1);
+    // libtest's summary, whole: "11 passed" or a test's own output must not count.
+    let ran_one = out.1.lines().any(|l| l.starts_with("test result: ok. 1 passed; 0 failed;"));
+    assert!(ran_one, "child `{test}` did not run exactly one test, passing:\n{}", out.1);
     out.1
 }
 
