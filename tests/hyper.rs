@@ -514,27 +514,41 @@ fn the_read_length_follows_what_the_stream_gives() {
     }
     assert_eq!(io.get_ref().offered, [4096; 3], "a hundred bytes a read: 4 KiB zeroed, not 1 MiB");
 
+    // Filling less room than the length is no reason to grow.
+    io.get_mut().give = usize::MAX;
+    io.get_mut().offered.clear();
+    read_once(&mut io, 1000).unwrap();
+    read_once(&mut io, 1 << 20).unwrap();
+    assert_eq!(io.get_ref().offered, [1000, 4096]);
+    // That full read doubled it; one that uses more than a quarter keeps it.
+    io.get_mut().give = 3000;
+    io.get_mut().offered.clear();
+    read_once(&mut io, 1 << 20).unwrap();
+    read_once(&mut io, 1 << 20).unwrap();
+    assert_eq!(io.get_ref().offered, [8192, 8192]);
+
     io.get_mut().give = usize::MAX;
     io.get_mut().offered.clear();
     for _ in 0..8 {
         read_once(&mut io, 1 << 20).unwrap();
     }
     let kib: Vec<usize> = io.get_ref().offered.iter().map(|n| n >> 10).collect();
-    assert_eq!(kib, [4, 8, 16, 32, 64, 128, 256, 256], "full reads double it, to 256 KiB");
+    assert_eq!(kib, [8, 16, 32, 64, 128, 256, 256, 256], "full reads double it, to 256 KiB");
 
-    // Less room than the length: filling the room is no reason to grow.
+    // Nor is a small read into less room than the length a reason to shrink.
+    io.get_mut().give = 100;
     io.get_mut().offered.clear();
     read_once(&mut io, 1000).unwrap();
     read_once(&mut io, 1 << 20).unwrap();
     assert_eq!(io.get_ref().offered, [1000, 256 << 10]);
 
-    io.get_mut().give = 100;
+    // The 256 KiB read just made used a hundred bytes: small reads halve it, to 4 KiB.
     io.get_mut().offered.clear();
-    for _ in 0..8 {
+    for _ in 0..7 {
         read_once(&mut io, 1 << 20).unwrap();
     }
     let kib: Vec<usize> = io.get_ref().offered.iter().map(|n| n >> 10).collect();
-    assert_eq!(kib, [256, 128, 64, 32, 16, 8, 4, 4], "small reads halve it, to 4 KiB");
+    assert_eq!(kib, [128, 64, 32, 16, 8, 4, 4], "small reads halve it, to 4 KiB");
 }
 
 /// A reader that says it read one byte more than it was given room for.
