@@ -268,4 +268,15 @@ fn a_thread_waiting_for_a_timer_sleeps() {
     let used = thread_cpu_time() - before;
     println!("a 300 ms timer wait used {used:?} of this thread's CPU");
     assert!(used < Duration::from_millis(100), "the wait spun: {used:?} of CPU in 300 ms");
+
+    // Waits under a millisecond sleep too, but for their last 50 µs (`SHORT_WAIT`). Measured
+    // against their wall time, which an instrumented build (ThreadSanitizer) stretches too: a
+    // spinning wait uses all of it.
+    let (before, start) = (thread_cpu_time(), Instant::now());
+    for _ in 0..50 {
+        bounded(Duration::from_secs(10), Timer::after(Duration::from_micros(900)));
+    }
+    let (used, wall) = (thread_cpu_time() - before, start.elapsed());
+    println!("50 timer waits of 900 µs used {used:?} of this thread's CPU in {wall:?}");
+    assert!(used.as_secs_f64() < 0.6 * wall.as_secs_f64(), "the waits spun: {used:?} of CPU in {wall:?}");
 }
