@@ -76,11 +76,7 @@ fi
 
 step "cargo test --target $target (under Wine)"
 log=$(mktemp)
-# One wineserver for the whole run. Each test binary is a `wine` process of its own, and the
-# server exits 3 s after its last client: a binary that connected while it was going died with
-# "wine client error:0: recvmsg: Connection reset by peer" before running a test.
-wineserver -p
-trap 'rm -f "$log" "$log.sum"; wineserver -k 2>/dev/null || true' EXIT
+trap 'rm -f "$log" "$log.sum"' EXIT
 set +e
 cargo test --target "$target" --all-features --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
