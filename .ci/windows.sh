@@ -74,13 +74,25 @@ else
     cmp -s "$shim" "$installed" || cp "$shim" "$installed"
 fi
 
+# One Wine session for the whole run. Without it each test binary starts a wineserver of its own,
+# which exits 3 s after its last client: a binary starting in that moment loses its connection
+# ("wine client error:0: recvmsg: Connection reset by peer") and dies before its first test. The
+# session's services (services.exe, winedevice.exe, ...) outlive the program that starts them and
+# keep its output open, so they are started here by a program writing to /dev/null: started by a
+# test binary, they would hold the pipe to tee open after cargo ends.
+step "Wine session"
+wineserver -p </dev/null >/dev/null 2>&1
+wine cmd.exe /c exit </dev/null >/dev/null 2>&1
+echo "wineserver stays until this script ends"
+
 step "cargo test --target $target (under Wine)"
 log=$(mktemp)
-trap 'rm -f "$log" "$log.sum"' EXIT
+trap 'wineserver -k >/dev/null 2>&1 || true; rm -f "$log" "$log.sum"' EXIT
 set +e
 cargo test --target "$target" --all-features --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+wineserver -k >/dev/null 2>&1 || true
 
 # Per binary: `Running <name>` (or `Doc-tests <name>`) opens it and its `test result:` lines
 # count, but not those in the captured output of a failed test (from `---- <test> stdout ----` to
