@@ -51,16 +51,18 @@ fn workers_tasks_and_queues() {
     if !child("workers_tasks_and_queues", &[("AMPHI_THREADS", "2")]) {
         return;
     }
-    let gate = Arc::new(Barrier::new(3));
-    // Two tasks hold both workers; a third waits in a queue.
+    let (started, gate) = (Arc::new(Barrier::new(3)), Arc::new(Barrier::new(3)));
+    // Two tasks hold both workers; a third, spawned once they run, waits in a queue.
     let held: Vec<_> = (0..2)
         .map(|_| {
-            let gate = gate.clone();
+            let (started, gate) = (started.clone(), gate.clone());
             spawn(async move {
+                started.wait();
                 gate.wait();
             })
         })
         .collect();
+    started.wait();
     let queued = spawn(async {});
     let waiting = |m: &amphi::Metrics| m.global_queue + m.worker_queues.iter().sum::<usize>();
     let m = quiet(Duration::from_secs(5), |m| m.worker_threads == 2 && waiting(m) == 1);
