@@ -11,16 +11,19 @@
 mod deadline;
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/thread_per_request.rs"]
+mod thread_per_request;
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io;
+use std::net::SocketAddr;
 use std::sync::{Arc, Barrier};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use amphi::Timer;
 use futures_lite::future::try_zip;
 use hyper::StatusCode;
+use thread_per_request::{WebServer, get};
 
 /// The backends and how long each takes to answer.
 const BACKENDS: [(&str, Duration); 3] = [
@@ -77,41 +80,6 @@ fn backend(name: &'static str, delay: Duration) -> io::Result<http::Server> {
     })
 }
 
-/// The sync web server: `tiny_http`, one thread per request.
-struct WebServer {
-    addr: SocketAddr,
-    server: Arc<tiny_http::Server>,
-    accept: Option<JoinHandle<()>>,
-}
-
-impl WebServer {
-    fn start(service: Dashboard) -> io::Result<Self> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        http::deepen_backlog(&listener)?;
-        let server = Arc::new(tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?);
-        let addr = server.server_addr().to_ip().expect("a TCP server");
-        let accept = thread::spawn({
-            let server = server.clone();
-            move || {
-                for request in server.incoming_requests() {
-                    let service = service.clone();
-                    thread::spawn(move || handle(&service, request));
-                }
-            }
-        });
-        Ok(Self { addr, server, accept: Some(accept) })
-    }
-}
-
-impl Drop for WebServer {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(accept) = self.accept.take() {
-            accept.join().ok();
-        }
-    }
-}
-
 /// Per handler: requests served, total and worst time spent in the handler.
 static HANDLERS: std::sync::Mutex<std::collections::BTreeMap<&str, (usize, Duration, Duration)>> =
     std::sync::Mutex::new(std::collections::BTreeMap::new());
@@ -134,23 +102,6 @@ fn handle(service: &Dashboard, request: tiny_http::Request) {
     *count += 1;
     *total += spent;
     *worst = (*worst).max(spent);
-}
-
-/// A blocking HTTP/1.1 GET over a fresh connection; returns the status and body.
-fn get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw)?;
-    let (head, body) = raw.split_once("\r\n\r\n").ok_or_else(|| io::Error::other("no header end"))?;
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("bad status line: {head:?}")))?;
-    Ok((status, body.to_string()))
 }
 
 /// What a load run measured.
@@ -212,7 +163,7 @@ fn main() -> io::Result<()> {
         orders: http::Client::new(orders.addr),
         recommendations: http::Client::new(recommendations.addr),
     };
-    let web = WebServer::start(service)?;
+    let web = WebServer::start(move |request| handle(&service, request))?;
     println!("tiny_http on http://{}, backends answer in {:?}\n", web.addr, BACKENDS.map(|b| b.1));
 
     // One request at a time: the fan-out is concurrent, so a page costs the slowest backend, not
