@@ -6,7 +6,9 @@ mod common;
 use std::time::Duration;
 
 use amphi::{block_on, spawn};
-use common::{eventually, in_child, in_child_failing, is_child, thread_names, threads_named};
+use common::{
+    eventually, in_child, in_child_failing, is_child, most_threads_named_during, thread_names, threads_named,
+};
 
 fn child_or_run(name: &str, env: &[(&str, &str)]) -> bool {
     if is_child() {
@@ -70,12 +72,34 @@ fn workers_start_on_first_spawn_with_configured_count_and_names() {
     }
     assert_eq!(threads_named("amphi-worker"), 0, "nothing before the first spawn");
     assert_eq!(names_of_concurrent_workers(3), ["amphi-worker-1", "amphi-worker-2", "amphi-worker-3"]);
-    // A thread names itself once it runs, so give the count a moment; never more than three.
+    // A thread names itself once it runs, so give the count a moment; then never more than
+    // three, under a burst of work.
     assert!(
         eventually(Duration::from_secs(5), || threads_named("amphi-worker") == 3),
         "{:?}",
         thread_names()
     );
+    assert_eq!(most_threads_named_during("amphi-worker", burst), 3, "{:?}", thread_names());
+}
+
+/// Work for every worker for a while: tasks that spawn tasks and block their thread briefly.
+fn burst() {
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            spawn(async move {
+                let inner: Vec<_> = (0..5).map(|j| spawn(async move { i * j })).collect();
+                std::thread::sleep(Duration::from_micros(200));
+                let mut sum = 0;
+                for t in inner {
+                    sum += t.await;
+                }
+                sum
+            })
+        })
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        assert_eq!(block_on(t), i * 10);
+    }
 }
 
 #[test]
@@ -89,8 +113,10 @@ fn builder_sets_workers_and_names_and_refuses_a_second_install() {
     assert!(err.to_string().contains("already configured"), "{err}");
     // Named after the Builder's prefix.
     assert_eq!(names_of_concurrent_workers(2), ["svc-worker-1", "svc-worker-2"]);
-    // A thread names itself once it runs, so give the count a moment; never more than two.
+    // A thread names itself once it runs, so give the count a moment; then never more than two,
+    // under a burst of work.
     assert!(eventually(Duration::from_secs(5), || threads_named("svc-worker") == 2), "{:?}", thread_names());
+    assert_eq!(most_threads_named_during("svc-worker", burst), 2, "{:?}", thread_names());
 }
 
 #[test]

@@ -132,6 +132,27 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// The most threads named with `prefix` seen at once while `work` runs, sampled every
+/// millisecond from another thread (and once before and once after): a bound that a transient
+/// extra thread breaks, where a single count could miss it.
+pub fn most_threads_named_during(prefix: &str, work: impl FnOnce()) -> usize {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = std::thread::spawn({
+        let (done, prefix) = (done.clone(), prefix.to_string());
+        move || {
+            let mut most = threads_named(&prefix);
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                most = most.max(threads_named(&prefix));
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            most.max(threads_named(&prefix))
+        }
+    });
+    work();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    sampler.join().expect("the sampler")
+}
+
 /// Counts drops of the values it hands out.
 #[derive(Clone, Default)]
 pub struct DropCounter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
