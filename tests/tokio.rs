@@ -142,6 +142,18 @@ fn tokio_sleep_under_block_on() {
     assert!(slept < Duration::from_secs(2), "{slept:?}");
     let start = Instant::now();
     let never = dual(async { tokio::time::sleep(Duration::from_secs(5)).await });
-    assert!(never.wait_timeout(Duration::from_millis(20)).is_err());
-    assert!(start.elapsed() < Duration::from_secs(2));
+    let unfinished = never.wait_timeout(Duration::from_millis(20));
+    let waited = start.elapsed();
+    assert!(unfinished.is_err(), "a 5 s sleep finished within 20 ms");
+    assert!(waited >= Duration::from_millis(20), "gave up early: {waited:?}");
+    assert!(waited < Duration::from_secs(2), "gave up late: {waited:?}");
+    // Given back unfinished, it is waited for again with the same bound.
+    let mut unfinished = unfinished.unwrap_err();
+    let again = Instant::now();
+    unfinished = match unfinished.wait_timeout(Duration::from_millis(50)) {
+        Ok(()) => panic!("the sleep finished 50 ms into a 5 s sleep"),
+        Err(unfinished) => unfinished,
+    };
+    assert!(again.elapsed() >= Duration::from_millis(50), "gave up early: {:?}", again.elapsed());
+    drop(unfinished);
 }
