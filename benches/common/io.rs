@@ -113,10 +113,13 @@ macro_rules! async_io_like {
                     .into_iter()
                     .map(|mut s| {
                         rt.spawn(async move {
-                            let mut buf = [7u8; 64];
-                            for _ in 0..msgs {
-                                s.write_all(&buf).await.unwrap();
+                            let mut buf = [0u8; 64];
+                            for m in 0..msgs {
+                                // Each message different, and each echo checked.
+                                let msg = [(m % 251) as u8; 64];
+                                s.write_all(&msg).await.unwrap();
                                 s.read_exact(&mut buf).await.unwrap();
+                                assert_eq!(buf, msg, "the echo of message {m}");
                             }
                         })
                     })
@@ -135,7 +138,11 @@ macro_rules! async_io_like {
                         rt.spawn(async move {
                             let deadline = Instant::now() + Duration::from_millis(1 + (i % 10) as u64);
                             Timer::at(deadline).await;
-                            Instant::now().saturating_duration_since(deadline).as_nanos() as f64
+                            {
+                                let fired = Instant::now();
+                                assert!(fired >= deadline, "a timer fired {:?} early", deadline - fired);
+                                (fired - deadline).as_nanos() as f64
+                            }
                         })
                     })
                     .collect();
@@ -217,10 +224,13 @@ pub mod tokio_io {
             .into_iter()
             .map(|mut s| {
                 rt.spawn(async move {
-                    let mut buf = [7u8; 64];
-                    for _ in 0..msgs {
-                        s.write_all(&buf).await.unwrap();
+                    let mut buf = [0u8; 64];
+                    for m in 0..msgs {
+                        // Each message different, and each echo checked.
+                        let msg = [(m % 251) as u8; 64];
+                        s.write_all(&msg).await.unwrap();
                         s.read_exact(&mut buf).await.unwrap();
+                        assert_eq!(buf, msg, "the echo of message {m}");
                     }
                 })
             })
@@ -239,7 +249,11 @@ pub mod tokio_io {
                 rt.spawn(async move {
                     let deadline = Instant::now() + Duration::from_millis(1 + (i % 10) as u64);
                     tokio::time::sleep_until(deadline.into()).await;
-                    Instant::now().saturating_duration_since(deadline).as_nanos() as f64
+                    {
+                        let fired = Instant::now();
+                        assert!(fired >= deadline, "a timer fired {:?} early", deadline - fired);
+                        (fired - deadline).as_nanos() as f64
+                    }
                 })
             })
             .collect();
