@@ -41,6 +41,14 @@ impl Db {
             Db { client }
         }
 
+        /// The same with the connection's task on the shared Tokio runtime, whose thread drives
+        /// its socket too.
+        async fn connect_on_tokio(config: &str) -> Db {
+            let (client, connection) = tokio_postgres::connect(config, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(async move { connection.await.unwrap() });
+            Db { client }
+        }
+
         async fn select(&self, id: i32) -> i32 {
             let row = self.client.query_one(SELECT, &[&id]).await.unwrap();
             row.get(0)
@@ -140,6 +148,7 @@ fn main() {
     redis::cmd("SET").arg(KEY).arg("cached value").exec(&mut sync_redis).unwrap();
 
     let db = Db::connect(&pg).wait();
+    let db_on_tokio = Db::connect_on_tokio(&pg).wait();
     let cache = Cache::connect(&url).wait();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let rt_db = rt.block_on(async {
@@ -157,6 +166,7 @@ fn main() {
         "PostgreSQL, a one-row SELECT",
         &[
             ("amphi .wait() on tokio-postgres", Box::new(|| assert_eq!(db.select(7).wait(), 7))),
+            (".wait(), connection on Tokio", Box::new(|| assert_eq!(db_on_tokio.select(7).wait(), 7))),
             (
                 "postgres (sync)",
                 Box::new(|| {
@@ -174,7 +184,7 @@ fn main() {
         ],
         calls,
         rounds,
-        &[1, 2],
+        &[2, 3],
     );
     side_by_side(
         "Redis, a GET of a cached key",
