@@ -126,6 +126,22 @@ fn resets_keep_the_waiting_task() {
 use std::future::Future as _;
 
 #[test]
+fn a_timer_polled_by_another_waker_wakes_that_one() {
+    let _together = together();
+    // Polled first with a waker that wakes nothing, then awaited: the wake-up goes to the waker
+    // of the last poll, not to the first.
+    let mut timer = Timer::after(Duration::from_millis(20));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(std::pin::Pin::new(&mut timer).poll(&mut cx).is_pending());
+    let debug = format!("{timer:?}");
+    assert!(debug.starts_with("Timer { when: Some(") && debug.contains("period"), "{debug}");
+    let start = Instant::now();
+    let fired = bounded(Duration::from_secs(10), &mut timer);
+    assert!(start.elapsed() < Duration::from_secs(5), "woken after {:?}", start.elapsed());
+    assert!(Instant::now() >= fired);
+}
+
+#[test]
 fn dropping_a_waiting_timer_deregisters_it() {
     let _together = together();
     let ex = LocalExecutor::new();
