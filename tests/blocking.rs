@@ -81,6 +81,13 @@ fn dropping_the_task_before_it_starts_cancels_it() {
 
 #[test]
 fn a_full_pool_queues_work() {
+    // A fresh process: in this one, a pool thread left idle by another test may time out during
+    // the burst, and between leaving the pool and its end as an OS thread it is still listed,
+    // beside the thread that replaces it.
+    if !is_child() {
+        println!("{}", in_child("a_full_pool_queues_work", &[]));
+        return;
+    }
     setup();
     let done = Arc::new(AtomicUsize::new(0));
     // Measured while the work runs, not after: jobs running at once, and pool threads alive.
