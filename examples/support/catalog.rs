@@ -7,10 +7,11 @@
 //! cache), a price change in a transaction that invalidates the cache, and a listing streamed row
 //! by row from a query.
 //!
-//! Plain cache-aside, with its one known gap: a read that fetched an item from the database before
-//! a concurrent change committed, and fills the cache after the change dropped the entry, leaves
-//! the old price cached until the entry expires (600 s). A service that cannot accept that
-//! versions its entries.
+//! Each item has a generation in Redis, which a change bumps once it has committed; a cached
+//! entry carries the generation it was read under, and counts only while that is still the
+//! item's. So a read that fetched an item from the database before a concurrent change committed,
+//! and fills the cache after the change, leaves an entry nobody takes: plain cache-aside would
+//! leave the old price cached until the entry expires.
 #![allow(dead_code)]
 
 use std::fmt;
@@ -73,14 +74,19 @@ pub struct Item {
 }
 
 impl Item {
-    fn encode(&self) -> String {
-        format!("{}\t{}", self.price, self.name)
+    /// The cached entry of the item read under `generation`.
+    fn encode(&self, generation: i64) -> String {
+        format!("{generation}\t{}\t{}", self.price, self.name)
     }
 
-    fn decode(id: i64, cached: &str) -> Result<Self, Error> {
-        let (price, name) = cached.split_once('\t').ok_or_else(|| Error::Cache(format!("{cached:?}")))?;
-        let price = price.parse().map_err(|_| Error::Cache(format!("{cached:?}")))?;
-        Ok(Item { id, name: name.to_string(), price })
+    /// A cached entry, and the generation it was read under.
+    fn decode(id: i64, cached: &str) -> Result<(i64, Self), Error> {
+        let bad = || Error::Cache(format!("{cached:?}"));
+        let mut fields = cached.splitn(3, '\t');
+        let mut number = || fields.next().and_then(|f| f.parse::<i64>().ok()).ok_or_else(bad);
+        let (generation, price) = (number()?, number()?);
+        let name = fields.next().ok_or_else(bad)?;
+        Ok((generation, Item { id, name: name.to_string(), price }))
     }
 }
 
@@ -118,7 +124,7 @@ impl Catalog {
             ))
             .await?;
             drop(db);
-            let keys: Vec<String> = (1..=items).map(|id| catalog.key(id)).collect();
+            let keys: Vec<String> = (1..=items).flat_map(|id| [catalog.key(id), catalog.generation_key(id)]).collect();
             if !keys.is_empty() {
                 catalog.cache.clone().del::<_, ()>(keys).await?;
             }
@@ -127,10 +133,16 @@ impl Catalog {
 
         /// The item `id`: from the cache, else from the database, which then fills the cache.
         pub async fn item(&self, id: i64) -> Result<Option<(Item, Source)>, Error> {
-            let key = self.key(id);
+            let (key, generation_key) = (self.key(id), self.generation_key(id));
             let mut cache = self.cache.clone();
-            if let Some(cached) = cache.get::<_, Option<String>>(&key).await? {
-                return Ok(Some((Item::decode(id, &cached)?, Source::Cache)));
+            let (generation, cached): (Option<i64>, Option<String>) =
+                redis::cmd("MGET").arg(&generation_key).arg(&key).query_async(&mut cache).await?;
+            let generation = generation.unwrap_or(0);
+            if let Some(cached) = cached {
+                let (read_under, item) = Item::decode(id, &cached)?;
+                if read_under == generation {
+                    return Ok(Some((item, Source::Cache)));
+                }
             }
             let db = self.pool.get().await?;
             let statement = db.prepare_cached(&format!("SELECT name, price FROM {} WHERE id = $1", self.table)).await?;
@@ -138,18 +150,26 @@ impl Catalog {
                 return Ok(None);
             };
             let item = Item { id, name: row.get(0), price: row.get(1) };
-            cache.set_ex::<_, _, ()>(&key, item.encode(), 600).await?;
+            cache.set_ex::<_, _, ()>(&key, item.encode(generation), 600).await?;
             Ok(Some((item, Source::Database)))
         }
 
-        /// Sets the price of `id` in a transaction that also counts the change, then drops the
-        /// cached entry; `false` if there is no such item.
+        /// Sets the price of `id` in a transaction, then bumps the item's generation (which
+        /// invalidates every entry read before) and drops the cached entry; `false` if there is
+        /// no such item.
         pub async fn set_price(&self, id: i64, price: i64) -> Result<bool, Error> {
             let mut db = self.pool.get().await?;
             let tx = db.transaction().await?;
             let changed = tx.execute(&format!("UPDATE {} SET price = $2 WHERE id = $1", self.table), &[&id, &price]).await?;
             tx.commit().await?;
-            self.cache.clone().del::<_, ()>(self.key(id)).await?;
+            redis::pipe()
+                .atomic()
+                .incr(self.generation_key(id), 1)
+                .ignore()
+                .del(self.key(id))
+                .ignore()
+                .query_async::<()>(&mut self.cache.clone())
+                .await?;
             Ok(changed == 1)
         }
 
@@ -182,6 +202,10 @@ impl Catalog {
 
     fn key(&self, id: i64) -> String {
         format!("{}:{id}", self.table)
+    }
+
+    fn generation_key(&self, id: i64) -> String {
+        format!("{}:{id}:generation", self.table)
     }
 
     /// Connections the pool holds now.
