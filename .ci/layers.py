@@ -17,7 +17,7 @@ ALLOWED = {
     "task": {"sync"},
     "config": set(),
     "tokens": {"sync"},
-    "tokio_context": {"config"},
+    "tokio_context": {"config", "reactor"},
     "sys": set(),
     "executor": {"sync", "task"},
     "alarm": {"sync"},

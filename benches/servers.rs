@@ -1,8 +1,9 @@
 //! Calls to a real PostgreSQL and a real Redis on loopback (started for the run, as the tests do:
 //! `examples/support/servers.rs`) from sync code, side by side in one process:
 //!
-//! - a one-row `SELECT` through `.wait()` on tokio-postgres (its connection task spawned on amphi),
-//!   through the sync `postgres` crate, and through a Tokio current-thread `Runtime::block_on` on
+//! - a one-row `SELECT` through `.wait()` on tokio-postgres (its connection task spawned on amphi,
+//!   and spawned with `tokio::spawn` as tokio-postgres's documentation and deadpool do), through
+//!   the sync `postgres` crate, and through a Tokio current-thread `Runtime::block_on` on
 //!   tokio-postgres;
 //! - a `GET` of a cached key through `.wait()` on redis's multiplexed connection, through the sync
 //!   `redis` connection, and through `Runtime::block_on` on a multiplexed connection;
@@ -82,8 +83,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
 type Way<'a> = (&'a str, Box<dyn Fn() + 'a>);
 
 /// Runs `calls` calls of each way per round, `rounds` rounds in rotating order; prints the medians
-/// per call and each way's ratio to `against`'s.
-fn side_by_side(title: &str, ways: &[Way<'_>], calls: usize, rounds: usize, against: &[usize]) {
+/// per call and the ratio of each pair `(way, against)` in `ratios`.
+fn side_by_side(title: &str, ways: &[Way<'_>], calls: usize, rounds: usize, ratios: &[(usize, usize)]) {
     for (_, call) in ways {
         call();
     }
@@ -103,12 +104,12 @@ fn side_by_side(title: &str, ways: &[Way<'_>], calls: usize, rounds: usize, agai
     for ((name, _), m) in ways.iter().zip(&medians) {
         println!("  {name:<34} {:>8.1} µs per call", m.as_secs_f64() * 1e6);
     }
-    for &j in against {
+    for &(i, j) in ratios {
         println!(
             "  {} / {} = {:.2}",
-            ways[0].0,
+            ways[i].0,
             ways[j].0,
-            medians[0].as_secs_f64() / medians[j].as_secs_f64()
+            medians[i].as_secs_f64() / medians[j].as_secs_f64()
         );
     }
     println!();
@@ -184,7 +185,7 @@ fn main() {
         ],
         calls,
         rounds,
-        &[2, 3],
+        &[(0, 2), (0, 3), (1, 2), (1, 3)],
     );
     side_by_side(
         "Redis, a GET of a cached key",
@@ -210,7 +211,7 @@ fn main() {
         ],
         calls,
         rounds,
-        &[1, 2],
+        &[(0, 1), (0, 2)],
     );
 
     // From many threads: `.wait()` on one shared client, against a sync client per thread.

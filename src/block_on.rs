@@ -27,7 +27,12 @@ pub(crate) use self::imp::block_on_deadline;
 /// A future that needs Tokio's reactor or timers (reqwest, `tokio::net`, `tokio::time`) panics
 /// here with Tokio's "there is no reactor running" unless the `tokio` feature is on: then it
 /// runs inside the caller's multi-thread Tokio runtime if one is current, else inside one shared
-/// runtime of one thread (`amphi-tokio`), started on first use.
+/// current-thread runtime, started on first use, which the waiting thread drives itself while no
+/// other thread waits (its sockets, its timers, the tasks spawned on it: a call to a Tokio-bound
+/// client costs what the sync crates cost), and its one thread, `amphi-tokio`, otherwise. As in
+/// any current-thread runtime, a task spawned on it (`tokio::spawn` with no runtime of the
+/// caller's) that blocks in `block_on` holds its driver: a future that needs Tokio cannot
+/// progress there; `.await` it, or spawn the task with [`spawn`](crate::spawn).
 ///
 /// It also works from a thread-local's destructor while the thread exits, whether this crate's
 /// own thread-locals are destroyed already or not. On Windows such a destructor runs under the
@@ -57,6 +62,7 @@ mod imp {
     use crate::idle_loop::{self, Polls, Start};
     use crate::park::Parker;
     use crate::sync::Arc;
+    use crate::tokio_context::{Driven, Entered};
 
     /// The fast path: one poll with this thread's cached waker, inside the Tokio context (the
     /// `tokio` feature) that the first poll may already need.
@@ -67,26 +73,35 @@ mod imp {
             if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(waker)) {
                 return out;
             }
-            tokio.block(|| wait_pending(future.as_mut(), parker, waker))
+            wait_pending(future.as_mut(), parker, waker, &tokio)
         })
     }
 
     /// Runs `future` until `deadline`; on timeout the future is left as it is, ready to be
     /// polled again.
-    pub(crate) fn block_on_deadline<F: Future>(future: Pin<&mut F>, deadline: Instant) -> Option<F::Output> {
+    pub(crate) fn block_on_deadline<F: Future>(
+        mut future: Pin<&mut F>,
+        deadline: Instant,
+    ) -> Option<F::Output> {
         let tokio = crate::tokio_context::enter();
-        tokio.block(|| {
-            crate::context::with_parker(|parker, waker| {
-                wait(future, parker, waker, Some(deadline), Start::Polling)
-            })
+        crate::context::with_parker(|parker, waker| {
+            if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(waker)) {
+                return Some(out);
+            }
+            wait(future, parker, waker, Some(deadline), Start::Idling, &tokio)
         })
     }
 
     /// `wait` without a deadline, kept out of line so the ready path stays small.
     #[cold]
     #[inline(never)]
-    fn wait_pending<F: Future>(future: Pin<&mut F>, parker: &Arc<Parker>, waker: &Waker) -> F::Output {
-        match wait(future, parker, waker, None, Start::Idling) {
+    fn wait_pending<F: Future>(
+        future: Pin<&mut F>,
+        parker: &Arc<Parker>,
+        waker: &Waker,
+        tokio: &Entered,
+    ) -> F::Output {
+        match wait(future, parker, waker, None, Start::Idling, tokio) {
             Some(out) => out,
             None => unreachable!("no deadline"),
         }
@@ -95,24 +110,41 @@ mod imp {
     /// The slow path: `start` says whether the future was just polled and pending
     /// (`Start::Idling`) or is yet to be polled.
     ///
-    /// A plain `block_on` polls its future exactly once per wake-up. Nested on a thread that runs
-    /// executors, it also polls it between batches of their tasks, as `Executor::run` does.
+    /// A plain `block_on` polls its future exactly once per wake-up (with the `tokio` feature,
+    /// it may wait by driving the shared Tokio runtime instead: `tokio_context`). Nested on a
+    /// thread that runs executors, it also polls it between batches of their tasks, as
+    /// `Executor::run` does.
     fn wait<F: Future>(
-        future: Pin<&mut F>,
+        mut future: Pin<&mut F>,
         parker: &Arc<Parker>,
         waker: &Waker,
         deadline: Option<Instant>,
         start: Start,
+        tokio: &Entered,
     ) -> Option<F::Output> {
         // A global worker about to block hands its duty to another thread first, whichever
         // executor is innermost: the global executor must keep its worker count meanwhile.
         let _off_duty = crate::global::hand_off_if_on_duty();
         let states = running_here();
         if states.is_empty() {
-            return idle_loop::run_until(future, parker, waker, deadline, Polls::Future, start);
+            // A future that runs an executor (`block_on(ex.run(..))`) makes this thread a runner,
+            // which waits in the idle loop: its lookout keeps the tasks it wakes on its thread.
+            let mut start = start;
+            if !executor::take_ran_executor() {
+                if let Some(driver) = tokio.driver() {
+                    match driver.drive(future.as_mut(), parker, waker, deadline) {
+                        Driven::Ready(out) => return Some(out),
+                        Driven::TimedOut => return None,
+                        // Just polled, pending: it waits as before.
+                        Driven::Parked => start = Start::Idling,
+                    }
+                }
+            }
+            return tokio
+                .block(|| idle_loop::run_until(future, parker, waker, deadline, Polls::Future, start));
         }
         let run = pin!(Run::many(states, future));
-        idle_loop::run_until(run, parker, waker, deadline, Polls::Tasks, Start::Polling)
+        tokio.block(|| idle_loop::run_until(run, parker, waker, deadline, Polls::Tasks, Start::Polling))
     }
 
     /// The executors a nested `block_on` on this thread keeps running while it waits: every one

@@ -1,7 +1,7 @@
 //! What the current thread is to the runtime wherever it is asked from nowhere (a waker, a
 //! registration, a nested `block_on`): its cached parker (and whether a `block_on` is using it),
-//! the parker of its innermost nested `block_on`, whether it is a global worker on duty, and
-//! whether it kept the reactor's seat. What a thread is while its idle loop lasts is a value
+//! the parker of its innermost nested `block_on`, whether it is a global worker on duty,
+//! whether it kept the reactor's seat, and whether it may drive the shared Tokio runtime. What a thread is while its idle loop lasts is a value
 //! instead, `reactor::Waiter`, handed down that loop.
 //!
 //! The std side's thread-locals live here, two of them; the executor core keeps its one in
@@ -30,7 +30,12 @@ std::thread_local! {
     /// What this thread is to the runtime beyond its parker. Plain cells, with no destructor:
     /// readable until the thread is gone.
     static THREAD: Thread = const {
-        Thread { nested: Cell::new(core::ptr::null()), on_duty: Cell::new(false), keeper: Cell::new(false) }
+        Thread {
+            nested: Cell::new(core::ptr::null()),
+            on_duty: Cell::new(false),
+            keeper: Cell::new(false),
+            may_drive_tokio: Cell::new(false),
+        }
     };
 }
 
@@ -43,6 +48,10 @@ struct Thread {
     on_duty: Cell<bool>,
     /// Set when this thread kept the reactor's seat, meaning to come back.
     keeper: Cell<bool>,
+    /// Set while the innermost Tokio context of this thread is the shared Tokio runtime's,
+    /// entered outside any runtime's `block_on` and task (`tokio_context`): a `block_on` here may
+    /// drive that runtime.
+    may_drive_tokio: Cell<bool>,
 }
 
 struct CachedParker {
@@ -197,4 +206,17 @@ pub(crate) fn is_keeper() -> bool {
 /// Forgets that this thread kept the reactor's seat; returns whether it had.
 pub(crate) fn take_keeper() -> bool {
     THREAD.try_with(|h| h.keeper.replace(false)).unwrap_or(false)
+}
+
+/// Sets whether a `block_on` on this thread may drive the shared Tokio runtime; returns the
+/// previous setting, or `None` while the thread-local is destroyed.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code, reason = "the `tokio` feature's"))]
+pub(crate) fn set_may_drive_tokio(may: bool) -> Option<bool> {
+    THREAD.try_with(|h| h.may_drive_tokio.replace(may)).ok()
+}
+
+/// Whether a `block_on` on this thread may drive the shared Tokio runtime.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code, reason = "the `tokio` feature's"))]
+pub(crate) fn may_drive_tokio() -> bool {
+    THREAD.try_with(|h| h.may_drive_tokio.get()).unwrap_or(false)
 }

@@ -58,9 +58,10 @@ impl<F: Future> Dual<F> {
     /// Runs the operation to completion on the calling thread and returns its output.
     ///
     /// The same as [`block_on`](crate::block_on)`(self)`: parks the thread between wake-ups, works
-    /// nested and inside tasks. Inside a task of a *single-threaded* foreign runtime (Tokio's
-    /// current-thread runtime), a future that needs that runtime's own driver (its timers or
-    /// sockets) cannot progress while the thread waits here: use
+    /// nested and inside tasks. Inside a task of a *single-threaded* runtime (Tokio's
+    /// current-thread runtime, the `tokio` feature's shared one included), a future that needs
+    /// that runtime's own driver (its timers or sockets) cannot progress while the thread waits
+    /// here: use
     /// `wait_timeout` (std) there, or `.await`. A future that needs Tokio's reactor (reqwest,
     /// `tokio::net`) needs the `tokio` feature; see [`block_on`](crate::block_on).
     ///

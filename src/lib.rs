@@ -38,7 +38,8 @@
 //! - `tokio` (off by default): futures bound to Tokio's reactor and timers (reqwest, `tokio::net`,
 //!   `tokio::time`) run under [`block_on`], `.wait()`, `spawn`, `unblock` and [`LocalExecutor`],
 //!   in the caller's multi-thread Tokio runtime if one is current, else in one shared runtime
-//!   (one thread, `amphi-tokio`) started on first use.
+//!   started on first use, driven by the thread that waits while it waits alone, else by its
+//!   one thread, `amphi-tokio`.
 //! - `hyper` (implies `std`): `amphi::hyper`, hyper 1.x's runtime traits (executor, timer,
 //!   I/O) on this crate's runtime, so hyper clients and servers run with no Tokio.
 //!

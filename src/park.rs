@@ -24,6 +24,13 @@
 //! ```
 //! How to interrupt the poller is the reactor's: it hands it over with `set_interrupt` when it
 //! is created, before any parker can be `DRIVING`.
+//!
+//! A thread that waits by driving another runtime (the shared Tokio runtime, `tokio` feature)
+//! relays: its wake-up goes to that runtime's waker, stored before the state says so.
+//! ```text
+//!  EMPTY ──begin_relay──▶ RELAYING ──unpark──▶ NOTIFIED (wakes the relay waker)
+//!                            └──end_relay──▶ EMPTY
+//! ```
 
 #[cfg(feature = "std")]
 pub(crate) use self::std_impl::{Parker, Unparked, set_interrupt};
@@ -52,6 +59,9 @@ mod std_impl {
     const DRIVING: u8 = 3;
     /// A nudge is pending: the next `park` consumes it and returns `Nudged` at once.
     const NUDGED: u8 = 4;
+    /// The owner thread waits in another runtime: `unpark` must wake `Parker::relay`.
+    #[cfg(feature = "tokio")]
+    const RELAYING: u8 = 5;
 
     /// How a park ended.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,12 +87,20 @@ mod std_impl {
     pub(crate) struct Parker {
         state: AtomicU8,
         thread: Thread,
+        /// What wakes the owner thread while it is `RELAYING`.
+        #[cfg(feature = "tokio")]
+        relay: crate::sync::Mutex<Option<Waker>>,
     }
 
     impl Parker {
         /// A parker for the calling thread.
         pub(crate) fn new() -> Arc<Self> {
-            Arc::new(Self { state: AtomicU8::new(EMPTY), thread: thread::current() })
+            Arc::new(Self {
+                state: AtomicU8::new(EMPTY),
+                thread: thread::current(),
+                #[cfg(feature = "tokio")]
+                relay: crate::sync::Mutex::new(None),
+            })
         }
 
         /// Blocks until woken, nudged or until `deadline`.
@@ -142,15 +160,55 @@ mod std_impl {
 
         /// Wakes the owner thread, or makes its next `park` return at once.
         pub(crate) fn unpark(&self) {
-            match self.state.swap(NOTIFIED, Ordering::Release) {
+            // Acquire too: a `RELAYING` seen here comes after the relay waker was stored.
+            match self.state.swap(NOTIFIED, Ordering::AcqRel) {
                 PARKED => self.thread.unpark(),
                 DRIVING => {
                     if let Some(interrupt) = INTERRUPT.get() {
                         interrupt();
                     }
                 }
+                #[cfg(feature = "tokio")]
+                RELAYING => {
+                    if let Some(relay) = self.relay.with(|r| r.clone()) {
+                        relay.wake();
+                    }
+                }
                 _ => {}
             }
+        }
+
+        /// Marks the owner thread as waiting in another runtime, to be woken through `relay`;
+        /// returns `false` (consuming the wake-up) if one is already pending, in which case the
+        /// thread must not wait. Called again while relaying, it only updates `relay`. A pending
+        /// nudge is consumed: the seat's nudges are for its candidates, which this thread is not.
+        #[cfg(feature = "tokio")]
+        pub(crate) fn begin_relay(&self, relay: &Waker) -> bool {
+            self.relay.with(|r| {
+                if !r.as_ref().is_some_and(|w| w.will_wake(relay)) {
+                    *r = Some(relay.clone());
+                }
+            });
+            loop {
+                match self.state.compare_exchange(EMPTY, RELAYING, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) | Err(RELAYING) => return true,
+                    Err(NUDGED) => {
+                        let _ =
+                            self.state.compare_exchange(NUDGED, EMPTY, Ordering::Acquire, Ordering::Relaxed);
+                    }
+                    Err(actual) => {
+                        debug_assert_eq!(actual, NOTIFIED, "only the owner thread parks, drives or relays");
+                        self.state.swap(EMPTY, Ordering::Acquire);
+                        return false;
+                    }
+                }
+            }
+        }
+
+        /// Leaves the relaying state; returns whether a wake-up arrived meanwhile (consuming it).
+        #[cfg(feature = "tokio")]
+        pub(crate) fn end_relay(&self) -> bool {
+            self.state.swap(EMPTY, Ordering::Acquire) == NOTIFIED
         }
 
         /// Wakes the owner thread for the reactor's seat: ends its park (or wait in the poller)
@@ -159,6 +217,12 @@ mod std_impl {
             let mut state = self.state.load(Ordering::Relaxed);
             loop {
                 if state == NOTIFIED || state == NUDGED {
+                    return;
+                }
+                // A relaying thread is no candidate of the seat's; a nudge would hide a
+                // wake-up's relay.
+                #[cfg(feature = "tokio")]
+                if state == RELAYING {
                     return;
                 }
                 match self.state.compare_exchange(state, NUDGED, Ordering::Release, Ordering::Relaxed) {

@@ -3,46 +3,38 @@
 //! `LocalExecutor`, with no Tokio set-up by the caller.
 //!
 //! This crate's polls run inside a Tokio context ([`enter`]): the caller's own runtime when a
-//! multi-thread one is current on the thread (its workers drive its I/O), else one shared runtime
-//! started on first use, whose single thread (`amphi-tokio`) drives its I/O and timers. A
-//! current-thread runtime is not reused: its driver only turns inside its own `block_on`, which a
-//! `block_on` of this crate on that thread holds.
+//! multi-thread one is current on the thread (its workers drive its I/O), else one shared
+//! current-thread runtime started on first use (`shared.rs`), which the thread that waits drives
+//! itself ([`Entered::driver`]), and its thread `amphi-tokio` while nobody waits. A
+//! current-thread runtime of the caller's is not reused: its driver only turns inside its own
+//! `block_on`, which a `block_on` of this crate on that thread holds.
 //!
-//! The feature's one axis: without it, [`enter`] enters nothing and `Entered::block` just runs
-//! its closure, so the callers carry no `cfg` of their own.
+//! The feature's one axis: without it, [`enter`] enters nothing, `Entered::block` just runs
+//! its closure and `Entered::driver` has none, so the callers carry no `cfg` of their own.
 
 #![forbid(unsafe_code)]
 
 pub(crate) use self::imp::*;
 
+/// How a wait that drove the shared runtime ended (`Driver::drive`).
+#[cfg_attr(not(feature = "tokio"), allow(dead_code, reason = "only the `tokio` feature drives"))]
+pub(crate) enum Driven<T> {
+    Ready(T),
+    TimedOut,
+    /// The future is pending and the caller no longer drives: it waits as a parked caller.
+    Parked,
+}
+
+#[cfg(feature = "tokio")]
+mod shared;
+
 #[cfg(feature = "tokio")]
 mod imp {
-    use std::sync::OnceLock;
+    use tokio::runtime::{EnterGuard, Handle, RuntimeFlavor};
 
-    use tokio::runtime::{EnterGuard, Handle, Runtime, RuntimeFlavor};
+    use crate::context;
 
-    use crate::config::config;
-
-    static SHARED: OnceLock<Option<Runtime>> = OnceLock::new();
-
-    /// The shared runtime, started on first use; `None` if it could not start (the process may start
-    /// no thread: Tokio panics then, which is caught). Plain futures run as before without it; one
-    /// that needs Tokio then panics with Tokio's own "no reactor running".
-    fn shared() -> Option<&'static Runtime> {
-        SHARED
-            .get_or_init(|| {
-                let build = || {
-                    tokio::runtime::Builder::new_multi_thread()
-                        .worker_threads(1)
-                        .thread_name(std::format!("{}-tokio", config().thread_name))
-                        .enable_all()
-                        .build()
-                        .ok()
-                };
-                std::panic::catch_unwind(build).ok().flatten()
-            })
-            .as_ref()
-    }
+    use super::shared::{self, Shared};
 
     /// A Tokio context entered for this crate's polls, and what the thread was to Tokio before.
     pub(crate) struct Entered {
@@ -50,28 +42,95 @@ mod imp {
         /// The thread was in a multi-thread runtime's context (one of its workers, or its
         /// `block_on`): its runtime is the one used.
         in_multi_thread: bool,
+        /// The shared runtime, if its context was entered.
+        shared: Option<&'static Shared>,
+        /// The shared runtime, if this thread may drive it (`context::may_drive_tokio`).
+        drives: Option<&'static Shared>,
+        /// `context::may_drive_tokio` before, restored on drop.
+        restore: Option<bool>,
     }
 
     /// Enters a Tokio context for the caller's polls until the result drops, unless a multi-thread
     /// runtime is current already. Nothing is entered while the thread's Tokio context is being
     /// destroyed (a `block_on` in a thread-local's destructor).
     pub(crate) fn enter() -> Entered {
-        match Handle::try_current() {
-            Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-                Entered { _guard: None, in_multi_thread: true }
-            }
-            Err(err) if err.is_thread_local_destroyed() => Entered { _guard: None, in_multi_thread: false },
-            _ => Entered { _guard: shared().map(Runtime::enter), in_multi_thread: false },
+        let none = |in_multi_thread| Entered {
+            _guard: None,
+            in_multi_thread,
+            shared: None,
+            drives: None,
+            restore: None,
+        };
+        let may_drive = match Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => return none(true),
+            Err(err) if err.is_thread_local_destroyed() => return none(false),
+            Err(_) => true,
+            // The shared runtime's context entered further up, outside its `block_on`; or the
+            // context of another current-thread runtime, whose `block_on` this may be inside.
+            Ok(_) => context::may_drive_tokio(),
+        };
+        let Some(shared) = shared::get() else { return none(false) };
+        let guard = shared.runtime.enter();
+        let restore = context::set_may_drive_tokio(may_drive);
+        Entered {
+            _guard: Some(guard),
+            in_multi_thread: false,
+            shared: Some(shared),
+            drives: may_drive.then_some(shared),
+            restore,
         }
     }
+
+    impl Drop for Entered {
+        fn drop(&mut self) {
+            if let Some(before) = self.restore {
+                context::set_may_drive_tokio(before);
+            }
+        }
+    }
+
+    /// Runs `f` (the shared runtime's `block_on`, which runs its tasks) with
+    /// `context::may_drive_tokio` unset: a `block_on` in one of those tasks is inside the runtime.
+    pub(super) fn outside_tasks<R>(f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<bool>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                if let Some(before) = self.0 {
+                    context::set_may_drive_tokio(before);
+                }
+            }
+        }
+        let _restore = Restore(context::set_may_drive_tokio(false));
+        f()
+    }
+
+    /// A thread that waits by driving the shared runtime.
+    pub(crate) use super::shared::Claim as Driver;
 
     impl Entered {
         /// Runs `wait` (a `block_on` about to block its thread) so that, on a worker of the
         /// caller's multi-thread runtime, the worker's other tasks are handed to another thread first
         /// (`tokio::task::block_in_place`): a task woken from here lands in this worker's queue,
-        /// which nobody would run while this thread waits.
+        /// which nobody would run while this thread waits. In the shared runtime's context, the
+        /// thread counts as a parked caller meanwhile, for whom the runtime is driven.
         pub(crate) fn block<R>(&self, wait: impl FnOnce() -> R) -> R {
-            if self.in_multi_thread { tokio::task::block_in_place(wait) } else { wait() }
+            if self.in_multi_thread {
+                return tokio::task::block_in_place(wait);
+            }
+            let _parked = self.shared.map(Shared::park);
+            wait()
+        }
+
+        /// The driver's role for a `block_on` whose future is pending: when this thread may drive
+        /// the shared runtime, no other caller waits on it, and this crate's reactor needs no
+        /// driving from this thread (no source or timer is registered, and this thread does not
+        /// keep its seat).
+        pub(crate) fn driver(&self) -> Option<Driver> {
+            let shared = self.drives?;
+            if !crate::reactor::is_quiet() || context::is_keeper() {
+                return None;
+            }
+            shared.claim()
         }
     }
 }
@@ -86,10 +145,30 @@ mod imp {
         Entered
     }
 
+    /// No shared runtime to drive: the `tokio` feature is off.
+    pub(crate) enum Driver {}
+
+    impl Driver {
+        pub(crate) fn drive<F: core::future::Future>(
+            self,
+            _: core::pin::Pin<&mut F>,
+            _: &crate::park::Parker,
+            _: &core::task::Waker,
+            _: Option<std::time::Instant>,
+        ) -> super::Driven<F::Output> {
+            match self {}
+        }
+    }
+
     impl Entered {
         #[inline(always)]
         pub(crate) fn block<R>(&self, wait: impl FnOnce() -> R) -> R {
             wait()
+        }
+
+        #[inline(always)]
+        pub(crate) fn driver(&self) -> Option<Driver> {
+            None
         }
     }
 }

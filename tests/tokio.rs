@@ -157,3 +157,123 @@ fn tokio_sleep_under_block_on() {
     assert!(again.elapsed() >= Duration::from_millis(50), "gave up early: {:?}", again.elapsed());
     drop(unfinished);
 }
+
+#[test]
+fn the_waiting_thread_drives_the_shared_runtime() {
+    if !child("the_waiting_thread_drives_the_shared_runtime") {
+        return;
+    }
+    let here = std::thread::current().id();
+    // A task spawned on the shared runtime, and the I/O of a Tokio socket, awaited from `.wait()`:
+    // both run on the waiting thread, as under the sync crates, with no hop to `amphi-tokio`.
+    // The first call may find `amphi-tokio` driving, with the task queued before it stands back;
+    // calls that follow find the runtime free.
+    let on = || dual(async { tokio::spawn(async { std::thread::current().id() }).await.unwrap() }).wait();
+    on();
+    for i in 0..20 {
+        assert_eq!(on(), here, "call {i}: a Tokio task awaited by `.wait()` ran on another thread");
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).unwrap();
+        s.write_all(&b).unwrap();
+    });
+    let echoed = dual(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"ping").await.unwrap();
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).await.unwrap();
+        // Spawned after the reply, which this thread's wait for the socket received.
+        (b, tokio::spawn(async { std::thread::current().id() }).await.unwrap())
+    })
+    .wait();
+    assert_eq!(&echoed.0, b"ping");
+    assert_eq!(echoed.1, here, "the socket's wait left the runtime to another thread");
+    peer.join().unwrap();
+}
+
+#[test]
+fn with_no_caller_waiting_the_runtime_thread_drives() {
+    if !child("with_no_caller_waiting_the_runtime_thread_drives") {
+        return;
+    }
+    // Once a caller has come and gone, Tokio timers awaited from amphi tasks (nobody in
+    // `.wait()` meanwhile) still fire on time: `amphi-tokio` takes the runtime back.
+    dual(async { tokio::time::sleep(Duration::from_millis(1)).await }).wait();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let start = Instant::now();
+    spawn(async move {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        tx.send((Instant::now(), tokio::spawn(async { std::thread::current().name().map(str::to_owned) })))
+            .unwrap();
+    })
+    .detach();
+    // A plain receive: this thread waits in no `block_on`.
+    let (fired, name) = rx.recv_timeout(Duration::from_secs(5)).expect("the Tokio timer fired");
+    let late = fired - start;
+    assert!(late >= Duration::from_millis(30), "fired early: {late:?}");
+    assert!(late < Duration::from_millis(500), "fired late: {late:?}");
+    let name = block_on(async { name.await.unwrap() });
+    assert!(name.is_some(), "a Tokio task ran on an unnamed thread");
+}
+
+#[test]
+fn a_wait_nested_in_a_waited_future_drives_too() {
+    if !child("a_wait_nested_in_a_waited_future_drives_too") {
+        return;
+    }
+    // Sync code called from inside the outer `.wait()`'s future (a library's blocking helper)
+    // waits on Tokio in turn: the outer one polls outside the runtime, so the inner one drives.
+    let start = Instant::now();
+    let n = dual(async {
+        let inner = dual(async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            20
+        })
+        .wait();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        inner + 1
+    })
+    .wait();
+    assert_eq!(n, 21);
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(20) && took < Duration::from_secs(2), "{took:?}");
+    // The same through `wait_timeout`, which gives up on time and then completes.
+    let slow = dual(async {
+        let inner =
+            dual(tokio::time::sleep(Duration::from_millis(200))).wait_timeout(Duration::from_millis(20));
+        inner.is_err()
+    });
+    assert!(slow.wait(), "a 200 ms sleep finished within 20 ms");
+}
+
+#[test]
+fn blocking_in_a_task_of_the_shared_runtime_gives_up_on_time() {
+    if !child("blocking_in_a_task_of_the_shared_runtime_gives_up_on_time") {
+        return;
+    }
+    // A task of the shared runtime runs on the thread that drives it, as in any current-thread
+    // runtime: a `.wait()` there holds the driver, so a Tokio timer cannot fire meanwhile (the
+    // documented limit); `wait_timeout` gives up on time instead of hanging, and the runtime
+    // goes on afterwards.
+    let start = Instant::now();
+    let gave_up = dual(async {
+        tokio::spawn(async {
+            dual(tokio::time::sleep(Duration::from_millis(20)))
+                .wait_timeout(Duration::from_millis(200))
+                .is_err()
+        })
+        .await
+        .unwrap()
+    })
+    .wait();
+    let took = start.elapsed();
+    assert!(gave_up, "a Tokio timer fired while its driver's thread was blocked");
+    assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(5), "{took:?}");
+    dual(async { tokio::time::sleep(Duration::from_millis(5)).await }).wait();
+}

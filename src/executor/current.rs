@@ -30,6 +30,8 @@ mod imp {
         idle_runner: RefCell<Option<(*const State, Waker)>>,
         /// The executors whose `run` is being polled on this thread, outermost first.
         executors: RefCell<Vec<*const State>>,
+        /// Set by every poll of an executor's `run` on this thread; see [`take_ran_executor`].
+        ran: Cell<bool>,
     }
 
     crate::sync::const_thread_local! {
@@ -37,6 +39,7 @@ mod imp {
             queue: Cell::new(core::ptr::null()),
             idle_runner: RefCell::new(None),
             executors: RefCell::new(Vec::new()),
+            ran: Cell::new(false),
         };
     }
 
@@ -182,9 +185,18 @@ mod imp {
             }
         }
         let pushed = CURRENT
-            .try_with(|h| h.executors.borrow_mut().extend(states.iter().map(|s| *s as *const State)))
+            .try_with(|h| {
+                h.ran.set(true);
+                h.executors.borrow_mut().extend(states.iter().map(|s| *s as *const State))
+            })
             .map_or(0, |()| states.len());
         Leave { pushed, _states: PhantomData }
+    }
+
+    /// Whether an executor's `run` was polled on this thread since the last call: a `block_on`
+    /// whose first poll polled one is that executor's runner.
+    pub(crate) fn take_ran_executor() -> bool {
+        CURRENT.try_with(|h| h.ran.replace(false)).unwrap_or(false)
     }
 
     /// The executors whose `run` is on this thread's stack, innermost first, each once.

@@ -30,7 +30,7 @@ use core::future::Future;
 use core::marker::PhantomData;
 
 #[cfg(feature = "std")]
-pub(crate) use self::current::{Lookout, running};
+pub(crate) use self::current::{Lookout, running, take_ran_executor};
 pub use self::error::SpawnError;
 use self::lazy::Lazy;
 pub use self::local::LocalExecutor;

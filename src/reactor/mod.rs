@@ -86,6 +86,13 @@ pub(crate) fn snapshot() -> Option<ReactorCounts> {
     })
 }
 
+/// Whether no I/O source or timer is registered (or the reactor was never created): nobody
+/// needs it driven.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code, reason = "only a thread driving Tokio asks"))]
+pub(crate) fn is_quiet() -> bool {
+    REACTOR.get().is_none_or(|r| !r.has_work())
+}
+
 /// The reactor's counts at one moment, for the runtime's metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ReactorCounts {
