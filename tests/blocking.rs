@@ -79,15 +79,20 @@ fn dropping_the_task_before_it_starts_cancels_it() {
     assert!(!ran.load(Ordering::SeqCst), "a cancelled closure ran");
 }
 
+/// The pool's threads, by name. A thread a pool thread starts (the shared Tokio runtime's, on
+/// first use) carries its parent's name until it sets its own, a moment later: a count past the
+/// bound is read again after that moment. A pool thread, once started, stays for a second.
+fn pool_threads() -> usize {
+    let n = threads_named("amphi-blocking-");
+    if n <= MAX {
+        return n;
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    threads_named("amphi-blocking-")
+}
+
 #[test]
 fn a_full_pool_queues_work() {
-    // A fresh process: in this one, a pool thread left idle by another test may time out during
-    // the burst, and between leaving the pool and its end as an OS thread it is still listed,
-    // beside the thread that replaces it.
-    if !is_child() {
-        println!("{}", in_child("a_full_pool_queues_work", &[]));
-        return;
-    }
     setup();
     let done = Arc::new(AtomicUsize::new(0));
     // Measured while the work runs, not after: jobs running at once, and pool threads alive.
@@ -101,7 +106,7 @@ fn a_full_pool_queues_work() {
             unblock(move || {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 most_running.fetch_max(now, Ordering::SeqCst);
-                most_threads.fetch_max(threads_named("amphi-blocking-"), Ordering::SeqCst);
+                most_threads.fetch_max(pool_threads(), Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(2));
                 running.fetch_sub(1, Ordering::SeqCst);
                 done.fetch_add(1, Ordering::SeqCst);
@@ -118,7 +123,7 @@ fn a_full_pool_queues_work() {
         (most_running.load(Ordering::SeqCst), most_threads.load(Ordering::SeqCst));
     assert!(most_running <= MAX, "{most_running} jobs ran at once, past the bound of {MAX}");
     assert!(most_threads <= MAX, "{most_threads} pool threads under load, past the bound of {MAX}");
-    assert!(threads_named("amphi-blocking-") <= MAX);
+    assert!(pool_threads() <= MAX);
 }
 
 #[test]
