@@ -132,7 +132,15 @@ mod imp {
             let mut start = start;
             if !executor::take_ran_executor() {
                 if let Some(driver) = tokio.driver() {
-                    match driver.drive(future.as_mut(), parker, waker, deadline) {
+                    // The tasks it wakes (a connection's, woken by its socket's events, which
+                    // this thread receives) it runs itself between wake-ups.
+                    let catch = crate::global::catch_wakes(Parker::nudge_waker(parker));
+                    let run_caught = || {
+                        if let Some(c) = &catch {
+                            c.run();
+                        }
+                    };
+                    match driver.drive(future.as_mut(), parker, waker, deadline, run_caught) {
                         Driven::Ready(out) => return Some(out),
                         Driven::TimedOut => return None,
                         // Just polled, pending: it waits as before.

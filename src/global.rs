@@ -22,7 +22,7 @@ use event_listener::Listener;
 
 use self::roster::Roster;
 use crate::config::{config, spawn_thread};
-use crate::executor::{Executor, State};
+use crate::executor::{Catch, Executor, State};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::task::Task;
 use crate::{context, idle_loop};
@@ -67,6 +67,16 @@ pub(crate) fn run_by_block_on_callers() -> Option<&'static State> {
 /// The global executor's state.
 pub(crate) fn state() -> &'static State {
     GLOBAL.state()
+}
+
+/// Catches the global executor's tasks woken on this thread, for it to run them while it waits
+/// (`executor::Catch`); `None` while the global runtime has no worker threads (`block_on` callers
+/// run its tasks then anyway) or none started yet (no task to catch).
+pub(crate) fn catch_wakes(waker: core::task::Waker) -> Option<Catch<'static>> {
+    if WORKERS.no_workers.load(Ordering::Relaxed) || WORKERS.alive.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    Catch::new(GLOBAL.state(), waker)
 }
 
 /// Worker threads alive, on duty or spare.

@@ -26,9 +26,9 @@
 //! is created, before any parker can be `DRIVING`.
 //!
 //! A thread that waits by driving another runtime (the shared Tokio runtime, `tokio` feature)
-//! relays: its wake-up goes to that runtime's waker, stored before the state says so.
+//! relays: its wake-up, or nudge, goes to that runtime's waker, stored before the state says so.
 //! ```text
-//!  EMPTY ──begin_relay──▶ RELAYING ──unpark──▶ NOTIFIED (wakes the relay waker)
+//!  EMPTY ──begin_relay──▶ RELAYING ──unpark / nudge──▶ NOTIFIED / NUDGED (wakes the relay waker)
 //!                            └──end_relay──▶ EMPTY
 //! ```
 
@@ -179,11 +179,11 @@ mod std_impl {
         }
 
         /// Marks the owner thread as waiting in another runtime, to be woken through `relay`;
-        /// returns `false` (consuming the wake-up) if one is already pending, in which case the
-        /// thread must not wait. Called again while relaying, it only updates `relay`. A pending
-        /// nudge is consumed: the seat's nudges are for its candidates, which this thread is not.
+        /// returns `None` if it may wait, else the wake-up or nudge already pending (consumed),
+        /// in which case the thread must not wait. Called again while relaying, it only updates
+        /// `relay`.
         #[cfg(feature = "tokio")]
-        pub(crate) fn begin_relay(&self, relay: &Waker) -> bool {
+        pub(crate) fn begin_relay(&self, relay: &Waker) -> Option<Unparked> {
             self.relay.with(|r| {
                 if !r.as_ref().is_some_and(|w| w.will_wake(relay)) {
                     *r = Some(relay.clone());
@@ -191,24 +191,29 @@ mod std_impl {
             });
             loop {
                 match self.state.compare_exchange(EMPTY, RELAYING, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) | Err(RELAYING) => return true,
-                    Err(NUDGED) => {
-                        let _ =
-                            self.state.compare_exchange(NUDGED, EMPTY, Ordering::Acquire, Ordering::Relaxed);
-                    }
+                    Ok(_) | Err(RELAYING) => return None,
                     Err(actual) => {
-                        debug_assert_eq!(actual, NOTIFIED, "only the owner thread parks, drives or relays");
-                        self.state.swap(EMPTY, Ordering::Acquire);
-                        return false;
+                        debug_assert!(
+                            actual == NOTIFIED || actual == NUDGED,
+                            "only the owner thread parks, drives or relays"
+                        );
+                        if let Some(pending) = self.take_pending() {
+                            return Some(pending);
+                        }
                     }
                 }
             }
         }
 
-        /// Leaves the relaying state; returns whether a wake-up arrived meanwhile (consuming it).
+        /// Leaves the relaying state; returns the wake-up or nudge that arrived meanwhile
+        /// (consumed), if any.
         #[cfg(feature = "tokio")]
-        pub(crate) fn end_relay(&self) -> bool {
-            self.state.swap(EMPTY, Ordering::Acquire) == NOTIFIED
+        pub(crate) fn end_relay(&self) -> Option<Unparked> {
+            match self.state.swap(EMPTY, Ordering::Acquire) {
+                NOTIFIED => Some(Unparked::Woken),
+                NUDGED => Some(Unparked::Nudged),
+                _ => None,
+            }
         }
 
         /// Wakes the owner thread for the reactor's seat: ends its park (or wait in the poller)
@@ -219,14 +224,15 @@ mod std_impl {
                 if state == NOTIFIED || state == NUDGED {
                     return;
                 }
-                // A relaying thread is no candidate of the seat's; a nudge would hide a
-                // wake-up's relay.
-                #[cfg(feature = "tokio")]
-                if state == RELAYING {
-                    return;
-                }
-                match self.state.compare_exchange(state, NUDGED, Ordering::Release, Ordering::Relaxed) {
+                match self.state.compare_exchange(state, NUDGED, Ordering::AcqRel, Ordering::Relaxed) {
                     Ok(PARKED) => return self.thread.unpark(),
+                    #[cfg(feature = "tokio")]
+                    Ok(RELAYING) => {
+                        if let Some(relay) = self.relay.with(|r| r.clone()) {
+                            relay.wake();
+                        }
+                        return;
+                    }
                     Ok(DRIVING) => {
                         if let Some(interrupt) = INTERRUPT.get() {
                             interrupt();

@@ -155,6 +155,7 @@ mod imp {
             _: &crate::park::Parker,
             _: &core::task::Waker,
             _: Option<std::time::Instant>,
+            _: impl FnMut(),
         ) -> super::Driven<F::Output> {
             match self {}
         }

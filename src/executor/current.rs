@@ -32,6 +32,10 @@ mod imp {
         executors: RefCell<Vec<*const State>>,
         /// Set by every poll of an executor's `run` on this thread; see [`take_ran_executor`].
         ran: Cell<bool>,
+        /// While a `Catch` lives: the waker called for each task pushed to `queue`.
+        catcher: RefCell<Option<Waker>>,
+        /// Whether `catcher` is set, read on every push.
+        catching: Cell<bool>,
     }
 
     crate::sync::const_thread_local! {
@@ -40,6 +44,8 @@ mod imp {
             idle_runner: RefCell::new(None),
             executors: RefCell::new(Vec::new()),
             ran: Cell::new(false),
+            catcher: RefCell::new(None),
+            catching: Cell::new(false),
         };
     }
 
@@ -59,13 +65,55 @@ mod imp {
     /// Queues `runnable` on this thread's current runner queue if it is `state`'s; hands it back
     /// otherwise. `Ok(true)`: it is the only runnable waiting there.
     pub(crate) fn push_here(state: &State, runnable: Runnable) -> Result<bool, Runnable> {
-        let queue = CURRENT.try_with(|h| h.queue.get()).unwrap_or(core::ptr::null());
+        let (queue, catching) =
+            CURRENT.try_with(|h| (h.queue.get(), h.catching.get())).unwrap_or((core::ptr::null(), false));
         // SAFETY: a non-null `queue` was set by `enter_queue` from a reference that outlives the
-        // guard, which resets it before that reference can end.
-        match unsafe { queue.as_ref() } {
+        // guard, which resets it before that reference can end, or by `begin_catch` from the
+        // queue a `Catch` holds, which `end_catch` resets before the `Catch` lets it go.
+        let pushed = match unsafe { queue.as_ref() } {
             Some(queue) => queue.push(state, runnable),
             None => Err(runnable),
+        };
+        if catching && pushed.is_ok() {
+            let _ = CURRENT.try_with(|h| {
+                if let Some(w) = &*h.catcher.borrow() {
+                    w.wake_by_ref();
+                }
+            });
         }
+        pushed
+    }
+
+    /// What a `Catch` replaced, restored by [`end_catch`].
+    #[derive(Default)]
+    pub(crate) struct Caught {
+        queue: Option<*const RunnerQueue>,
+        catcher: Option<Waker>,
+        catching: bool,
+    }
+
+    /// Makes `queue` the one that tasks woken on this thread go to, and `catcher` called for
+    /// each, until [`end_catch`] with the result (a `Catch`'s life).
+    pub(crate) fn begin_catch(queue: &RunnerQueue, catcher: Waker) -> Caught {
+        CURRENT
+            .try_with(|h| Caught {
+                queue: Some(h.queue.replace(queue)),
+                catcher: h.catcher.replace(Some(catcher)),
+                catching: h.catching.replace(true),
+            })
+            .unwrap_or_default()
+    }
+
+    /// Restores what [`begin_catch`] replaced.
+    pub(crate) fn end_catch(previous: Caught) {
+        let Some(queue) = previous.queue else { return };
+        let _ = CURRENT.try_with(|h| {
+            h.queue.set(queue);
+            h.catching.set(previous.catching);
+            // The replaced waker is dropped outside the borrow: dropping a waker may run code.
+            let replaced = h.catcher.replace(previous.catcher);
+            drop(replaced);
+        });
     }
 
     /// Records that this thread's runner of `state` is going to sleep, woken by `waker`.

@@ -10,10 +10,13 @@
 //!   axis of the core;
 //! - `runner_queue.rs`: a runner's own queue, and an executor's runner queues to steal from;
 //! - `run.rs`: the future behind `run`; `sleeper.rs`: a runner's listener;
+//! - `catch.rs`: a thread that is no runner running the tasks it wakes while it waits;
 //! - `guard.rs`: what is wrapped around a task's future, and catching its destructor's panic;
 //! - `lazy.rs`: the state allocated on first use, so `Executor::new` is `const`;
 //! - `local.rs`: `LocalExecutor`; `error.rs`: `SpawnError`; `metrics.rs`: `ExecutorMetrics`.
 
+#[cfg(feature = "std")]
+mod catch;
 mod current;
 mod error;
 mod guard;
@@ -29,6 +32,8 @@ use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;
 
+#[cfg(feature = "std")]
+pub(crate) use self::catch::Catch;
 #[cfg(feature = "std")]
 pub(crate) use self::current::{Lookout, running, take_ran_executor};
 pub use self::error::SpawnError;

@@ -181,6 +181,16 @@ impl State {
         }
     }
 
+    /// Wakes a sleeping runner to keep the lookout if none does: the caller has just started
+    /// counting as a runner inside `Run::poll` (`Catch`), and a runner that went to sleep before
+    /// saw no one to keep it for.
+    #[cfg(feature = "std")]
+    pub(crate) fn call_lookout(&self) {
+        if !self.lookout.load(Ordering::SeqCst) {
+            self.notify_one();
+        }
+    }
+
     /// Whether an idle runner keeps the lookout; the caller has just queued work.
     fn has_lookout(&self) -> bool {
         // Pairs with the fence in `release_lookout`: either the lookout's next look sees the
@@ -292,6 +302,21 @@ impl State {
                 }
                 None => break,
             }
+        }
+        ran
+    }
+
+    /// Runs up to [`BATCH`] runnables from `local` only (a catching thread's queue: `catch.rs`);
+    /// returns how many ran.
+    #[cfg(feature = "std")]
+    pub(crate) fn run_own(&self, local: &RunnerQueue) -> usize {
+        let mut ran = 0;
+        while ran < BATCH {
+            let Some(runnable) = local.pop() else { break };
+            local.count_start();
+            crate::task::run(runnable);
+            ran += 1;
+            self.resume_panic();
         }
         ran
     }

@@ -44,7 +44,7 @@ use futures_lite::future::poll_fn;
 use tokio::runtime::Runtime;
 
 use super::Driven;
-use crate::park::Parker;
+use crate::park::{Parker, Unparked};
 
 /// How long the driver thread waits without a claim before it takes the core back.
 const GRACE: Duration = Duration::from_millis(1);
@@ -181,43 +181,51 @@ impl Drop for Claim {
 impl Claim {
     /// Waits for `future`, just polled and pending with `parker`'s `waker`, until it is ready or
     /// `deadline` passes, driving the runtime between its wake-ups. The future is polled once per
-    /// wake-up, with the same waker, as in the idle loop; on timeout it is left as it is. The
-    /// caller must be outside any Tokio runtime's `block_on` and task, and in this runtime's
+    /// wake-up, with the same waker, as in the idle loop; on timeout it is left as it is. A nudge
+    /// of the parker (`Parker::nudge_waker`) is no wake-up of the future: it calls `between`, as
+    /// every return from the runtime does (the caller runs there the tasks it caught: `Catch`).
+    /// The caller must be outside any Tokio runtime's `block_on` and task, and in this runtime's
     /// context.
     ///
-    /// The role is given up during each poll of the future: a `block_on` nested in it, or
-    /// another thread, may come to wait meanwhile, and then the driver thread drives for them
-    /// and this caller goes on as a parked one ([`Driven::Parked`]).
+    /// The role is given up while the future is polled and `between` runs: a `block_on` nested
+    /// there, or another thread, may come to wait meanwhile, and then the driver thread drives for
+    /// them and this caller goes on as a parked one ([`Driven::Parked`]).
     pub(crate) fn drive<F: Future>(
         self,
         mut future: Pin<&mut F>,
         parker: &Parker,
         waker: &Waker,
         deadline: Option<Instant>,
+        mut between: impl FnMut(),
     ) -> Driven<F::Output> {
         let shared = self.0;
         let mut cx = Context::from_waker(waker);
         let mut sleep = pin!(deadline.map(|d| tokio::time::sleep_until(d.into())));
         let mut claim = Some(self);
         loop {
-            let timed_out = super::imp::outside_tasks(|| {
+            let waited = super::imp::outside_tasks(|| {
                 shared.runtime.block_on(poll_fn(|cx| {
-                    if !parker.begin_relay(cx.waker()) {
-                        return Poll::Ready(false);
+                    if let Some(pending) = parker.begin_relay(cx.waker()) {
+                        return Poll::Ready(Some(pending));
                     }
                     match sleep.as_mut().as_pin_mut().map(|s| s.poll(cx)) {
-                        Some(Poll::Ready(())) => Poll::Ready(true),
+                        Some(Poll::Ready(())) => Poll::Ready(None),
                         _ => Poll::Pending,
                     }
                 }))
             });
-            let woken = !timed_out | parker.end_relay();
-            if !woken {
-                return Driven::TimedOut;
-            }
+            // `None`: the deadline passed, unless a wake-up came just then.
+            let waited = waited.or_else(|| parker.end_relay());
             drop(claim.take());
-            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                return Driven::Ready(out);
+            between();
+            match waited {
+                None => return Driven::TimedOut,
+                Some(Unparked::Woken) => {
+                    if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                        return Driven::Ready(out);
+                    }
+                }
+                Some(_) => {}
             }
             match shared.claim() {
                 Some(c) => claim = Some(c),
