@@ -32,7 +32,7 @@ pub(crate) use self::imp::block_on_deadline;
 /// client costs what the sync crates cost), and its one thread, `amphi-tokio`, otherwise. As in
 /// any current-thread runtime, a task spawned on it (`tokio::spawn` with no runtime of the
 /// caller's) that blocks in `block_on` holds its driver: a future that needs Tokio cannot
-/// progress there; `.await` it, or spawn the task with [`spawn`](crate::spawn).
+/// progress there; `.await` it, or spawn the task with `amphi::spawn`.
 ///
 /// It also works from a thread-local's destructor while the thread exits, whether this crate's
 /// own thread-locals are destroyed already or not. On Windows such a destructor runs under the
