@@ -174,27 +174,35 @@ fn the_waiting_thread_drives_the_shared_runtime() {
     let here_count = (0..20).filter(|_| on() == here).count();
     println!("{here_count} of 20 Tokio tasks awaited by `.wait()` ran on the waiting thread");
     assert!(here_count >= 10, "only {here_count} of 20 Tokio tasks awaited by `.wait()` ran on its thread");
+    // The same for a Tokio socket's I/O: each round trip is its own `.wait()`, and the task
+    // spawned after the reply (which this thread's wait for the socket received) runs here.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let peer = std::thread::spawn(move || {
         use std::io::{Read, Write};
         let (mut s, _) = listener.accept().unwrap();
         let mut b = [0u8; 4];
-        s.read_exact(&mut b).unwrap();
-        s.write_all(&b).unwrap();
+        while s.read_exact(&mut b).is_ok() {
+            s.write_all(&b).unwrap();
+        }
     });
-    let echoed = dual(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"ping").await.unwrap();
-        let mut b = [0u8; 4];
-        s.read_exact(&mut b).await.unwrap();
-        // Spawned after the reply, which this thread's wait for the socket received.
-        (b, tokio::spawn(async { std::thread::current().id() }).await.unwrap())
-    })
-    .wait();
-    assert_eq!(&echoed.0, b"ping");
-    assert_eq!(echoed.1, here, "the socket's wait left the runtime to another thread");
+    let mut stream = dual(tokio::net::TcpStream::connect(addr)).wait().unwrap();
+    let mut echo_here = 0;
+    for i in 0..20u32 {
+        let (echoed, ran_on) = dual(async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            stream.write_all(&i.to_le_bytes()).await.unwrap();
+            let mut b = [0u8; 4];
+            stream.read_exact(&mut b).await.unwrap();
+            (u32::from_le_bytes(b), tokio::spawn(async { std::thread::current().id() }).await.unwrap())
+        })
+        .wait();
+        assert_eq!(echoed, i, "the echo of round trip {i}");
+        echo_here += usize::from(ran_on == here);
+    }
+    println!("{echo_here} of 20 socket round trips awaited by `.wait()` kept the runtime on its thread");
+    assert!(echo_here >= 10, "only {echo_here} of 20 socket waits kept the runtime on the waiting thread");
+    drop(stream);
     peer.join().unwrap();
 }
 
