@@ -251,6 +251,33 @@ fn wake_storms_from_sixteen_threads() {
     assert!(ex.is_empty() && local.is_empty());
 }
 
+/// The coalescing the storm above can only bound, made exact: a task whose executor nobody runs
+/// is woken 32,000 times from sixteen threads at once, and then runs once: one queued runnable,
+/// one poll, whatever the number of wakes. Both executor kinds, and both wake paths.
+#[test]
+fn a_storm_of_wakes_on_a_task_not_yet_run_queues_it_once() {
+    let _dog = watchdog("storm_queues_once", LIMIT);
+    const THREADS: usize = 16;
+    const PER_THREAD: usize = 2_000;
+    let ex = Executor::new();
+    let local = LocalExecutor::new();
+    for round in 0..4 {
+        let storm = Storm::new(THREADS * PER_THREAD);
+        let body = storm.clone().wait();
+        let (tick_ex, tick_local) = (|| ex.try_tick(), || local.try_tick());
+        let (task, tick): (amphi::Task<usize>, &dyn Fn() -> bool) =
+            if round % 2 == 0 { (ex.spawn(body), &tick_ex) } else { (local.spawn(body), &tick_local) };
+        assert!(tick(), "the spawned task runs");
+        assert!(!tick(), "nothing else is queued after its first poll");
+        storm.blow(THREADS, PER_THREAD).into_iter().for_each(|b| b.join().unwrap());
+        assert_eq!(storm.sent.load(Ordering::SeqCst), THREADS * PER_THREAD);
+        assert!(tick(), "the woken task runs");
+        assert!(!tick(), "32,000 wakes of one waiting task queued it more than once");
+        assert!(task.is_finished());
+        assert_eq!(block_on(task), 2, "two polls: the first, and one for all the wakes");
+    }
+}
+
 #[test]
 fn tasks_cancelled_while_running_on_another_thread() {
     let _dog = watchdog("cancelled_while_running", LIMIT);
