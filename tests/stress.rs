@@ -13,22 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use amphi::{Executor, LocalExecutor, block_on, spawn};
-use common::DropCounter;
+use common::{DropCounter, watchdog};
 use futures_lite::future;
-
-/// Aborts the process if not dropped within `limit`.
-struct Watchdog(#[allow(dead_code)] mpsc::Sender<()>);
-
-fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
-    let (tx, rx) = mpsc::channel::<()>();
-    thread::spawn(move || {
-        if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-            eprintln!("stress test `{name}` still running after {limit:?}: hung; aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog(tx)
-}
 
 const LIMIT: Duration = Duration::from_secs(120);
 

@@ -1,15 +1,24 @@
 //! Each `block_on` call's waker wakes that call only: a waker of a call that has returned, or of
 //! a nested call, must not make a later or an outer `block_on` poll its future again. Each case
-//! counts the polls of the futures involved against the wake-ups they were sent.
+//! counts the polls of the futures involved against the wake-ups they were sent, under a watchdog
+//! (a lost wake-up fails the run instead of hanging it).
+
+mod common;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
 use amphi::{Timer, block_on};
+use common::{Watchdog, watchdog};
+
+/// Time enough for every case here (each waits 60 ms at most), on a loaded machine.
+fn dog(name: &'static str) -> Watchdog {
+    watchdog(name, Duration::from_secs(30))
+}
 
 /// A waker kept by a future, to be called later.
 type Stash = Arc<Mutex<Option<Waker>>>;
@@ -26,17 +35,32 @@ impl Future for StoresWaker {
     }
 }
 
-/// Pending once: on its first poll it runs `first` (which may wake other wakers), then asks a
-/// thread to wake it after a while; ready on the poll after that wake-up. Counts its polls.
+/// Pending until a thread wakes it: on its first poll it runs `first` (which may wake other
+/// wakers, or its own), then asks a thread to wake it once it has returned pending `pendings`
+/// times (30 ms after the first, so that the wait is a real one); ready on the poll after that
+/// wake-up. Counts its polls.
 struct WakeOnce<F> {
     first: Option<F>,
     woken: Arc<Mutex<bool>>,
+    pending: Arc<(Mutex<usize>, Condvar)>,
+    pendings: usize,
     polls: usize,
 }
 
 impl<F: FnOnce(&Waker) + Unpin> WakeOnce<F> {
     fn new(first: F) -> Self {
-        Self { first: Some(first), woken: Arc::default(), polls: 0 }
+        Self::after_pendings(first, 1)
+    }
+
+    fn after_pendings(first: F, pendings: usize) -> Self {
+        Self { first: Some(first), woken: Arc::default(), pending: Arc::default(), pendings, polls: 0 }
+    }
+
+    fn pend(&self) -> Poll<usize> {
+        let (count, changed) = &*self.pending;
+        *count.lock().unwrap() += 1;
+        changed.notify_all();
+        Poll::Pending
     }
 }
 
@@ -48,15 +72,17 @@ impl<F: FnOnce(&Waker) + Unpin> Future for WakeOnce<F> {
         if let Some(first) = self.first.take() {
             first(cx.waker());
             let waker = cx.waker().clone();
-            let woken = self.woken.clone();
+            let (woken, pending, pendings) = (self.woken.clone(), self.pending.clone(), self.pendings);
             thread::spawn(move || {
                 thread::sleep(Duration::from_millis(30));
+                let (count, changed) = &*pending;
+                drop(changed.wait_while(count.lock().unwrap(), |n| *n < pendings).unwrap());
                 *woken.lock().unwrap() = true;
                 waker.wake();
             });
-            return Poll::Pending;
+            return self.pend();
         }
-        if *self.woken.lock().unwrap() { Poll::Ready(self.polls) } else { Poll::Pending }
+        if *self.woken.lock().unwrap() { Poll::Ready(self.polls) } else { self.pend() }
     }
 }
 
@@ -66,6 +92,7 @@ fn wake(stash: &Stash) {
 
 #[test]
 fn a_returned_block_on_s_waker_does_not_poll_the_next_one() {
+    let _dog = dog("a_returned_block_on_s_waker_does_not_poll_the_next_one");
     let stash = Stash::default();
     block_on(StoresWaker(stash.clone()));
     // The first call's waker, woken during the second call: the second's future is polled once,
@@ -76,6 +103,7 @@ fn a_returned_block_on_s_waker_does_not_poll_the_next_one() {
 
 #[test]
 fn a_returned_block_on_s_waker_does_not_poll_the_next_one_while_it_drives() {
+    let _dog = dog("a_returned_block_on_s_waker_does_not_poll_the_next_one_while_it_drives");
     let stash = Stash::default();
     block_on(StoresWaker(stash.clone()));
     // The next call waits in the reactor (a timer), not in a plain park: the stale waker must not
@@ -100,6 +128,7 @@ fn a_returned_block_on_s_waker_does_not_poll_the_next_one_while_it_drives() {
 
 #[test]
 fn a_nested_block_on_s_waker_does_not_poll_the_outer_one() {
+    let _dog = dog("a_nested_block_on_s_waker_does_not_poll_the_outer_one");
     let stash = Stash::default();
     let polls = block_on(WakeOnce::new({
         let stash = stash.clone();
@@ -113,6 +142,7 @@ fn a_nested_block_on_s_waker_does_not_poll_the_outer_one() {
 
 #[test]
 fn an_outer_block_on_s_waker_does_not_poll_the_nested_one() {
+    let _dog = dog("an_outer_block_on_s_waker_does_not_poll_the_nested_one");
     let outer_polls = Arc::new(Mutex::new(0));
     let inner_polls = Arc::new(Mutex::new(0));
     let mut nested_done = false;
@@ -134,13 +164,15 @@ fn an_outer_block_on_s_waker_does_not_poll_the_nested_one() {
 
 #[test]
 fn a_block_on_s_own_wake_ups_still_reach_it_after_a_stale_one() {
+    let _dog = dog("a_block_on_s_own_wake_ups_still_reach_it_after_a_stale_one");
     // After a call whose waker was kept, the next call gets a parker of its own and is woken
     // as usual, many times.
     let stash = Stash::default();
     for _ in 0..10 {
         block_on(StoresWaker(stash.clone()));
-        let polls = block_on(WakeOnce::new(|w: &Waker| w.wake_by_ref()));
-        // Woken by itself on the first poll (one more poll), then by the thread (one more).
+        // Woken by itself on the first poll (one more poll), then by the thread once that poll
+        // returned (one more).
+        let polls = block_on(WakeOnce::after_pendings(|w: &Waker| w.wake_by_ref(), 2));
         assert_eq!(polls, 3);
     }
     wake(&stash);
@@ -148,6 +180,7 @@ fn a_block_on_s_own_wake_ups_still_reach_it_after_a_stale_one() {
 
 #[test]
 fn a_wake_during_the_final_poll_does_not_poll_the_next_one() {
+    let _dog = dog("a_wake_during_the_final_poll_does_not_poll_the_next_one");
     // async-io's `first_cannot_wake_second`: the first future wakes its own waker in the poll in
     // which it completes; the wake-up was for a call that is over.
     block_on(std::future::poll_fn(|cx| {
@@ -160,6 +193,7 @@ fn a_wake_during_the_final_poll_does_not_poll_the_next_one() {
 
 #[test]
 fn a_wake_during_the_final_poll_does_not_poll_the_next_one_while_it_drives() {
+    let _dog = dog("a_wake_during_the_final_poll_does_not_poll_the_next_one_while_it_drives");
     block_on(std::future::poll_fn(|cx| {
         cx.waker().wake_by_ref();
         Poll::Ready(())

@@ -183,3 +183,19 @@ pub fn message(payload: Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_default()
 }
+
+/// Aborts the process with a message if not dropped within its limit: a lost wake-up then fails
+/// the test run instead of stalling it.
+pub struct Watchdog(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
+
+/// Starts a [`Watchdog`] for the test `name`.
+pub fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+            eprintln!("test `{name}` still running after {limit:?}: hung; aborting");
+            std::process::abort();
+        }
+    });
+    Watchdog(tx)
+}
