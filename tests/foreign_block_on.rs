@@ -43,7 +43,8 @@ fn sync_sleep(foreign: Foreign) -> Duration {
 }
 
 /// A sync function built on a foreign `block_on`, accepting on an `amphi` listener a connection
-/// a plain thread makes 20 ms later; returns how late the accept completed.
+/// a plain thread makes 20 ms later; returns how late the accept completed after the connect
+/// began (timed before the connect, so the accept can never finish before the time is there).
 fn sync_accept(foreign: Foreign) -> Duration {
     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
     let addr = listener.get_ref().local_addr().unwrap();
@@ -52,8 +53,8 @@ fn sync_accept(foreign: Foreign) -> Duration {
         let connected = connected.clone();
         move || {
             std::thread::sleep(Duration::from_millis(20));
-            let mut s = TcpStream::connect(addr).unwrap();
             *connected.lock().unwrap() = Some(Instant::now());
+            let mut s = TcpStream::connect(addr).unwrap();
             s.write_all(b"x").unwrap();
             let mut buf = [0; 1];
             let _ = s.read(&mut buf);
@@ -61,7 +62,7 @@ fn sync_accept(foreign: Foreign) -> Duration {
     });
     let late = foreign(Box::pin(async {
         let (stream, _) = listener.accept().await.unwrap();
-        let late = connected.lock().unwrap().map_or(Duration::ZERO, |at| at.elapsed());
+        let late = connected.lock().unwrap().expect("the connect was timed before it began").elapsed();
         drop(stream);
         late
     }));
