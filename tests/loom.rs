@@ -995,7 +995,7 @@ fn fallback_takes_the_seat_a_held_keeper_kept() {
         }
         // The foreign `block_on` returned; this thread's own goes idle (`reactor::Waiter::idle`), which
         // interrupts a driving fallback so that it stands back.
-        reactor.idle_amphi.fetch_add(1, Ordering::SeqCst);
+        reactor.amphi_waiters.fetch_add(1, Ordering::SeqCst);
         reactor::notify();
         fallback.join().unwrap();
         // The foreign `block_on` returned, then this thread's own; it gives up the seat it kept.
@@ -1018,8 +1018,8 @@ struct Timers {
     foreign: AtomicBool,
     /// Calls for the fallback driver, and the waker of the thread that plays it.
     fallback_calls: AtomicUsize,
-    /// `Reactor::idle_amphi`: the fallback stands back while it is non-zero.
-    idle_amphi: AtomicUsize,
+    /// `Reactor::amphi_waiters`: the fallback stands back while it is non-zero.
+    amphi_waiters: AtomicUsize,
     fallback: loom::sync::Mutex<Option<Waker>>,
 }
 
@@ -1037,7 +1037,7 @@ impl Timers {
             fired: (0..n).map(|_| AtomicBool::new(false)).collect(),
             foreign: AtomicBool::new(false),
             fallback_calls: AtomicUsize::new(0),
-            idle_amphi: AtomicUsize::new(0),
+            amphi_waiters: AtomicUsize::new(0),
             fallback: loom::sync::Mutex::new(None),
         }
     }
@@ -1130,7 +1130,7 @@ impl Timers {
                 break true;
             }
             // The fallback stands back as soon as an `amphi` thread is idle.
-            if !keep && self.idle_amphi.load(Ordering::SeqCst) > 0 {
+            if !keep && self.amphi_waiters.load(Ordering::SeqCst) > 0 {
                 break false;
             }
         };

@@ -9,7 +9,7 @@
 //! its waker is called to run it ([`Catch::run`]). The queue is a runner queue like any other:
 //! registered for stealing, counted by the lookout, which takes over work left in it while the
 //! thread is held elsewhere, so a task caught there is never stranded. The thread counts as a
-//! runner inside `Run::poll` meanwhile, so that an idle runner keeps the lookout and a task
+//! runner inside `Run::poll` meanwhile, so that a sleeping runner keeps the lookout and a task
 //! caught alone wakes nobody.
 
 use super::current;

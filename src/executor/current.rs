@@ -26,8 +26,8 @@ mod imp {
         /// The queue of the runner running a batch on this thread; see [`enter_queue`].
         queue: Cell<*const RunnerQueue>,
         /// The runner of an executor sleeping on this thread, and its waker; see
-        /// [`idle_runner_sleeps`].
-        idle_runner: RefCell<Option<(*const State, Waker)>>,
+        /// [`runner_sleeps_here`].
+        sleeping_runner: RefCell<Option<(*const State, Waker)>>,
         /// The executors whose `run` is being polled on this thread, outermost first.
         executors: RefCell<Vec<*const State>>,
         /// Set by every poll of an executor's `run` on this thread; see [`take_ran_executor`].
@@ -41,7 +41,7 @@ mod imp {
     crate::sync::const_thread_local! {
         static CURRENT: Current = Current {
             queue: Cell::new(core::ptr::null()),
-            idle_runner: RefCell::new(None),
+            sleeping_runner: RefCell::new(None),
             executors: RefCell::new(Vec::new()),
             ran: Cell::new(false),
             catcher: RefCell::new(None),
@@ -119,17 +119,17 @@ mod imp {
     /// Records that this thread's runner of `state` is going to sleep, woken by `waker`.
     ///
     /// While recorded, a task of `state` scheduled *by this thread* (typically by the reactor
-    /// driver this idle thread became) is left to this runner: [`wake_idle_runner`] wakes
+    /// driver this idle thread became) is left to this runner: [`wake_runner_sleeping_here`] wakes
     /// `waker` instead of another runner, which saves a thread switch.
-    pub(crate) fn idle_runner_sleeps(state: &State, waker: &Waker) {
-        let _ =
-            CURRENT.try_with(|h| *h.idle_runner.borrow_mut() = Some((state as *const State, waker.clone())));
+    pub(crate) fn runner_sleeps_here(state: &State, waker: &Waker) {
+        let _ = CURRENT
+            .try_with(|h| *h.sleeping_runner.borrow_mut() = Some((state as *const State, waker.clone())));
     }
 
     /// Forgets this thread's sleeping runner of `state`, if it is the recorded one.
-    pub(crate) fn idle_runner_wakes(state: &State) {
+    pub(crate) fn runner_wakes_here(state: &State) {
         let _ = CURRENT.try_with(|h| {
-            let mut r = h.idle_runner.borrow_mut();
+            let mut r = h.sleeping_runner.borrow_mut();
             if r.as_ref().is_some_and(|(s, _)| core::ptr::eq(*s, state)) {
                 *r = None;
             }
@@ -137,9 +137,9 @@ mod imp {
     }
 
     /// If this thread's sleeping runner runs `state`, wakes it and returns `true`.
-    pub(crate) fn wake_idle_runner(state: &State) -> bool {
+    pub(crate) fn wake_runner_sleeping_here(state: &State) -> bool {
         CURRENT
-            .try_with(|h| match &*h.idle_runner.borrow() {
+            .try_with(|h| match &*h.sleeping_runner.borrow() {
                 Some((s, waker)) if core::ptr::eq(*s, state) => {
                     waker.wake_by_ref();
                     true
@@ -182,7 +182,7 @@ mod imp {
         /// it is running tasks and nobody keeps the lookout yet.
         pub(crate) fn claim() -> Option<Self> {
             let state =
-                CURRENT.try_with(|h| h.idle_runner.borrow().as_ref().map(|(s, _)| *s)).ok().flatten()?;
+                CURRENT.try_with(|h| h.sleeping_runner.borrow().as_ref().map(|(s, _)| *s)).ok().flatten()?;
             // SAFETY: the runner that recorded `state` is asleep, not dropped, and its state
             // outlives it; see the invariant.
             unsafe { &*state }.claim_lookout().then_some(Self { state })
@@ -292,11 +292,11 @@ mod imp {
         Err(runnable)
     }
 
-    pub(crate) fn idle_runner_sleeps(_: &State, _: &Waker) {}
+    pub(crate) fn runner_sleeps_here(_: &State, _: &Waker) {}
 
-    pub(crate) fn idle_runner_wakes(_: &State) {}
+    pub(crate) fn runner_wakes_here(_: &State) {}
 
-    pub(crate) fn wake_idle_runner(_: &State) -> bool {
+    pub(crate) fn wake_runner_sleeping_here(_: &State) -> bool {
         false
     }
 

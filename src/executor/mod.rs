@@ -45,7 +45,7 @@ pub(crate) use self::state::State;
 use crate::sync::Arc;
 use crate::task::Task;
 
-/// How often an idle runner keeping the lookout looks at the runners' queues (see `Lookout`): a
+/// How often a sleeping runner keeping the lookout looks at the runners' queues (see `Lookout`): a
 /// task queued for a runner held in another task waits at most two of these.
 ///
 /// Its idle step ends each period, and with it the reactor seat's watch that the same thread may

@@ -48,7 +48,7 @@ impl<F: Future> Future for Run<'_, F> {
         let mut future = unsafe { Pin::new_unchecked(&mut this.future) };
         let _running = current::enter_executors(&this.states);
         let _in_poll = InPoll::enter(&this.states);
-        current::idle_runner_wakes(this.states[0]);
+        current::runner_wakes_here(this.states[0]);
         loop {
             if let Poll::Ready(out) = future.as_mut().poll(cx) {
                 return Poll::Ready(out);
@@ -81,7 +81,7 @@ impl<F: Future> Future for Run<'_, F> {
                 notified |= Pin::new(listener).poll(cx).is_ready();
             }
             if !notified {
-                current::idle_runner_sleeps(this.states[0], cx.waker());
+                current::runner_sleeps_here(this.states[0], cx.waker());
                 return Poll::Pending;
             }
             this.listeners.clear();
@@ -112,7 +112,7 @@ impl Drop for InPoll<'_, '_> {
 impl<F> Drop for Run<'_, F> {
     fn drop(&mut self) {
         // A runner that will never wake must not keep tasks scheduled on this thread to itself.
-        current::idle_runner_wakes(self.states[0]);
+        current::runner_wakes_here(self.states[0]);
         for (state, queue) in self.states.iter().zip(&self.queues) {
             state.remove_runner_queue(queue);
         }

@@ -73,7 +73,7 @@ pub(crate) struct State {
     next_shard: AtomicUsize,
     /// Runners inside `Run::poll`: only they queue work on a runner queue of their own.
     runners_in_poll: AtomicUsize,
-    /// Set while an idle runner keeps the lookout (see `current::Lookout`): a task queued on the
+    /// Set while a sleeping runner keeps the lookout (see `current::Lookout`): a task queued on the
     /// queue of the runner that woke it then wakes no other runner.
     lookout: AtomicBool,
     /// Live tasks, counted only if `capacity` is set (`try_spawn` must refuse exactly at it).
@@ -166,7 +166,7 @@ impl State {
         }
         // A runner of this executor sleeping on this very thread (which is now driving the
         // reactor) runs the task when it wakes: no need to wake another thread for it.
-        if !current::wake_idle_runner(self) {
+        if !current::wake_runner_sleeping_here(self) {
             self.notify_one();
         }
     }
@@ -191,7 +191,7 @@ impl State {
         }
     }
 
-    /// Whether an idle runner keeps the lookout; the caller has just queued work.
+    /// Whether a sleeping runner keeps the lookout; the caller has just queued work.
     fn has_lookout(&self) -> bool {
         // Pairs with the fence in `release_lookout`: either the lookout's next look sees the
         // queued work, or this sees the lookout released.

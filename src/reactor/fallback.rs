@@ -63,12 +63,12 @@ impl Reactor {
         let mut needed_at = Instant::now();
         loop {
             let now = Instant::now();
-            if self.has_work() && self.idle_amphi.load(Ordering::SeqCst) == 0 {
+            if self.has_work() && self.amphi_waiters.load(Ordering::SeqCst) == 0 {
                 needed_at = now;
                 self.fallback_drives.store(true, Ordering::SeqCst);
                 self.idle(&parker, Some(now + CHECK), Role::Fallback);
                 self.fallback_drives.store(false, Ordering::SeqCst);
-                if self.idle_amphi.load(Ordering::SeqCst) > 0 {
+                if self.amphi_waiters.load(Ordering::SeqCst) > 0 {
                     // Stood back for an `amphi` thread: wait until needed again (`start_fallback`
                     // wakes this thread), rather than race it for the lock at its next wake-up.
                     parker.park_deadline(Some(now + CHECK));
@@ -82,7 +82,7 @@ impl Reactor {
             }
             let exit = self.fallback.with(|f| {
                 let work = self.has_work();
-                if work && self.idle_amphi.load(Ordering::SeqCst) == 0 {
+                if work && self.amphi_waiters.load(Ordering::SeqCst) == 0 {
                     return false;
                 }
                 if !work {

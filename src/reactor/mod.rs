@@ -141,7 +141,7 @@ impl Waiter {
         match REACTOR.get() {
             None => parker.park_deadline(deadline) == Unparked::Woken,
             Some(reactor) => {
-                reactor.idle_amphi.fetch_add(1, Ordering::SeqCst);
+                reactor.amphi_waiters.fetch_add(1, Ordering::SeqCst);
                 // Pairs with `fallback_main`: either the fallback driver sees this thread idle
                 // before it waits, or this sees it driving and interrupts its wait; it then
                 // stands back.
@@ -149,7 +149,7 @@ impl Waiter {
                     let _ = reactor.poller.notify();
                 }
                 let woken = reactor.idle(parker, deadline, self.role);
-                reactor.idle_amphi.fetch_sub(1, Ordering::SeqCst);
+                reactor.amphi_waiters.fetch_sub(1, Ordering::SeqCst);
                 woken
             }
         }
@@ -186,8 +186,8 @@ pub(crate) struct Reactor {
     /// [`FOREVER`]; a new timer earlier than this must interrupt the wait.
     wait_until: AtomicU64,
     epoch: Instant,
-    /// Threads in `idle`, other than the fallback driver.
-    idle_amphi: AtomicUsize,
+    /// Waiters: threads in an idle step (`Waiter::idle`), other than the fallback driver.
+    amphi_waiters: AtomicUsize,
     /// Set while the fallback thread drives or tries to: an idle `amphi` thread takes over from
     /// it, since the futures woken there are likely its own (a timer or socket of its
     /// `block_on`), and each wake-up from another thread costs a thread switch.
@@ -201,7 +201,7 @@ impl core::fmt::Debug for Reactor {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Reactor")
             .field("driving", &self.seat.is_driven())
-            .field("idle_amphi", &self.idle_amphi.load(Ordering::Relaxed))
+            .field("amphi_waiters", &self.amphi_waiters.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -217,7 +217,7 @@ impl Reactor {
             seat: Seat::new(),
             wait_until: AtomicU64::new(NOT_WAITING),
             epoch: Instant::now(),
-            idle_amphi: AtomicUsize::new(0),
+            amphi_waiters: AtomicUsize::new(0),
             fallback_drives: AtomicBool::new(false),
             foreign: AtomicBool::new(false),
             fallback: Mutex::new(Fallback::default()),
@@ -329,7 +329,7 @@ impl Reactor {
         context::set_keeper(false);
         let mut woke_others = false;
         let woken = loop {
-            if role == Role::Fallback && self.idle_amphi.load(Ordering::SeqCst) > 0 {
+            if role == Role::Fallback && self.amphi_waiters.load(Ordering::SeqCst) > 0 {
                 break false;
             }
             let now = Instant::now();
