@@ -15,7 +15,6 @@ use core::time::Duration;
 use std::time::Instant;
 
 use async_task::Runnable;
-use event_listener::Listener;
 
 use self::pool::Pool;
 pub(crate) use self::pool::PoolCounts;
@@ -86,15 +85,22 @@ fn thread_main() {
     // Sync code that reaches for a Tokio handle (`Handle::current`) finds one.
     let _tokio = crate::tokio_context::enter();
     loop {
-        if let Some(runnable) = POOL.next_job() {
-            // A job's own panic is its task's; one that reaches here is of the awaiter's waker
-            // (reported by the panic hook): the pool thread, counted by the pool, goes on.
-            let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| crate::task::run(runnable)));
-            continue;
-        }
-        let deadline = Instant::now() + IDLE;
-        if !POOL.wait_for_work(|listener| listener.wait_deadline(deadline).is_some()) {
-            return;
+        match POOL.next_job(crate::config::config().max_blocking_threads, std::thread::current) {
+            Ok((runnable, start)) => {
+                if let Some(id) = start {
+                    spawn_thread(id);
+                }
+                // A job's own panic is its task's; one that reaches here is of the awaiter's
+                // waker (reported by the panic hook): the pool thread, counted by the pool, goes on.
+                let _ =
+                    std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| crate::task::run(runnable)));
+            }
+            Err(ticket) => {
+                let deadline = Instant::now() + IDLE;
+                if !POOL.wait_for_work(ticket, std::thread::current, || crate::tokens::park_until(deadline)) {
+                    return;
+                }
+            }
         }
     }
 }

@@ -18,8 +18,6 @@ use core::future::Future;
 use core::time::Duration;
 use std::time::Instant;
 
-use event_listener::Listener;
-
 use self::roster::Roster;
 use crate::config::{config, spawn_thread};
 use crate::executor::{Catch, Executor, State};
@@ -180,7 +178,7 @@ fn worker_main() {
         }
         context::set_on_duty(false);
         let deadline = Instant::now() + SPARE_IDLE;
-        if !WORKERS.roster.wait_as_spare(|listener| listener.wait_deadline(deadline).is_some()) {
+        if !WORKERS.roster.wait_as_spare(std::thread::current, || crate::tokens::park_until(deadline)) {
             WORKERS.alive.fetch_sub(1, Ordering::Relaxed);
             return;
         }

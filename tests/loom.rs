@@ -561,6 +561,8 @@ fn held_runner_work_is_taken_over_by_the_lookout() {
 struct Clock {
     expired: AtomicBool,
     sleepers: loom::sync::Mutex<Vec<Waker>>,
+    /// The bells of the threads that `park` here.
+    bells: loom::sync::Mutex<Vec<Arc<Bell>>>,
 }
 
 impl Clock {
@@ -573,7 +575,11 @@ impl Clock {
 
     /// A clock whose deadline passes only when the model calls `expire`.
     fn stopped() -> Arc<Self> {
-        Arc::new(Self { expired: AtomicBool::new(false), sleepers: loom::sync::Mutex::new(Vec::new()) })
+        Arc::new(Self {
+            expired: AtomicBool::new(false),
+            sleepers: loom::sync::Mutex::new(Vec::new()),
+            bells: loom::sync::Mutex::new(Vec::new()),
+        })
     }
 
     fn expire(&self) {
@@ -581,6 +587,12 @@ impl Clock {
         let sleepers = std::mem::take(&mut *self.sleepers.lock().unwrap());
         for waker in sleepers {
             waker.wake();
+        }
+        for bell in self.bells.lock().unwrap().iter() {
+            // Under the bell's lock: a thread between its look at the clock and its wait still
+            // hears this.
+            let _rung = bell.rung.lock().unwrap();
+            bell.changed.notify_all();
         }
     }
 
@@ -602,24 +614,42 @@ impl Clock {
         Slept::Woken
     }
 
-    /// `listener.wait_deadline(deadline).is_some()`: waits for the notification until the
-    /// deadline; returns whether it came.
-    fn wait(&self, listener: event_listener::EventListener) -> bool {
-        let parker = new_parker();
-        let waker = waker(parker.clone());
-        self.sleepers.lock().unwrap().push(waker.clone());
-        let mut cx = Context::from_waker(&waker);
-        let mut listener = pin!(listener);
+    /// A new bell for a thread that sleeps in the token protocol (`tokens.rs`), rung by the
+    /// expiry too.
+    fn bell(&self) -> Arc<Bell> {
+        let bell =
+            Arc::new(Bell { rung: loom::sync::Mutex::new(false), changed: loom::sync::Condvar::new() });
+        self.bells.lock().unwrap().push(bell.clone());
+        bell
+    }
+
+    /// `tokens::park_until` for the thread of `bell`: waits until the bell rings (`true`, the ring
+    /// taken) or the deadline has passed (`false`).
+    fn park(&self, bell: &Bell) -> bool {
+        let mut rung = bell.rung.lock().unwrap();
         loop {
-            if listener.as_mut().poll(&mut cx).is_ready() {
+            if std::mem::take(&mut *rung) {
                 return true;
             }
             if self.expired.load(Ordering::SeqCst) {
-                // As `wait_deadline`: a notification that came before the wait was withdrawn counts.
-                return listener.as_mut().poll(&mut cx).is_ready();
+                return false;
             }
-            parker.park_deadline(None);
+            rung = bell.changed.wait(rung).unwrap();
         }
+    }
+}
+
+/// What wakes a model thread sleeping in the token protocol, in place of its `Thread`: loom models
+/// a thread waiting for a lock and a parked one alike, and an unpark would wake one from a lock.
+struct Bell {
+    rung: loom::sync::Mutex<bool>,
+    changed: loom::sync::Condvar,
+}
+
+impl tokens::Sleeper for Arc<Bell> {
+    fn wake(&self) {
+        *self.rung.lock().unwrap() = true;
+        self.changed.notify_all();
     }
 }
 
@@ -652,7 +682,7 @@ impl Tally {
 }
 
 /// How many workers the roster counts on duty (it takes them all off duty to count them).
-fn counted_on_duty(workers: &Roster) -> usize {
+fn counted_on_duty(workers: &Roster<Arc<Bell>>) -> usize {
     let mut n = 0;
     while workers.should_retire(0) {
         n += 1;
@@ -664,15 +694,16 @@ fn counted_on_duty(workers: &Roster) -> usize {
 /// reduced to one task (the one a nested `block_on` waits for: `task_ran`) and one look at
 /// `should_retire` per turn on duty. Returns whether it ends on duty (`false`: it timed out as a
 /// spare and exits).
-fn worker(workers: &Roster, clock: &Clock, task_ran: &Tally, retired: &AtomicUsize) -> bool {
+fn worker(workers: &Roster<Arc<Bell>>, clock: &Clock, task_ran: &Tally, retired: &AtomicUsize) -> bool {
     const TARGET: usize = 1;
+    let bell = clock.bell();
     loop {
         task_ran.add();
         if !workers.should_retire(TARGET) {
             return true;
         }
         retired.fetch_add(1, Ordering::SeqCst);
-        if !workers.wait_as_spare(|listener| clock.wait(listener)) {
+        if !workers.wait_as_spare(|| bell.clone(), || clock.park(&bell)) {
             return false;
         }
     }
@@ -685,7 +716,7 @@ fn worker(workers: &Roster, clock: &Clock, task_ran: &Tally, retired: &AtomicUsi
 #[test]
 fn hand_off_returns_to_target() {
     loom::model(|| {
-        let workers = Arc::new(Roster::new());
+        let workers: Arc<Roster<Arc<Bell>>> = Arc::new(Roster::new());
         let (clock, time) = Clock::start();
         let task_ran = Tally::new();
         let retired = Arc::new(AtomicUsize::new(0));
@@ -714,7 +745,7 @@ fn hand_off_returns_to_target() {
 #[test]
 fn recall_races_spare_time_out() {
     loom::model(|| {
-        let workers = Arc::new(Roster::new());
+        let workers: Arc<Roster<Arc<Bell>>> = Arc::new(Roster::new());
         let (clock, time) = Clock::start();
         let task_ran = Tally::new();
         let retired = Arc::new(AtomicUsize::new(0));
@@ -723,7 +754,8 @@ fn recall_races_spare_time_out() {
             let (workers, clock, task_ran, retired, on_duty) =
                 (workers.clone(), clock.clone(), task_ran.clone(), retired.clone(), on_duty.clone());
             thread::spawn(move || {
-                let recalled = !spare || workers.wait_as_spare(|listener| clock.wait(listener));
+                let bell = clock.bell();
+                let recalled = !spare || workers.wait_as_spare(|| bell.clone(), || clock.park(&bell));
                 if recalled && worker(&workers, &clock, &task_ran, &retired) {
                     on_duty.fetch_add(1, Ordering::SeqCst);
                 }
@@ -744,7 +776,8 @@ fn recall_races_spare_time_out() {
         }
         time.join().unwrap();
         assert_eq!(counted_on_duty(&workers), on_duty.load(Ordering::SeqCst));
-        assert!(!workers.wait_as_spare(|_| false), "a claim on a spare was left over");
+        let bell = clock.bell();
+        assert!(!workers.wait_as_spare(|| bell.clone(), || false), "a claim on a spare was left over");
         assert!(workers.hand_off(), "a spare was left counted as idle");
     });
 }
@@ -756,14 +789,15 @@ fn recall_races_spare_time_out() {
 #[test]
 fn two_recalls_wake_two_spares() {
     loom::model(|| {
-        let workers = Arc::new(Roster::new());
+        let workers: Arc<Roster<Arc<Bell>>> = Arc::new(Roster::new());
         let clock = Clock::stopped();
         let back = Tally::new();
         let spares: Vec<_> = (0..2)
             .map(|_| {
                 let (workers, clock, back) = (workers.clone(), clock.clone(), back.clone());
                 thread::spawn(move || {
-                    if workers.wait_as_spare(|listener| clock.wait(listener)) {
+                    let bell = clock.bell();
+                    if workers.wait_as_spare(|| bell.clone(), || clock.park(&bell)) {
                         back.add();
                     }
                 })
@@ -783,6 +817,58 @@ fn two_recalls_wake_two_spares() {
     });
 }
 
+/// The token protocol alone: two sleepers, and a claim made while the second is counting itself
+/// asleep, which may take the token meant for the first. Whichever takes it goes back to sleep;
+/// the one woken with no token to take must count itself asleep again: the pool then counts both
+/// (a sleeper left uncounted is never claimed again, and work waits for its time-out), and two
+/// more claims wake both. Each sleeps twice; the last wait ends with the clock.
+#[test]
+fn a_sleeper_woken_for_a_taken_token_counts_itself_asleep_again() {
+    loom::model(|| {
+        let sleepers: Arc<sync::Mutex<tokens::Tokens<Arc<Bell>>>> =
+            Arc::new(sync::Mutex::new(tokens::Tokens::new()));
+        let clock = Clock::stopped();
+        let woken = Tally::new();
+        let mut threads = Vec::new();
+        for _ in 0..2 {
+            let (sleepers, clock, woken) = (sleepers.clone(), clock.clone(), woken.clone());
+            threads.push(thread::spawn(move || {
+                let bell = clock.bell();
+                for _ in 0..2 {
+                    let ticket = sleepers.with(|t| t.sleep(bell.clone()));
+                    if tokens::wait(&*sleepers, |t| t, ticket, || bell.clone(), || clock.park(&bell), |_| {})
+                    {
+                        woken.add();
+                    }
+                }
+            }));
+        }
+        while sleepers.with(|t| t.sleeping()) < 2 {
+            thread::yield_now();
+        }
+        let claimed = sleepers.with(|t| t.claim()).expect("two sleepers");
+        tokens::Sleeper::wake(&claimed);
+        woken.wait_for(1);
+        // One took the token (the first thread sleeps again), one may have been woken for
+        // nothing: both are counted asleep once things settle.
+        while sleepers.with(|t| t.sleeping()) < 2 {
+            thread::yield_now();
+        }
+        // Both claimed at once: a token is anyone's, so a sleeper woken by the first claim could
+        // otherwise take the first token and leave the list before the second claim looks.
+        let (a, b) = sleepers.with(|t| (t.claim(), t.claim()));
+        for claimed in [a, b] {
+            tokens::Sleeper::wake(&claimed.expect("both counted asleep"));
+        }
+        woken.wait_for(3);
+        // The sleeper still waiting gives up.
+        clock.expire();
+        for t in threads {
+            t.join().unwrap();
+        }
+    });
+}
+
 /// The jobs of the blocking-pool models: how often each ran, how many ran, how many run now.
 struct Jobs {
     ran: [AtomicUsize; 2],
@@ -792,18 +878,23 @@ struct Jobs {
 
 /// A blocking-pool thread of at most `MAX_BLOCKING` as `blocking::thread_main` runs it, for jobs
 /// that are indices into `jobs.ran`.
-fn pool_thread(pool: &Pool<usize>, clock: &Clock, jobs: &Jobs) {
+fn pool_thread(pool: &Pool<usize, Arc<Bell>>, clock: &Clock, jobs: &Jobs) {
+    let bell = clock.bell();
     loop {
-        if let Some(job) = pool.next_job() {
-            let running = jobs.running.fetch_add(1, Ordering::SeqCst) + 1;
-            assert!(running <= MAX_BLOCKING, "more threads than the bound");
-            jobs.ran[job].fetch_add(1, Ordering::SeqCst);
-            jobs.running.fetch_sub(1, Ordering::SeqCst);
-            jobs.done.add();
-            continue;
-        }
-        if !pool.wait_for_work(|listener| clock.wait(listener)) {
-            return;
+        match pool.next_job(MAX_BLOCKING, || bell.clone()) {
+            Ok((job, start)) => {
+                assert_eq!(start, None, "the pool's one thread runs the jobs");
+                let running = jobs.running.fetch_add(1, Ordering::SeqCst) + 1;
+                assert!(running <= MAX_BLOCKING, "more threads than the bound");
+                jobs.ran[job].fetch_add(1, Ordering::SeqCst);
+                jobs.running.fetch_sub(1, Ordering::SeqCst);
+                jobs.done.add();
+            }
+            Err(ticket) => {
+                if !pool.wait_for_work(ticket, || bell.clone(), || clock.park(&bell)) {
+                    return;
+                }
+            }
         }
     }
 }
@@ -812,7 +903,7 @@ const MAX_BLOCKING: usize = 1;
 
 /// Schedules `range` of the jobs on `pool`, starting the threads it asks for.
 fn schedule(
-    pool: &Arc<Pool<usize>>,
+    pool: &Arc<Pool<usize, Arc<Bell>>>,
     clock: &Arc<Clock>,
     jobs: &Arc<Jobs>,
     range: std::ops::Range<usize>,

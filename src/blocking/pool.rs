@@ -2,27 +2,29 @@
 //! claimed to wake.
 //!
 //! [`Pool::schedule`] queues a job, then wakes a sleeper if there is one, or asks its caller for a
-//! new thread while fewer than the bound live; otherwise the job waits for a busy thread. Waking
-//! uses tokens (`tokens.rs`): `schedule` claims a sleeper under the lock before it notifies, and
-//! a thread whose wait times out takes a pending token before it exits, so a time-out racing a
-//! schedule never strands the job.
+//! new thread while fewer than the bound live; otherwise the job waits for a busy thread. While
+//! a woken sleeper has not taken its token yet, it does neither: that thread, once it has a job
+//! and sees more queued, asks for the next one ([`Pool::next_job`]), so a burst wakes the
+//! sleepers one after another, as long as work is left for them. Waking
+//! uses tokens (`tokens.rs`): `schedule` claims a sleeper under the lock before it unparks it,
+//! and a thread whose wait times out takes a pending token before it exits, so a time-out racing
+//! a schedule never strands the job.
 //! ```text
 //!  busy ──queue empty──▶ sleeping ──token taken──▶ busy
 //!                            └──time-out, no token──▶ exits (threads -= 1)
 //! ```
 //!
 //! Threads and time are the caller's: it starts a thread when told to and hands
-//! [`Pool::wait_for_work`] the timed wait, so the loom models (`tests/loom.rs`) run this file
-//! unchanged.
+//! [`Pool::next_job`] what wakes a sleeper and [`Pool::wait_for_work`] the timed wait, so the
+//! loom models (`tests/loom.rs`) run this file unchanged.
 
 #![forbid(unsafe_code)]
 
 use alloc::collections::VecDeque;
 
-use event_listener::EventListener;
-
 use crate::sync::Mutex;
-use crate::tokens::{TokenEvent, Tokens};
+use crate::sync::thread::Thread;
+use crate::tokens::{self, Sleeper, Ticket, Tokens};
 
 /// The pool's counts at one moment, for the runtime's metrics.
 #[derive(Debug, Clone, Copy)]
@@ -35,62 +37,93 @@ pub(crate) struct PoolCounts {
     pub(crate) queued: usize,
 }
 
-/// A queue of jobs `J` and the count of the threads that run them.
-pub(crate) struct Pool<J> {
-    ledger: Mutex<Ledger<J>>,
-    wake: TokenEvent,
+/// A queue of jobs `J` and the count of the threads that run them, whose sleepers are woken
+/// through `S` (their `Thread`).
+pub(crate) struct Pool<J, S = Thread> {
+    ledger: Mutex<Ledger<J, S>>,
 }
 
 /// The jobs waiting and the counts of the pool's threads, under one lock.
 #[derive(Debug)]
-struct Ledger<J> {
+struct Ledger<J, S> {
     queue: VecDeque<J>,
     /// Live pool threads (including ones still starting).
     threads: usize,
     /// Threads waiting for work, and the claims on them.
-    tokens: Tokens,
+    tokens: Tokens<S>,
     /// For names: `amphi-blocking-N`.
     next_id: usize,
 }
 
-impl<J> Ledger<J> {
+/// What queued work needs from the thread that queued it (or took a job and left some).
+enum Help<S> {
+    /// Wake this claimed sleeper.
+    Wake(S),
+    /// Start thread number `id`, already counted.
+    Start(usize),
+    None,
+}
+
+impl<S: Sleeper> Help<S> {
+    /// Wakes the sleeper, outside the lock; returns the thread to start, if any.
+    fn give(self) -> Option<usize> {
+        match self {
+            Help::Wake(sleeper) => {
+                sleeper.wake();
+                None
+            }
+            Help::Start(id) => Some(id),
+            Help::None => None,
+        }
+    }
+}
+
+impl<J, S: Sleeper> Ledger<J, S> {
+    /// One more thread for the queued work: a sleeper claimed, else a new thread while fewer than
+    /// `max_threads` live. None while a sleeper woken earlier has not taken its token yet: that
+    /// one asks for the next once it has a job and sees more queued, so that a burst wakes the
+    /// sleepers one after another as work is left for them, not one per job while the threads
+    /// awake drain the queue.
+    fn help(&mut self, max_threads: usize) -> Help<S> {
+        if self.tokens.pending() {
+            Help::None
+        } else if let Some(sleeper) = self.tokens.claim() {
+            Help::Wake(sleeper)
+        } else if self.threads < max_threads {
+            self.threads += 1;
+            self.next_id += 1;
+            Help::Start(self.next_id)
+        } else {
+            // Every thread is busy and the pool is full: the job waits its turn.
+            Help::None
+        }
+    }
+
     const fn new() -> Self {
         Self { queue: VecDeque::new(), threads: 0, tokens: Tokens::new(), next_id: 0 }
     }
 }
 
-impl<J> Pool<J> {
+impl<J, S: Sleeper> Pool<J, S> {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        Self { ledger: Mutex::new(Ledger::new()), wake: TokenEvent::new() }
+        Self { ledger: Mutex::new(Ledger::new()) }
     }
 
     /// loom's `Mutex::new` is not `const`.
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
-        Self { ledger: Mutex::new(Ledger::new()), wake: TokenEvent::new() }
+        Self { ledger: Mutex::new(Ledger::new()) }
     }
 
     /// Queues `job`; returns `Some(id)` if the caller must start thread number `id` for it, which
     /// is already counted (see [`not_started`](Self::not_started)).
     pub(crate) fn schedule(&self, job: J, max_threads: usize) -> Option<usize> {
-        let (notify, spawn) = self.ledger.with(|s| {
+        let help = self.ledger.with(|s| {
             s.queue.push_back(job);
-            if s.tokens.claim() {
-                (true, None)
-            } else if s.threads < max_threads {
-                s.threads += 1;
-                s.next_id += 1;
-                (false, Some(s.next_id))
-            } else {
-                // Every thread is busy and the pool is full: the job waits its turn.
-                (false, None)
-            }
+            s.help(max_threads)
         });
-        if notify {
-            self.wake.wake_claimed();
-        }
-        spawn
+        help.give()
     }
 
     /// Threads alive, threads waiting for work, and jobs queued.
@@ -111,23 +144,35 @@ impl<J> Pool<J> {
         })
     }
 
-    /// The next job for a pool thread; `None` counts the thread as sleeping, and it must then call
-    /// [`wait_for_work`](Self::wait_for_work).
-    pub(crate) fn next_job(&self) -> Option<J> {
-        self.ledger.with(|s| {
-            let job = s.queue.pop_front();
-            if job.is_none() {
-                s.tokens.sleep();
+    /// The next job for a pool thread, and `Some(id)` if the caller must start thread number
+    /// `id` for the work still queued (see [`schedule`](Self::schedule)); with none, counts the
+    /// calling thread as sleeping, woken by what `sleeper` gives, and it must then call
+    /// [`wait_for_work`](Self::wait_for_work) with the ticket.
+    pub(crate) fn next_job(
+        &self,
+        max_threads: usize,
+        sleeper: impl FnOnce() -> S,
+    ) -> Result<(J, Option<usize>), Ticket> {
+        let (job, help) = self.ledger.with(|s| match s.queue.pop_front() {
+            Some(job) => {
+                let help = if s.queue.is_empty() { Help::None } else { s.help(max_threads) };
+                Ok((job, help))
             }
-            job
-        })
+            None => Err(s.tokens.sleep(sleeper())),
+        })?;
+        Ok((job, help.give()))
     }
 
     /// Waits as a sleeper; returns `false` when the thread should exit (it is already uncounted).
     ///
-    /// `wait` waits for the listener's notification, but not past the thread's time-out; it
-    /// returns whether the notification came.
-    pub(crate) fn wait_for_work(&self, wait: impl FnMut(EventListener) -> bool) -> bool {
-        self.wake.wait(&self.ledger, |l| &mut l.tokens, wait, |l| l.threads -= 1)
+    /// `sleeper` gives what wakes the thread, as for `next_job`; `park` parks the thread until it
+    /// is woken or its time-out, and returns `false` once the time-out has passed (`tokens::wait`).
+    pub(crate) fn wait_for_work(
+        &self,
+        ticket: Ticket,
+        sleeper: impl Fn() -> S,
+        park: impl FnMut() -> bool,
+    ) -> bool {
+        tokens::wait(&self.ledger, |l| &mut l.tokens, ticket, sleeper, park, |l| l.threads -= 1)
     }
 }

@@ -13,34 +13,33 @@
 //! token protocol of `tokens.rs`; a recall is a token).
 //!
 //! Threads and time are the caller's: it starts a thread when told to and hands
-//! [`Roster::wait_as_spare`] the timed wait, so the loom models (`tests/loom.rs`) run this file
-//! unchanged.
+//! [`Roster::wait_as_spare`] what wakes a spare and the timed wait, so the loom models
+//! (`tests/loom.rs`) run this file unchanged.
 
 #![forbid(unsafe_code)]
 
-use event_listener::EventListener;
-
+use crate::sync::thread::Thread;
 use crate::sync::{AtomicUsize, Mutex, Ordering};
-use crate::tokens::{TokenEvent, Tokens};
+use crate::tokens::{self, Sleeper, Tokens};
 
-/// The duty roster of the global executor's worker threads: the on-duty count and the spares.
-pub(crate) struct Roster {
+/// The duty roster of the global executor's worker threads: the on-duty count and the spares,
+/// woken through `S` (their `Thread`).
+pub(crate) struct Roster<S = Thread> {
     /// Workers on duty, including recruits whose thread is still starting.
     on_duty: AtomicUsize,
     /// Spares waiting that no recruit has claimed, and the recalls not taken up yet.
-    spares: Mutex<Tokens>,
-    recall: TokenEvent,
+    spares: Mutex<Tokens<S>>,
 }
 
-impl Roster {
+impl<S: Sleeper> Roster<S> {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        Self { on_duty: AtomicUsize::new(0), spares: Mutex::new(Tokens::new()), recall: TokenEvent::new() }
+        Self { on_duty: AtomicUsize::new(0), spares: Mutex::new(Tokens::new()) }
     }
 
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
-        Self { on_duty: AtomicUsize::new(0), spares: Mutex::new(Tokens::new()), recall: TokenEvent::new() }
+        Self { on_duty: AtomicUsize::new(0), spares: Mutex::new(Tokens::new()) }
     }
 
     /// Counts a worker on duty whose thread the caller starts now.
@@ -70,10 +69,11 @@ impl Roster {
     fn recruit(&self) -> bool {
         self.on_duty.fetch_add(1, Ordering::AcqRel);
         let recalled = self.spares.with(Tokens::claim);
-        if recalled {
-            self.recall.wake_claimed();
+        let started = recalled.is_none();
+        if let Some(spare) = recalled {
+            spare.wake();
         }
-        !recalled
+        started
     }
 
     /// Takes one worker off duty if more than `target` are on duty.
@@ -85,10 +85,10 @@ impl Roster {
 
     /// Waits as a spare; returns `true` if recalled to duty (already counted by the recruit).
     ///
-    /// `wait` waits for the listener's notification, but not past the spare's time-out; it
-    /// returns whether the notification came.
-    pub(crate) fn wait_as_spare(&self, wait: impl FnMut(EventListener) -> bool) -> bool {
-        self.spares.with(Tokens::sleep);
-        self.recall.wait(&self.spares, |s| s, wait, |_| {})
+    /// A recall wakes what `sleeper` gives (the spare's `Thread`); `park` parks the thread until it is woken
+    /// or its time-out, and returns `false` once the time-out has passed (`tokens::wait`).
+    pub(crate) fn wait_as_spare(&self, sleeper: impl Fn() -> S, park: impl FnMut() -> bool) -> bool {
+        let ticket = self.spares.with(|s| s.sleep(sleeper()));
+        tokens::wait(&self.spares, |s| s, ticket, sleeper, park, |_| {})
     }
 }
