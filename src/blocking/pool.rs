@@ -5,10 +5,10 @@
 //! new thread while fewer than the bound live; otherwise the job waits for a busy thread. While
 //! a woken sleeper has not taken its token yet, it does neither: that thread, once it has a job
 //! and sees more queued, asks for the next one ([`Pool::next_job`]), so a burst wakes the
-//! sleepers one after another, as long as work is left for them. Waking
-//! uses tokens (`tokens.rs`): `schedule` claims a sleeper under the lock before it unparks it,
-//! and a thread whose wait times out takes a pending token before it exits, so a time-out racing
-//! a schedule never strands the job.
+//! sleepers one after another, as long as work is left for them. Waking uses tokens
+//! (`tokens.rs`): `schedule` claims a sleeper under the lock before it unparks it, and a thread
+//! whose wait times out takes a pending token before it exits, so a time-out racing a schedule
+//! never strands the job.
 //! ```text
 //!  busy ──queue empty──▶ sleeping ──token taken──▶ busy
 //!                            └──time-out, no token──▶ exits (threads -= 1)
