@@ -197,8 +197,9 @@ fn a_message_passing_pair_does_not_starve_a_queued_task() {
     stop(stopper, threads);
 }
 
-/// 200 tasks yielding for ever on one runner (each yield queues the task on the runner's own
-/// queue): every one of them makes progress in every window of 50 ms.
+/// 200 tasks yielding for ever on one runner (each yield polls the task again, or after three
+/// such polls queues it on the runner's own queue): every one of them makes progress in every
+/// window of 50 ms.
 #[test]
 fn no_task_starves_while_200_yield() {
     const TASKS: usize = 200;
@@ -239,4 +240,48 @@ fn no_task_starves_while_200_yield() {
         block_on(t);
     }
     stop(stopper, threads);
+}
+
+/// Two tasks yielding on one runner: a task that yields is polled again at once (no queue round
+/// trip), but at most four times in a row before the other gets its turn.
+#[test]
+fn a_yielding_task_is_polled_again_at_most_four_times_in_a_row() {
+    const YIELDS: usize = 1000;
+    let ex = Arc::new(Executor::new());
+    let (stopper, threads) = runners(&ex, 1);
+    let log = Arc::new(std::sync::Mutex::new(Vec::with_capacity(2 * YIELDS)));
+    let (go, gate) = async_channel::bounded::<()>(1);
+    let tasks: Vec<_> = (0..2u8)
+        .map(|id| {
+            let (log, gate) = (log.clone(), gate.clone());
+            ex.spawn(async move {
+                // Both start once both are queued, so neither runs its yields alone.
+                let _ = gate.recv().await;
+                for _ in 0..YIELDS {
+                    log.lock().unwrap().push(id);
+                    yield_now().await;
+                }
+            })
+        })
+        .collect();
+    drop(go);
+    for t in tasks {
+        block_on(t);
+    }
+    stop(stopper, threads);
+    let log = log.lock().unwrap();
+    let runs: Vec<usize> = log.chunk_by(|a, b| a == b).map(<[u8]>::len).collect();
+    // The first run may be a whole batch (or 64 × 4 polls): the other task waits in the shared
+    // queue, which a busy runner looks at once per batch. The last is the task left alone once
+    // the other has finished.
+    let shared = &runs[1..runs.len().max(2) - 1];
+    let longest = shared.iter().max().copied().unwrap_or(YIELDS);
+    assert!(
+        shared.len() > 1 && longest <= 4,
+        "a task was polled {longest} times in a row while the other waited: {runs:?}"
+    );
+    assert!(
+        shared.iter().filter(|&&n| n > 1).count() > shared.len() / 2,
+        "a yielding task was not polled again at once: {runs:?}"
+    );
 }

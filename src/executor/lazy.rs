@@ -35,6 +35,7 @@ impl Lazy {
         unsafe { self.ptr.load(Ordering::Acquire).as_ref() }
     }
 
+    #[inline]
     pub(crate) fn get(&self) -> &State {
         // SAFETY: by the invariant, a non-null `ptr` is a live `Arc<State>` until `Drop`, which
         // cannot run while `&self` is borrowed.
@@ -46,21 +47,24 @@ impl Lazy {
     /// It keeps the provenance `Arc::into_raw` gave it, over the whole `Arc` allocation: `arc`
     /// must not rebuild an `Arc` from a `&State`, whose provenance covers only the `State` and not
     /// the reference counts in front of it (undefined behaviour under Stacked Borrows).
+    #[inline]
     fn raw(&self) -> *const State {
-        let mut ptr = self.ptr.load(Ordering::Acquire);
-        if ptr.is_null() {
-            let fresh = Arc::into_raw(Arc::new(State::new(None))).cast_mut();
-            match self.ptr.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => ptr = fresh,
-                Err(winner) => {
-                    // SAFETY: `fresh` came from `Arc::into_raw` above and was never shared.
-                    drop(unsafe { Arc::from_raw(fresh) });
-                    ptr = winner;
-                }
+        let ptr = self.ptr.load(Ordering::Acquire);
+        if ptr.is_null() { self.allocate() } else { ptr }
+    }
+
+    /// The first use: allocates the state, unless another thread got there first.
+    #[cold]
+    fn allocate(&self) -> *const State {
+        let fresh = Arc::into_raw(Arc::new(State::new(None))).cast_mut();
+        match self.ptr.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => fresh,
+            Err(winner) => {
+                // SAFETY: `fresh` came from `Arc::into_raw` above and was never shared.
+                drop(unsafe { Arc::from_raw(fresh) });
+                winner
             }
         }
-        ptr
     }
 
     pub(crate) fn arc(&self) -> Arc<State> {

@@ -290,6 +290,11 @@ impl<'a> Executor<'a> {
     /// Call it on as many threads as should run the tasks. `future` is polled first each time the
     /// runner is woken, then up to a batch of tasks runs before it is polled again.
     ///
+    /// A task woken while it runs (by [`yield_now`](crate::yield_now), or from another thread
+    /// during its poll) is polled again at once, up to three times in a row, before it goes to
+    /// the back of the queue: others wait at most four of its polls. [`try_tick`](Self::try_tick)
+    /// and [`tick`](Self::tick) poll one task once.
+    ///
     /// # Examples
     ///
     /// ```
@@ -303,6 +308,7 @@ impl<'a> Executor<'a> {
 
     /// The state behind this executor, for the std side (the global executor, nested `block_on`).
     #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    #[inline]
     pub(crate) fn state(&self) -> &State {
         self.state.get()
     }

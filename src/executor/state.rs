@@ -133,6 +133,10 @@ impl State {
     /// Queues a runnable and wakes one sleeping runner: on the local queue of the runner running on
     /// this thread, if it is one of ours, else on the shared queue.
     pub(crate) fn schedule(&self, runnable: Runnable) {
+        let runnable = match crate::task::run_again(runnable) {
+            Ok(()) => return,
+            Err(runnable) => runnable,
+        };
         let runnable = match current::push_here(self, runnable) {
             Ok(alone) => {
                 // The runner on this thread runs it once the running task returns. Waking
@@ -296,7 +300,7 @@ impl State {
                     if ran == 0 && self.has_work() {
                         self.notify_one();
                     }
-                    crate::task::run(runnable);
+                    crate::task::run_in_batch(runnable);
                     ran += 1;
                     self.resume_panic();
                 }
@@ -314,7 +318,7 @@ impl State {
         while ran < BATCH {
             let Some(runnable) = local.pop() else { break };
             local.count_start();
-            crate::task::run(runnable);
+            crate::task::run_in_batch(runnable);
             ran += 1;
             self.resume_panic();
         }

@@ -20,7 +20,7 @@ use core::task::{Context, Poll};
 use self::awaiter::Awaiter;
 #[cfg(feature = "std")]
 pub(crate) use self::run::is_running;
-pub(crate) use self::run::{builder, resume_caught, run};
+pub(crate) use self::run::{builder, resume_caught, run, run_again, run_in_batch};
 
 /// A spawned task: await it for its output.
 ///

@@ -20,11 +20,26 @@ mod imp {
         running: Cell<*const ()>,
         /// The first panic of a guarded awaiter's waker on this thread, not yet resumed.
         caught: Cell<Option<Box<dyn Any + Send>>>,
+        /// The running task, woken while it ran, to be polled again at once; see [`run_again`].
+        again: Cell<Option<Runnable>>,
+        /// How many more times the running task may be polled again at once.
+        again_budget: Cell<u32>,
     }
 
     crate::sync::const_thread_local! {
-        static TASK: TaskContext = TaskContext { running: Cell::new(core::ptr::null()), caught: Cell::new(None) };
+        static TASK: TaskContext = TaskContext {
+            running: Cell::new(core::ptr::null()),
+            caught: Cell::new(None),
+            again: Cell::new(None),
+            again_budget: Cell::new(0),
+        };
     }
+
+    /// How many times in a row a task woken while it ran (`yield_now`, or a wake from another
+    /// thread during the poll) is polled again at once, before it goes to the back of its queue
+    /// like any woken task: a queue round trip saved on each, and others' turn never more than
+    /// this many polls away. Tokio bounds its LIFO slot the same way, at 3.
+    const AGAIN: u32 = 3;
 
     /// The builder of every task of this crate: a task's panic must not take its runner down;
     /// its `Task` re-raises it where awaited.
@@ -32,17 +47,34 @@ mod imp {
         async_task::Builder::new().propagate_panic(true)
     }
 
-    /// Runs `runnable`, then resumes a panic its awaiter's waker raised.
+    /// Runs `runnable` (one poll), then resumes a panic its awaiter's waker raised.
     #[inline]
     pub(crate) fn run(runnable: Runnable) {
+        run_with(runnable, 0);
+    }
+
+    /// Runs `runnable` as a runner's batch does: if it is woken while it runs, it is polled again
+    /// at once, up to [`AGAIN`] times in a row.
+    #[inline]
+    pub(crate) fn run_in_batch(runnable: Runnable) {
+        run_with(runnable, AGAIN);
+    }
+
+    #[inline]
+    fn run_with(runnable: Runnable, again: u32) {
         let ptr = runnable.into_raw();
         // One access to the thread-local for the whole run (a task run inside this one, by a
         // nested `block_on`, makes its own).
         let caught = TASK.try_with(|t| {
             let previous = t.running.replace(ptr.as_ptr());
+            let budget = t.again_budget.replace(again);
             // SAFETY: `ptr` came from `Runnable::into_raw` above and is turned back once: here,
             // or below if this closure never ran.
             unsafe { Runnable::<()>::from_raw(ptr) }.run();
+            while let Some(again) = t.again.take() {
+                again.run();
+            }
+            t.again_budget.set(budget);
             t.running.set(previous);
             t.caught.take()
         });
@@ -56,6 +88,26 @@ mod imp {
                 unsafe { Runnable::<()>::from_raw(ptr) }.run();
             }
         }
+    }
+
+    /// Keeps `runnable` to be polled again at once if it is the task this thread is running (it
+    /// was woken while it ran: async-task schedules it as its poll returns) and it has not been
+    /// polled again too often in a row; hands it back otherwise.
+    pub(crate) fn run_again(runnable: Runnable) -> Result<(), Runnable> {
+        let ptr = runnable.into_raw();
+        // SAFETY: `ptr` came from `Runnable::into_raw` above and is turned back once, on
+        // whichever path is taken.
+        let runnable = || unsafe { Runnable::<()>::from_raw(ptr) };
+        let kept = TASK.try_with(|t| {
+            let budget = t.again_budget.get();
+            if budget == 0 || !core::ptr::eq(t.running.get(), ptr.as_ptr()) {
+                return false;
+            }
+            t.again_budget.set(budget - 1);
+            t.again.set(Some(runnable()));
+            true
+        });
+        if kept == Ok(true) { Ok(()) } else { Err(runnable()) }
     }
 
     /// Whether `waker` is a waker of the task this thread is running.
@@ -93,6 +145,15 @@ mod imp {
 
     #[inline]
     pub(crate) fn run(runnable: Runnable) {
+        runnable.run();
+    }
+
+    pub(crate) fn run_again(runnable: Runnable) -> Result<(), Runnable> {
+        Err(runnable)
+    }
+
+    #[inline]
+    pub(crate) fn run_in_batch(runnable: Runnable) {
         runnable.run();
     }
 
