@@ -475,29 +475,48 @@ unsafe impl<T: IoSafe + Write> IoSafe for std::io::BufWriter<T> {}
 unsafe impl<T: IoSafe + Write> IoSafe for std::io::LineWriter<T> {}
 
 /// Retries a non-blocking operation until it stops returning `WouldBlock`, waiting for
-/// readiness in between; `$ready` is `poll_readable` or `poll_writable`.
+/// readiness in between. With `read = $len` (the bytes a read is given), a read that returns
+/// fewer tells the source (see `Source::after_short_read`).
 macro_rules! retry {
-    ($this:ident, $cx:ident, $dir:expr, $op:expr) => {{
+    ($this:ident, $cx:ident, $dir:expr, $op:expr) => {
+        retry!($this, $cx, $dir, $op, |res, _tried_at| res)
+    };
+    ($this:ident, $cx:ident, $dir:expr, read = $len:expr, $op:expr) => {
+        retry!($this, $cx, $dir, $op, |res, tried_at| {
+            if let Ok(n) = res {
+                if n > 0 && n < $len {
+                    $this.source.after_short_read(tried_at);
+                }
+            }
+            res
+        })
+    };
+    ($this:ident, $cx:ident, $dir:expr, $op:expr, |$res:ident, $tried_at:ident| $done:expr) => {{
         let reactor = reactor::get();
         loop {
             // No attempt while the last one would block and no event has arrived since.
             ready!($this.source.poll_attempt(reactor, $dir, $cx))?;
             // An event the reactor had seen before this attempt is older than the `WouldBlock`
             // it gets: it must not make the next poll ready, which would cost a failed attempt.
-            let tried_at = reactor.ticker();
+            let $tried_at = reactor.ticker();
             match $op {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                res => return Poll::Ready(res),
+                $res => return Poll::Ready($done),
             }
-            ready!($this.source.poll_ready(reactor, $dir, $cx, Some(tried_at), Slot::Single))?;
+            ready!($this.source.poll_ready(reactor, $dir, $cx, Some($tried_at), Slot::Single))?;
         }
     }};
+}
+
+/// The bytes a vectored transfer is given.
+fn total_len<B: core::ops::Deref<Target = [u8]>>(bufs: &[B]) -> usize {
+    bufs.iter().map(|b| b.len()).sum()
 }
 
 impl<T: IoSafe + Read> AsyncRead for Async<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         // SAFETY: `T: IoSafe`: reading does not replace or close the handle.
-        retry!(self, cx, READ, unsafe { (*self).get_mut() }.read(buf))
+        retry!(self, cx, READ, read = buf.len(), unsafe { (*self).get_mut() }.read(buf))
     }
 
     fn poll_read_vectored(
@@ -506,7 +525,7 @@ impl<T: IoSafe + Read> AsyncRead for Async<T> {
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
         // SAFETY: `T: IoSafe`: reading does not replace or close the handle.
-        retry!(self, cx, READ, unsafe { (*self).get_mut() }.read_vectored(bufs))
+        retry!(self, cx, READ, read = total_len(bufs), unsafe { (*self).get_mut() }.read_vectored(bufs))
     }
 }
 
@@ -515,7 +534,7 @@ where
     for<'a> &'a T: Read,
 {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        retry!(self, cx, READ, self.get_ref().read(buf))
+        retry!(self, cx, READ, read = buf.len(), self.get_ref().read(buf))
     }
 
     fn poll_read_vectored(
@@ -523,7 +542,7 @@ where
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        retry!(self, cx, READ, self.get_ref().read_vectored(bufs))
+        retry!(self, cx, READ, read = total_len(bufs), self.get_ref().read_vectored(bufs))
     }
 }
 

@@ -305,7 +305,8 @@ fn a_read_polled_again_before_an_event_makes_no_attempt() {
 
     peer.write_all(&[7]).unwrap();
     second_rx.recv_timeout(WAKES).expect("the event wakes the waker that replaced it");
-    match pin!(ours.read(&mut buf)).poll(&mut Context::from_waker(&second)) {
+    // A read of exactly what it asked for (a shorter one would say the buffer is empty).
+    match pin!(ours.read(&mut buf[..1])).poll(&mut Context::from_waker(&second)) {
         std::task::Poll::Ready(Ok(1)) => assert_eq!(buf[0], 7),
         other => panic!("the byte: {other:?}"),
     }
@@ -398,10 +399,11 @@ fn data_that_arrived_during_a_failed_read_is_not_missed() {
     let mut cx = Context::from_waker(&waker);
     let mut buf = [0u8; 8];
 
-    // A first read gets its data at once, and leaves no registration behind.
+    // A first read gets its data at once, and leaves no registration behind. It asks for exactly
+    // one byte: a short read would let the second one wait for an event without an attempt.
     peer.write_all(&[1]).unwrap();
     thread::sleep(Duration::from_millis(50));
-    assert!(matches!(pin!(ours.read(&mut buf)).poll(&mut cx), std::task::Poll::Ready(Ok(1))));
+    assert!(matches!(pin!(ours.read(&mut buf[..1])).poll(&mut cx), std::task::Poll::Ready(Ok(1))));
     // The second one races the next byte.
     let mut read = pin!(ours.read(&mut buf));
     let got = match read.as_mut().poll(&mut cx) {
@@ -465,4 +467,140 @@ fn a_readiness_wait_for_data_already_there_is_woken() {
     }
     stop_tx.try_send(()).unwrap();
     driver.join().unwrap().unwrap();
+}
+
+/// A datagram socket read through `Read`, counting its attempts.
+struct CountedDatagrams {
+    inner: std::net::UdpSocket,
+    reads: Arc<AtomicUsize>,
+}
+
+impl Read for CountedDatagrams {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.recv(buf)
+    }
+}
+
+// SAFETY: `CountedDatagrams` only receives on its socket; it never replaces or closes it.
+unsafe impl amphi::IoSafe for CountedDatagrams {}
+
+#[cfg(unix)]
+impl std::os::fd::AsFd for CountedDatagrams {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsSocket for CountedDatagrams {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        self.inner.as_socket()
+    }
+}
+
+/// Polls `read` until it is ready, waiting for `woken` between polls.
+fn read_when_woken(
+    read: &mut (impl Future<Output = io::Result<usize>> + Unpin),
+    cx: &mut Context<'_>,
+    woken: &mpsc::Receiver<()>,
+) -> usize {
+    loop {
+        match std::pin::Pin::new(&mut *read).poll(cx) {
+            std::task::Poll::Ready(n) => return n.unwrap(),
+            std::task::Poll::Pending => woken.recv_timeout(WAKES).expect("woken for the read"),
+        }
+    }
+}
+
+/// Waits until `io` is readable, through one `readable()` future.
+fn wait_readable<T>(io: &Async<T>, cx: &mut Context<'_>, woken: &mpsc::Receiver<()>) {
+    let mut readable = pin!(io.readable());
+    while readable.as_mut().poll(cx).is_pending() {
+        woken.recv_timeout(WAKES).expect("woken: data is there");
+    }
+}
+
+/// A read from a stream socket that gets less than it asked for has emptied the receive buffer:
+/// the next read waits for an event without a failed attempt (Tokio's short-read rule; hyper
+/// reads each small message into a buffer of kilobytes, and paid one failed `recv` per message).
+#[test]
+fn a_short_read_from_a_stream_makes_no_failed_attempt() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let reads = Arc::new(AtomicUsize::new(0));
+    let mut ours = Async::new(Counted { inner: stream, reads: reads.clone() }).unwrap();
+    let (woken_tx, woken_rx) = mpsc::sync_channel(8);
+    let waker = Waker::from(Arc::new(Flag(woken_tx)));
+    let mut cx = Context::from_waker(&waker);
+    let mut buf = [0u8; 8];
+
+    peer.write_all(&[1, 2, 3]).unwrap();
+    // The data's event is handled before the read: one handled after it would let the next
+    // read attempt again (it may have brought more).
+    wait_readable(&ours, &mut cx, &woken_rx);
+    assert_eq!(read_when_woken(&mut ours.read(&mut buf), &mut cx, &woken_rx), 3);
+    let attempts = reads.load(Ordering::SeqCst);
+    for _ in 0..3 {
+        assert!(pin!(ours.read(&mut buf)).poll(&mut cx).is_pending(), "nothing more to read");
+    }
+    assert_eq!(reads.load(Ordering::SeqCst), attempts, "no attempt after the short read");
+
+    // The next bytes wake it, and one attempt reads them.
+    peer.write_all(&[4]).unwrap();
+    woken_rx.recv_timeout(WAKES).expect("woken by the next bytes");
+    assert_eq!(read_when_woken(&mut ours.read(&mut buf), &mut cx, &woken_rx), 1);
+    assert_eq!(buf[0], 4);
+    assert_eq!(reads.load(Ordering::SeqCst), attempts + 1);
+}
+
+/// A short read of a datagram says nothing about the next one: two datagrams queued behind one
+/// event are both read, the second without waiting for an event that will not come.
+#[test]
+fn a_short_read_from_a_datagram_socket_leaves_the_next_one_readable() {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.connect(socket.local_addr().unwrap()).unwrap();
+    socket.connect(peer.local_addr().unwrap()).unwrap();
+    // Both queued before the socket is registered: one event for the two.
+    peer.send(&[1, 2, 3]).unwrap();
+    peer.send(&[4, 5, 6]).unwrap();
+    let reads = Arc::new(AtomicUsize::new(0));
+    let mut ours = Async::new(CountedDatagrams { inner: socket, reads }).unwrap();
+    let (woken_tx, woken_rx) = mpsc::sync_channel(8);
+    let waker = Waker::from(Arc::new(Flag(woken_tx)));
+    let mut cx = Context::from_waker(&waker);
+    let mut buf = [0u8; 8];
+
+    // The event is taken before the reads: none is left to wake a reader that wrongly waits.
+    wait_readable(&ours, &mut cx, &woken_rx);
+    assert_eq!(read_when_woken(&mut ours.read(&mut buf), &mut cx, &woken_rx), 3);
+    assert_eq!(buf[..3], [1, 2, 3]);
+    assert_eq!(read_when_woken(&mut ours.read(&mut buf), &mut cx, &woken_rx), 3, "the second datagram");
+    assert_eq!(buf[..3], [4, 5, 6]);
+}
+
+/// The end of file behind the last data is not lost: a FIN that arrived with the data comes in
+/// the same event, and a read that returns the data short leaves the next one free to find the
+/// end at once (an edge-triggered registration brings no further event for it).
+#[test]
+fn a_short_read_before_the_end_of_file_leaves_the_end_readable() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    // Data and the FIN, both there before the socket is registered: one event for the two.
+    peer.write_all(&[1, 2, 3]).unwrap();
+    peer.shutdown(Shutdown::Write).unwrap();
+    thread::sleep(Duration::from_millis(20));
+    let reads = Arc::new(AtomicUsize::new(0));
+    let mut ours = Async::new(Counted { inner: stream, reads }).unwrap();
+    let (woken_tx, woken_rx) = mpsc::sync_channel(8);
+    let waker = Waker::from(Arc::new(Flag(woken_tx)));
+    let mut cx = Context::from_waker(&waker);
+    let mut buf = [0u8; 8];
+
+    wait_readable(&ours, &mut cx, &woken_rx);
+    assert_eq!(read_when_woken(&mut ours.read(&mut buf), &mut cx, &woken_rx), 3);
+    assert_eq!(read_when_woken(&mut ours.read(&mut buf), &mut cx, &woken_rx), 0, "the end of file");
 }

@@ -16,7 +16,9 @@
 //! with every interest instead, armed once for the handle's life: a waiter after a failed I/O
 //! attempt needs no re-arm, since any event after the attempt makes it ready (see
 //! `source.rs`), and one that asks for readiness without an attempt (`readable()`,
-//! `poll_readable`) re-arms, which makes epoll report the current level as oneshot does.
+//! `poll_readable`) re-arms, which makes epoll report the current level as oneshot does. These
+//! are registered here, through rustix, with `EPOLLRDHUP` besides polling's flags: an event then
+//! says whether the peer closed its side, which a short read must know (`source.rs`).
 //! `AMPHI_POLLER=polling` makes every wait polling's and every registration oneshot, the path of
 //! the other platforms, for the tests and for comparison.
 
@@ -31,6 +33,11 @@ pub(crate) struct Ready {
     pub(crate) key: usize,
     pub(crate) readable: bool,
     pub(crate) writable: bool,
+    /// The peer may have closed its side: set on a hang-up, and on any readable event of an
+    /// edge-triggered registration that did not come through the direct wait (polling reports
+    /// no `EPOLLRDHUP`, so a FIN there looks like data). A oneshot registration never needs it:
+    /// its re-arm reports the end of file as a level.
+    pub(crate) read_closed: bool,
 }
 
 /// The poller.
@@ -112,11 +119,10 @@ impl Poller {
     ///
     /// - `raw` stays open until [`delete`](Self::delete) has returned for it.
     pub(crate) unsafe fn add(&self, raw: sys::Raw, key: usize) -> io::Result<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         if self.edge {
-            // SAFETY: forwarded from this function's contract.
-            return unsafe {
-                self.poller.add_with_mode(raw, polling::Event::all(key), polling::PollMode::Edge)
-            };
+            // SAFETY: forwarded from this function's contract: open until `delete`.
+            return direct::arm(&self.poller, unsafe { sys::borrow_raw(raw) }, key, true);
         }
         // SAFETY: forwarded from this function's contract.
         unsafe { self.poller.add(raw, polling::Event::none(key)) }
@@ -131,8 +137,9 @@ impl Poller {
         read: bool,
         write: bool,
     ) -> io::Result<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         if self.edge {
-            return self.poller.modify_with_mode(handle, polling::Event::all(key), polling::PollMode::Edge);
+            return direct::arm(&self.poller, handle, key, false);
         }
         self.poller.modify(handle, polling::Event::new(key, read, write))
     }
@@ -169,7 +176,14 @@ impl Poller {
                     continue;
                 }
             }
-            events.ready.push(Ready { key: event.key, readable: event.readable, writable: event.writable });
+            // An edge that may carry a FIN looks the same as one of data here.
+            let read_closed = self.edge && event.readable;
+            events.ready.push(Ready {
+                key: event.key,
+                readable: event.readable,
+                writable: event.writable,
+                read_closed,
+            });
         }
         Ok(())
     }
@@ -187,6 +201,32 @@ mod direct {
 
     use super::{Events, Ready};
     use crate::sync::{AtomicBool, Ordering};
+
+    /// Registers `fd` under `key` (`add`), or re-arms it, edge-triggered with every interest, as
+    /// polling's `Event::all` in `PollMode::Edge` does, and `EPOLLRDHUP` besides, which polling
+    /// never asks for: a FIN then shows in the event (`Ready::read_closed`). polling keeps no
+    /// state of its own per registration on epoll, so its `delete` still removes it.
+    pub(super) fn arm(
+        poller: &polling::Poller,
+        fd: std::os::fd::BorrowedFd<'_>,
+        key: usize,
+        add: bool,
+    ) -> io::Result<()> {
+        let flags = EventFlags::IN
+            | EventFlags::OUT
+            | EventFlags::HUP
+            | EventFlags::ERR
+            | EventFlags::PRI
+            | EventFlags::RDHUP
+            | EventFlags::ET;
+        let data = epoll::EventData::new_u64(key as u64);
+        if add {
+            epoll::add(poller.as_fd(), fd, data, flags)?;
+        } else {
+            epoll::modify(poller.as_fd(), fd, data, flags)?;
+        }
+        Ok(())
+    }
 
     /// The shortest timeout a direct wait takes (other than zero).
     pub(super) const MILLI: Duration = Duration::from_millis(1);
@@ -264,6 +304,7 @@ mod direct {
                     key,
                     readable: flags.intersects(read),
                     writable: flags.intersects(write),
+                    read_closed: flags.intersects(EventFlags::RDHUP | EventFlags::HUP),
                 });
             }
             Ok(())

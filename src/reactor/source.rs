@@ -15,7 +15,11 @@
 //! an event arrives, another attempt would fail the same way, so `poll_attempt` answers pending
 //! without one. A reader polled several times between two events (hyper's dispatcher polls its
 //! connection's read side up to four times per message) then costs one failed system call, not
-//! one per poll, as with Tokio's cached readiness.
+//! one per poll, as with Tokio's cached readiness. A read from a stream socket that returns less
+//! than it asked for marks the read side blocked too (`after_short_read`): the receive buffer is
+//! empty, and the failed attempt is saved altogether. Unless the peer's FIN may have come with
+//! the data (`Direction::closed`, from the poller's `read_closed`): the end of file behind a short
+//! read brings no new event.
 
 use alloc::vec::Vec;
 use core::task::{Context, Poll, Waker};
@@ -25,7 +29,7 @@ use slab::Slab;
 
 use super::Reactor;
 use super::poller::Ready;
-use crate::sync::{AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicU8, AtomicUsize, Mutex, Ordering};
 use crate::sys;
 
 /// Index of the read direction.
@@ -45,7 +49,17 @@ pub(crate) struct Source {
     /// event has arrived since, or [`NOT_BLOCKED`]. Set and cleared under `state`'s lock; read
     /// without it by [`poll_attempt`](Source::poll_attempt), which confirms under the lock.
     blocked: [AtomicUsize; 2],
+    /// Whether the handle is a stream socket ([`STREAM`], [`NOT_STREAM`], or [`UNKNOWN`] until
+    /// the first short read asks).
+    stream: AtomicU8,
 }
+
+/// [`Source::stream`]: not asked yet.
+const UNKNOWN: u8 = 0;
+/// [`Source::stream`]: a stream socket.
+const STREAM: u8 = 1;
+/// [`Source::stream`]: anything else (a datagram socket, a pipe, a terminal).
+const NOT_STREAM: u8 = 2;
 
 /// [`Source::blocked`] of a direction in which the last attempt may have succeeded.
 const NOT_BLOCKED: usize = usize::MAX;
@@ -79,6 +93,9 @@ struct Direction {
     waker: Option<Waker>,
     /// Waiters of `readable()` / `writable()` futures, which may be many at once.
     wakers: Slab<Option<Waker>>,
+    /// The read direction only: an event said the peer may have closed its side (see
+    /// `poller::Ready::read_closed`). For good: the end of file stays.
+    closed: bool,
 }
 
 impl Direction {
@@ -109,7 +126,7 @@ impl Direction {
 impl Source {
     pub(super) fn new(raw: sys::Raw, key: usize) -> Self {
         let blocked = [AtomicUsize::new(NOT_BLOCKED), AtomicUsize::new(NOT_BLOCKED)];
-        Self { raw, key, state: Mutex::new(Default::default()), blocked }
+        Self { raw, key, state: Mutex::new(Default::default()), blocked, stream: AtomicU8::new(UNKNOWN) }
     }
 
     pub(super) fn handle(&self) -> sys::Borrowed<'_> {
@@ -122,6 +139,7 @@ impl Source {
     /// Applies one event; collects the wakers to call after the locks are released.
     pub(super) fn react(&self, reactor: &Reactor, event: Ready, tick: usize, wakers: &mut Vec<Waker>) {
         self.state.with(|state| {
+            state[READ].closed |= event.read_closed;
             for (dir, happened) in [(READ, event.readable), (WRITE, event.writable)] {
                 if happened {
                     state[dir].tick = tick;
@@ -151,6 +169,35 @@ impl Source {
             NOT_BLOCKED => Poll::Ready(Ok(())),
             tried_at => self.poll_ready(reactor, dir, cx, Some(tried_at), Slot::Single),
         }
+    }
+
+    /// Notes a read that returned fewer bytes than it was given (and more than none), attempted
+    /// when the reactor's ticker read `tried_at`. From a stream socket such a read emptied the
+    /// receive buffer: the next one would block, so the read direction counts as blocked, as
+    /// after a `WouldBlock`, and the next poll waits for an event without a failed system call
+    /// (Tokio clears its cached readiness the same way; hyper reads each small message into a
+    /// buffer of kilobytes). Not once the peer has closed its side: the end of file behind the
+    /// data brings no further event (Tokio keeps its closed readiness for the same reason). Not
+    /// for anything but a stream socket either: a datagram, or a terminal's line.
+    pub(crate) fn after_short_read(&self, tried_at: usize) {
+        let stream = match self.stream.load(Ordering::Relaxed) {
+            UNKNOWN => {
+                let stream = sys::is_stream_socket(self.handle());
+                self.stream.store(if stream { STREAM } else { NOT_STREAM }, Ordering::Relaxed);
+                stream
+            }
+            known => known == STREAM,
+        };
+        if !stream {
+            return;
+        }
+        self.state.with(|state| {
+            // An event since the attempt may have brought more: then the read is not blocked.
+            let read = &state[READ];
+            if !read.closed && !read.has_event_since(tried_at) {
+                self.blocked[READ].store(tried_at.min(NOT_BLOCKED - 1), Ordering::Release);
+            }
+        });
     }
 
     /// Polls readiness in `dir`: ready once an event arrived in a batch processed after the
