@@ -202,31 +202,49 @@ fn a_cancelled_readiness_wait_gives_its_waker_back() {
     assert_eq!(Arc::strong_count(&held), 1);
 }
 
-/// A stream that counts its read attempts, to see what a wait costs.
-struct Counted {
-    inner: TcpStream,
+/// A socket that counts its read attempts, to see what a wait costs: a TCP stream, or a UDP
+/// socket read a datagram at a time.
+struct Counted<S = TcpStream> {
+    inner: S,
     reads: Arc<AtomicUsize>,
 }
 
-impl Read for Counted {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.read(buf)
+/// How [`Counted`] reads its socket.
+trait Receive {
+    fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl Receive for TcpStream {
+    fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf)
     }
 }
 
-// SAFETY: `Counted` only forwards reads to its stream; it never replaces or closes it.
-unsafe impl amphi::IoSafe for Counted {}
+impl Receive for std::net::UdpSocket {
+    fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv(buf)
+    }
+}
+
+impl<S: Receive> Read for Counted<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.receive(buf)
+    }
+}
+
+// SAFETY: `Counted` only forwards reads to its socket; it never replaces or closes it.
+unsafe impl<S> amphi::IoSafe for Counted<S> {}
 
 #[cfg(unix)]
-impl std::os::fd::AsFd for Counted {
+impl<S: std::os::fd::AsFd> std::os::fd::AsFd for Counted<S> {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.inner.as_fd()
     }
 }
 
 #[cfg(windows)]
-impl std::os::windows::io::AsSocket for Counted {
+impl<S: std::os::windows::io::AsSocket> std::os::windows::io::AsSocket for Counted<S> {
     fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
         self.inner.as_socket()
     }
@@ -469,34 +487,10 @@ fn a_readiness_wait_for_data_already_there_is_woken() {
     driver.join().unwrap().unwrap();
 }
 
-/// A datagram socket read through `Read`, counting its attempts.
-struct CountedDatagrams {
-    inner: std::net::UdpSocket,
-    reads: Arc<AtomicUsize>,
-}
-
-impl Read for CountedDatagrams {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.recv(buf)
-    }
-}
-
-// SAFETY: `CountedDatagrams` only receives on its socket; it never replaces or closes it.
-unsafe impl amphi::IoSafe for CountedDatagrams {}
-
-#[cfg(unix)]
-impl std::os::fd::AsFd for CountedDatagrams {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
-
-#[cfg(windows)]
-impl std::os::windows::io::AsSocket for CountedDatagrams {
-    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
-        self.inner.as_socket()
-    }
+/// A [`Flag`] waker, and the receiver of its calls.
+fn flag() -> (Waker, mpsc::Receiver<()>) {
+    let (woken_tx, woken_rx) = mpsc::sync_channel(8);
+    (Waker::from(Arc::new(Flag(woken_tx))), woken_rx)
 }
 
 /// Polls `read` until it is ready, waiting for `woken` between polls.
@@ -531,8 +525,7 @@ fn a_short_read_from_a_stream_makes_no_failed_attempt() {
     let (stream, _) = listener.accept().unwrap();
     let reads = Arc::new(AtomicUsize::new(0));
     let mut ours = Async::new(Counted { inner: stream, reads: reads.clone() }).unwrap();
-    let (woken_tx, woken_rx) = mpsc::sync_channel(8);
-    let waker = Waker::from(Arc::new(Flag(woken_tx)));
+    let (waker, woken_rx) = flag();
     let mut cx = Context::from_waker(&waker);
     let mut buf = [0u8; 8];
 
@@ -567,9 +560,8 @@ fn a_short_read_from_a_datagram_socket_leaves_the_next_one_readable() {
     peer.send(&[1, 2, 3]).unwrap();
     peer.send(&[4, 5, 6]).unwrap();
     let reads = Arc::new(AtomicUsize::new(0));
-    let mut ours = Async::new(CountedDatagrams { inner: socket, reads }).unwrap();
-    let (woken_tx, woken_rx) = mpsc::sync_channel(8);
-    let waker = Waker::from(Arc::new(Flag(woken_tx)));
+    let mut ours = Async::new(Counted { inner: socket, reads }).unwrap();
+    let (waker, woken_rx) = flag();
     let mut cx = Context::from_waker(&waker);
     let mut buf = [0u8; 8];
 
@@ -595,8 +587,7 @@ fn a_short_read_before_the_end_of_file_leaves_the_end_readable() {
     thread::sleep(Duration::from_millis(20));
     let reads = Arc::new(AtomicUsize::new(0));
     let mut ours = Async::new(Counted { inner: stream, reads }).unwrap();
-    let (woken_tx, woken_rx) = mpsc::sync_channel(8);
-    let waker = Waker::from(Arc::new(Flag(woken_tx)));
+    let (waker, woken_rx) = flag();
     let mut cx = Context::from_waker(&waker);
     let mut buf = [0u8; 8];
 
