@@ -434,7 +434,15 @@ impl<T> Drop for Async<T> {
 /// // SAFETY: `MySocket` only forwards reads and writes to the stream.
 /// unsafe impl amphi::IoSafe for MySocket {}
 /// ```
-pub unsafe trait IoSafe {}
+pub unsafe trait IoSafe {
+    /// Whether a read that returns fewer bytes than it was given (and more than none) has
+    /// emptied the handle: true for a stream socket read directly (`TcpStream`, `UnixStream`),
+    /// false (the default) for anything that buffers, decodes or frames what it reads (a
+    /// `BufReader`, a TLS stream, a datagram socket, a terminal's lines). When true, `Async` makes
+    /// no attempt after such a read until the reactor reports new data, which saves a failed
+    /// system call per message; set wrongly, a read waits for data that is already there.
+    const SHORT_READ_EMPTIES: bool = false;
+}
 
 // SAFETY: (all impls below) these standard types only read and write their handle through
 // `&mut`, never replace or close it.
@@ -460,7 +468,9 @@ unsafe impl IoSafe for std::io::StdinLock<'_> {}
 // SAFETY: see above.
 unsafe impl IoSafe for std::io::StdoutLock<'_> {}
 // SAFETY: see above.
-unsafe impl IoSafe for TcpStream {}
+unsafe impl IoSafe for TcpStream {
+    const SHORT_READ_EMPTIES: bool = true;
+}
 // SAFETY: see above.
 unsafe impl IoSafe for std::process::ChildStdin {}
 // SAFETY: see above.
@@ -475,8 +485,9 @@ unsafe impl<T: IoSafe + Write> IoSafe for std::io::BufWriter<T> {}
 unsafe impl<T: IoSafe + Write> IoSafe for std::io::LineWriter<T> {}
 
 /// Retries a non-blocking operation until it stops returning `WouldBlock`, waiting for
-/// readiness in between. With `read = $len` (the bytes a read is given), a read that returns
-/// fewer tells the source (see `Source::after_short_read`).
+/// readiness in between. With `read = $len` (the bytes a read of a handle whose short reads
+/// empty it is given, or `usize::MAX`), a read that returns fewer tells the source (see
+/// `Source::after_short_read`).
 macro_rules! retry {
     ($this:ident, $cx:ident, $dir:expr, $op:expr) => {
         retry!($this, $cx, $dir, $op, |res, _tried_at| res)
@@ -508,15 +519,24 @@ macro_rules! retry {
     }};
 }
 
-/// The bytes a vectored transfer is given.
-fn total_len<B: core::ops::Deref<Target = [u8]>>(bufs: &[B]) -> usize {
-    bufs.iter().map(|b| b.len()).sum()
+/// The length under which a read of `T` has emptied the handle: `len`, if `T`'s short reads empty
+/// it ([`IoSafe::SHORT_READ_EMPTIES`]), else none.
+fn short_below<T: IoSafe>(len: usize) -> usize {
+    if T::SHORT_READ_EMPTIES { len } else { 0 }
+}
+
+/// How many bytes a vectored read that returns fewer has surely emptied the buffer by: the first
+/// non-empty buffer's length. `Read::read_vectored`'s default reads into that buffer only, so a
+/// read that fills it says nothing about what is left; a true `readv` fills the buffers in order,
+/// and one that does not fill the first has found nothing more either.
+fn first_len(bufs: &[IoSliceMut<'_>]) -> usize {
+    bufs.iter().map(|b| b.len()).find(|&n| n > 0).unwrap_or(0)
 }
 
 impl<T: IoSafe + Read> AsyncRead for Async<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         // SAFETY: `T: IoSafe`: reading does not replace or close the handle.
-        retry!(self, cx, READ, read = buf.len(), unsafe { (*self).get_mut() }.read(buf))
+        retry!(self, cx, READ, read = short_below::<T>(buf.len()), unsafe { (*self).get_mut() }.read(buf))
     }
 
     fn poll_read_vectored(
@@ -524,8 +544,9 @@ impl<T: IoSafe + Read> AsyncRead for Async<T> {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
+        let short_below = short_below::<T>(first_len(bufs));
         // SAFETY: `T: IoSafe`: reading does not replace or close the handle.
-        retry!(self, cx, READ, read = total_len(bufs), unsafe { (*self).get_mut() }.read_vectored(bufs))
+        retry!(self, cx, READ, read = short_below, unsafe { (*self).get_mut() }.read_vectored(bufs))
     }
 }
 
@@ -534,7 +555,7 @@ where
     for<'a> &'a T: Read,
 {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        retry!(self, cx, READ, read = buf.len(), self.get_ref().read(buf))
+        retry!(self, cx, READ, self.get_ref().read(buf))
     }
 
     fn poll_read_vectored(
@@ -542,7 +563,7 @@ where
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        retry!(self, cx, READ, read = total_len(bufs), self.get_ref().read_vectored(bufs))
+        retry!(self, cx, READ, self.get_ref().read_vectored(bufs))
     }
 }
 

@@ -3,7 +3,7 @@
 //! (`readable()`/`writable()` futures, and `AsyncRead`/`AsyncWrite`); a cancelled wait gives its
 //! waker back.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSliceMut, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::pin::pin;
 use std::sync::Arc;
@@ -211,16 +211,20 @@ struct Counted<S = TcpStream> {
 
 /// How [`Counted`] reads its socket.
 trait Receive {
+    /// As `IoSafe::SHORT_READ_EMPTIES`.
+    const EMPTIES: bool;
     fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize>;
 }
 
 impl Receive for TcpStream {
+    const EMPTIES: bool = true;
     fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.read(buf)
     }
 }
 
 impl Receive for std::net::UdpSocket {
+    const EMPTIES: bool = false;
     fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.recv(buf)
     }
@@ -234,7 +238,9 @@ impl<S: Receive> Read for Counted<S> {
 }
 
 // SAFETY: `Counted` only forwards reads to its socket; it never replaces or closes it.
-unsafe impl<S> amphi::IoSafe for Counted<S> {}
+unsafe impl<S: Receive> amphi::IoSafe for Counted<S> {
+    const SHORT_READ_EMPTIES: bool = S::EMPTIES;
+}
 
 #[cfg(unix)]
 impl<S: std::os::fd::AsFd> std::os::fd::AsFd for Counted<S> {
@@ -417,11 +423,10 @@ fn data_that_arrived_during_a_failed_read_is_not_missed() {
     let mut cx = Context::from_waker(&waker);
     let mut buf = [0u8; 8];
 
-    // A first read gets its data at once, and leaves no registration behind. It asks for exactly
-    // one byte: a short read would let the second one wait for an event without an attempt.
+    // A first read gets its data at once, and leaves no registration behind.
     peer.write_all(&[1]).unwrap();
     thread::sleep(Duration::from_millis(50));
-    assert!(matches!(pin!(ours.read(&mut buf[..1])).poll(&mut cx), std::task::Poll::Ready(Ok(1))));
+    assert!(matches!(pin!(ours.read(&mut buf)).poll(&mut cx), std::task::Poll::Ready(Ok(1))));
     // The second one races the next byte.
     let mut read = pin!(ours.read(&mut buf));
     let got = match read.as_mut().poll(&mut cx) {
@@ -548,8 +553,9 @@ fn a_short_read_from_a_stream_makes_no_failed_attempt() {
     assert_eq!(reads.load(Ordering::SeqCst), attempts + 1);
 }
 
-/// A short read of a datagram says nothing about the next one: two datagrams queued behind one
-/// event are both read, the second without waiting for an event that will not come.
+/// A short read of a datagram says nothing about the next one (a UDP socket's short reads do not
+/// empty it): two datagrams queued behind one event are both read, the second without waiting
+/// for an event that will not come.
 #[test]
 fn a_short_read_from_a_datagram_socket_leaves_the_next_one_readable() {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -594,4 +600,47 @@ fn a_short_read_before_the_end_of_file_leaves_the_end_readable() {
     wait_readable(&ours, &mut cx, &woken_rx);
     assert_eq!(read_when_woken(&mut ours.read(&mut buf), &mut cx, &woken_rx), 3);
     assert_eq!(read_when_woken(&mut ours.read(&mut buf), &mut cx, &woken_rx), 0, "the end of file");
+}
+
+/// Vectored reads, through `Async` and through `&Async`: they fill the buffers in order, and a
+/// short one (fewer bytes than all the buffers hold) makes no failed attempt after it.
+#[test]
+fn vectored_reads_fill_the_buffers_and_a_short_one_makes_no_failed_attempt() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let reads = Arc::new(AtomicUsize::new(0));
+    let mut ours = Async::new(Counted { inner: stream, reads: reads.clone() }).unwrap();
+    let (waker, woken_rx) = flag();
+    let mut cx = Context::from_waker(&waker);
+    let (mut a, mut b) = ([0u8; 2], [0u8; 8]);
+
+    peer.write_all(&[1, 2, 3]).unwrap();
+    wait_readable(&ours, &mut cx, &woken_rx);
+    let n = {
+        let mut bufs = [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)];
+        read_when_woken(&mut ours.read_vectored(&mut bufs), &mut cx, &woken_rx)
+    };
+    // `Read::read_vectored`'s default fills the first buffer only.
+    assert_eq!((n, a), (2, [1, 2]));
+    let n = {
+        let mut bufs = [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)];
+        read_when_woken(&mut ours.read_vectored(&mut bufs), &mut cx, &woken_rx)
+    };
+    assert_eq!((n, a[0]), (1, 3));
+    let attempts = reads.load(Ordering::SeqCst);
+    let mut bufs = [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)];
+    assert!(pin!(ours.read_vectored(&mut bufs)).poll(&mut cx).is_pending(), "nothing more to read");
+    assert_eq!(reads.load(Ordering::SeqCst), attempts, "no attempt after the short read");
+
+    // Through `&Async`, on a socket that reads into both buffers at once.
+    let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let theirs = Async::new(listener.accept().unwrap().0).unwrap();
+    peer.write_all(&[4, 5, 6, 7, 8]).unwrap();
+    wait_readable(&theirs, &mut cx, &woken_rx);
+    let mut reader = &theirs;
+    let mut bufs = [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)];
+    let n = read_when_woken(&mut reader.read_vectored(&mut bufs), &mut cx, &woken_rx);
+    assert_eq!(n, 5);
+    assert_eq!((a, &b[..3]), ([4, 5], &[6, 7, 8][..]));
 }

@@ -13,7 +13,9 @@ use crate::sys;
 
 // SAFETY: `UnixStream`'s `Read` and `Write` do not drop or replace the descriptor, like every
 // `IoSafe` type of the std library (see `IoSafe`).
-unsafe impl IoSafe for UnixStream {}
+unsafe impl IoSafe for UnixStream {
+    const SHORT_READ_EMPTIES: bool = true;
+}
 
 /// The abstract name `path` gives, if it starts with a NUL byte. On Linux and Android such a path
 /// names a socket in the abstract namespace, as in async-io: the bytes after the NUL are its name.

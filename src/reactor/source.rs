@@ -29,7 +29,7 @@ use slab::Slab;
 
 use super::Reactor;
 use super::poller::Ready;
-use crate::sync::{AtomicU8, AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicUsize, Mutex, Ordering};
 use crate::sys;
 
 /// Index of the read direction.
@@ -49,17 +49,7 @@ pub(crate) struct Source {
     /// event has arrived since, or [`NOT_BLOCKED`]. Set and cleared under `state`'s lock; read
     /// without it by [`poll_attempt`](Source::poll_attempt), which confirms under the lock.
     blocked: [AtomicUsize; 2],
-    /// Whether the handle is a stream socket ([`STREAM`], [`NOT_STREAM`], or [`UNKNOWN`] until
-    /// the first short read asks).
-    stream: AtomicU8,
 }
-
-/// [`Source::stream`]: not asked yet.
-const UNKNOWN: u8 = 0;
-/// [`Source::stream`]: a stream socket.
-const STREAM: u8 = 1;
-/// [`Source::stream`]: anything else (a datagram socket, a pipe, a terminal).
-const NOT_STREAM: u8 = 2;
 
 /// [`Source::blocked`] of a direction in which the last attempt may have succeeded.
 const NOT_BLOCKED: usize = usize::MAX;
@@ -126,7 +116,7 @@ impl Direction {
 impl Source {
     pub(super) fn new(raw: sys::Raw, key: usize) -> Self {
         let blocked = [AtomicUsize::new(NOT_BLOCKED), AtomicUsize::new(NOT_BLOCKED)];
-        Self { raw, key, state: Mutex::new(Default::default()), blocked, stream: AtomicU8::new(UNKNOWN) }
+        Self { raw, key, state: Mutex::new(Default::default()), blocked }
     }
 
     pub(super) fn handle(&self) -> sys::Borrowed<'_> {
@@ -171,26 +161,15 @@ impl Source {
         }
     }
 
-    /// Notes a read that returned fewer bytes than it was given (and more than none), attempted
-    /// when the reactor's ticker read `tried_at`. From a stream socket such a read emptied the
-    /// receive buffer: the next one would block, so the read direction counts as blocked, as
-    /// after a `WouldBlock`, and the next poll waits for an event without a failed system call
-    /// (Tokio clears its cached readiness the same way; hyper reads each small message into a
-    /// buffer of kilobytes). Not once the peer has closed its side: the end of file behind the
-    /// data brings no further event (Tokio keeps its closed readiness for the same reason). Not
-    /// for anything but a stream socket either: a datagram, or a terminal's line.
+    /// Notes a read that returned fewer bytes than it was given (and more than none) from a handle
+    /// such a read empties (`IoSafe::SHORT_READ_EMPTIES`: a stream socket), attempted when the
+    /// reactor's ticker read `tried_at`. The next read would block, so the read direction counts
+    /// as blocked, as after a `WouldBlock`, and the next poll waits for an event without a failed
+    /// system call (Tokio clears its cached readiness the same way; hyper reads each small
+    /// message into a buffer of kilobytes). Not once the peer may have closed its side: the end
+    /// of file behind the data brings no further event (Tokio keeps its closed readiness for the
+    /// same reason).
     pub(crate) fn after_short_read(&self, tried_at: usize) {
-        let stream = match self.stream.load(Ordering::Relaxed) {
-            UNKNOWN => {
-                let stream = sys::is_stream_socket(self.handle());
-                self.stream.store(if stream { STREAM } else { NOT_STREAM }, Ordering::Relaxed);
-                stream
-            }
-            known => known == STREAM,
-        };
-        if !stream {
-            return;
-        }
         self.state.with(|state| {
             // An event since the attempt may have brought more: then the read is not blocked.
             let read = &state[READ];

@@ -34,12 +34,6 @@ pub(crate) fn set_nonblocking(handle: Borrowed<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether the handle is a stream socket (TCP, Unix stream): a read that returns less than it
-/// asked for has emptied the receive buffer, and a short write has filled the send buffer.
-pub(crate) fn is_stream_socket(handle: Borrowed<'_>) -> bool {
-    rustix::net::sockopt::socket_type(handle).is_ok_and(|t| t == SocketType::STREAM)
-}
-
 /// Starts a non-blocking connect; the socket becomes writable once it completes or fails.
 pub(crate) fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
     let family = if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };

@@ -33,12 +33,6 @@ pub(crate) fn set_nonblocking(handle: Borrowed<'_>) -> io::Result<()> {
     SockRef::from(&handle).set_nonblocking(true)
 }
 
-/// Whether the socket is a stream socket (TCP): a read that returns less than it asked for has
-/// emptied the receive buffer, and a short write has filled the send buffer.
-pub(crate) fn is_stream_socket(handle: Borrowed<'_>) -> bool {
-    SockRef::from(&handle).r#type().is_ok_and(|t| t == Type::STREAM)
-}
-
 /// Starts a non-blocking connect; the socket becomes writable once it completes or fails.
 ///
 /// socket2 creates the socket not inheritable by child processes (as std does) and starts
