@@ -107,7 +107,7 @@ mod imp {
             t.again.set(Some(runnable()));
             true
         });
-        if kept == Ok(true) { Ok(()) } else { Err(runnable()) }
+        if matches!(kept, Ok(true)) { Ok(()) } else { Err(runnable()) }
     }
 
     /// Whether `waker` is a waker of the task this thread is running.
