@@ -495,14 +495,14 @@ fn read_once<T: AsyncRead + Unpin>(io: &mut AmphiIo<T>, capacity: usize) -> io::
 
 #[test]
 fn reads_fill_hyper_buffer_with_what_the_stream_gave() {
-    let mut io = AmphiIo::new(futures_lite::io::Cursor::new(pattern(1000)));
-    assert_eq!(read_once(&mut io, 600).unwrap(), pattern(1000)[..600]);
-    assert_eq!(read_once(&mut io, 600).unwrap(), pattern(1000)[600..]);
-    assert_eq!(read_once(&mut io, 600).unwrap(), b"", "end of stream: nothing filled");
+    let mut io = AmphiIo::new(futures_lite::io::Cursor::new(pattern(500)));
+    assert_eq!(read_once(&mut io, 300).unwrap(), pattern(500)[..300]);
+    assert_eq!(read_once(&mut io, 300).unwrap(), pattern(500)[300..]);
+    assert_eq!(read_once(&mut io, 300).unwrap(), b"", "end of stream: nothing filled");
 
     // One read fills at most 256 KiB, however much room hyper offers.
     let mut io = AmphiIo::new(futures_lite::io::repeat(7));
-    let lens: Vec<usize> = (0..8).map(|_| read_once(&mut io, 1 << 20).unwrap().len()).collect();
+    let lens: Vec<usize> = (0..10).map(|_| read_once(&mut io, 1 << 20).unwrap().len()).collect();
     assert!(lens.iter().all(|&n| n <= 256 << 10), "{lens:?}");
     assert_eq!(read_once(&mut io, 1 << 20).unwrap(), vec![7; 256 << 10]);
 }
@@ -523,7 +523,7 @@ impl AsyncRead for Rationed {
 }
 
 /// hyper offers its whole spare room on every read, uninitialised, and `AmphiIo` zeroes what it
-/// passes on: small messages get a small read (4 KiB), a stream that fills its reads gets
+/// passes on: small messages get a small read (512 bytes), a stream that fills its reads gets
 /// doubling ones up to 256 KiB, and after small reads again the length comes back down.
 #[test]
 fn the_read_length_follows_what_the_stream_gives() {
@@ -531,28 +531,28 @@ fn the_read_length_follows_what_the_stream_gives() {
     for _ in 0..3 {
         assert_eq!(read_once(&mut io, 1 << 20).unwrap().len(), 100);
     }
-    assert_eq!(io.get_ref().offered, [4096; 3], "a hundred bytes a read: 4 KiB zeroed, not 1 MiB");
+    assert_eq!(io.get_ref().offered, [512; 3], "a hundred bytes a read: 512 bytes zeroed, not 1 MiB");
 
     // Filling less room than the length is no reason to grow.
     io.get_mut().give = usize::MAX;
     io.get_mut().offered.clear();
-    read_once(&mut io, 1000).unwrap();
+    read_once(&mut io, 300).unwrap();
     read_once(&mut io, 1 << 20).unwrap();
-    assert_eq!(io.get_ref().offered, [1000, 4096]);
+    assert_eq!(io.get_ref().offered, [300, 512]);
     // That full read doubled it; one that uses more than a quarter keeps it.
-    io.get_mut().give = 3000;
+    io.get_mut().give = 300;
     io.get_mut().offered.clear();
     read_once(&mut io, 1 << 20).unwrap();
     read_once(&mut io, 1 << 20).unwrap();
-    assert_eq!(io.get_ref().offered, [8192, 8192]);
+    assert_eq!(io.get_ref().offered, [1024, 1024]);
 
     io.get_mut().give = usize::MAX;
     io.get_mut().offered.clear();
-    for _ in 0..8 {
+    for _ in 0..10 {
         read_once(&mut io, 1 << 20).unwrap();
     }
     let kib: Vec<usize> = io.get_ref().offered.iter().map(|n| n >> 10).collect();
-    assert_eq!(kib, [8, 16, 32, 64, 128, 256, 256, 256], "full reads double it, to 256 KiB");
+    assert_eq!(kib, [1, 2, 4, 8, 16, 32, 64, 128, 256, 256], "full reads double it, to 256 KiB");
 
     // Nor is a small read into less room than the length a reason to shrink.
     io.get_mut().give = 100;
@@ -561,13 +561,16 @@ fn the_read_length_follows_what_the_stream_gives() {
     read_once(&mut io, 1 << 20).unwrap();
     assert_eq!(io.get_ref().offered, [1000, 256 << 10]);
 
-    // The 256 KiB read just made used a hundred bytes: small reads halve it, to 4 KiB.
+    // The 256 KiB read just made used a hundred bytes: small reads halve it, to 512 bytes.
     io.get_mut().offered.clear();
-    for _ in 0..7 {
+    for _ in 0..10 {
         read_once(&mut io, 1 << 20).unwrap();
     }
-    let kib: Vec<usize> = io.get_ref().offered.iter().map(|n| n >> 10).collect();
-    assert_eq!(kib, [128, 64, 32, 16, 8, 4, 4], "small reads halve it, to 4 KiB");
+    assert_eq!(
+        io.get_ref().offered,
+        [128 << 10, 64 << 10, 32 << 10, 16 << 10, 8 << 10, 4 << 10, 2 << 10, 1 << 10, 512, 512],
+        "small reads halve it, to 512 bytes"
+    );
 }
 
 /// A reader that says it read one byte more than it was given room for.
