@@ -143,8 +143,13 @@ impl State {
                 // another runner for it would move one of two tasks that pass messages to the
                 // other thread on every hop; the lookout takes it over if the running task holds
                 // the thread. A second task waiting is work to share.
-                if !alone || !self.has_lookout() {
-                    self.notify_one();
+                //
+                // One fence for both looks: it pairs with the one in `release_lookout` (either
+                // the lookout's next look sees the queued work, or this sees it released) and
+                // with the one in `listen` (as in `notify_one`).
+                fence(Ordering::SeqCst);
+                if !alone || !self.lookout.load(Ordering::Relaxed) {
+                    self.notify_sleeper();
                 }
                 return;
             }
@@ -180,6 +185,11 @@ impl State {
         // Pairs with the fence in `listen`: either that runner sees the queued work when it
         // looks again after listening, or this sees it counted.
         fence(Ordering::SeqCst);
+        self.notify_sleeper();
+    }
+
+    /// [`notify_one`](Self::notify_one) after the caller's own fence.
+    fn notify_sleeper(&self) {
         if self.sleepers.load(Ordering::Relaxed) > 0 {
             self.event.notify(1);
         }
@@ -193,14 +203,6 @@ impl State {
         if !self.lookout.load(Ordering::SeqCst) {
             self.notify_one();
         }
-    }
-
-    /// Whether a sleeping runner keeps the lookout; the caller has just queued work.
-    fn has_lookout(&self) -> bool {
-        // Pairs with the fence in `release_lookout`: either the lookout's next look sees the
-        // queued work, or this sees the lookout released.
-        fence(Ordering::SeqCst);
-        self.lookout.load(Ordering::Relaxed)
     }
 
     /// Counts a runner inside `Run::poll`, until [`leave_poll`](Self::leave_poll).
@@ -230,7 +232,7 @@ impl State {
     #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop keeps the lookout"))]
     pub(crate) fn release_lookout(&self) {
         self.lookout.store(false, Ordering::SeqCst);
-        // Pairs with the fence in `has_lookout`.
+        // Pairs with the fence in `schedule` after a push to a runner queue.
         fence(Ordering::SeqCst);
         if self.runner_queues.has_work() && self.sleepers.load(Ordering::Relaxed) > 0 {
             self.event.notify(1.additional());
