@@ -58,7 +58,7 @@ mod imp {
     use core::task::{Context, Poll, Waker};
     use std::time::Instant;
 
-    use crate::executor::{self, Run, State};
+    use crate::executor::{self, Catch, FirstWakes, Run, State};
     use crate::idle_loop::{self, Polls, Start};
     use crate::park::Parker;
     use crate::sync::Arc;
@@ -70,10 +70,14 @@ mod imp {
     pub(super) fn block_on<F: Future>(mut future: Pin<&mut F>) -> F::Output {
         let tokio = crate::tokio_context::enter();
         crate::context::with_parker(|parker, waker| {
+            // A thread that may drive the shared Tokio runtime once its future is pending keeps
+            // the tasks the first poll wakes (the request's, to a connection's task) for itself.
+            let first = if tokio.may_drive() { crate::global::catch_first_wakes() } else { None };
             if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(waker)) {
                 return out;
             }
-            wait_pending(future.as_mut(), parker, waker, &tokio)
+            let caught = first.and_then(FirstWakes::finish);
+            wait_pending(future.as_mut(), parker, waker, &tokio, caught)
         })
     }
 
@@ -88,7 +92,7 @@ mod imp {
             if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(waker)) {
                 return Some(out);
             }
-            wait(future, parker, waker, Some(deadline), Start::Idling, &tokio)
+            wait(future, parker, waker, Some(deadline), Start::Idling, &tokio, None)
         })
     }
 
@@ -100,15 +104,17 @@ mod imp {
         parker: &Arc<Parker>,
         waker: &Waker,
         tokio: &Entered,
+        caught: Option<Catch<'static>>,
     ) -> F::Output {
-        match wait(future, parker, waker, None, Start::Idling, tokio) {
+        match wait(future, parker, waker, None, Start::Idling, tokio, caught) {
             Some(out) => out,
             None => unreachable!("no deadline"),
         }
     }
 
     /// The slow path: `start` says whether the future was just polled and pending
-    /// (`Start::Idling`) or is yet to be polled.
+    /// (`Start::Idling`) or is yet to be polled; `caught`, what that poll woke and caught for a
+    /// thread about to drive the shared Tokio runtime.
     ///
     /// A plain `block_on` polls its future exactly once per wake-up (with the `tokio` feature,
     /// it may wait by driving the shared Tokio runtime instead: `tokio_context`). Nested on a
@@ -121,6 +127,7 @@ mod imp {
         deadline: Option<Instant>,
         start: Start,
         tokio: &Entered,
+        caught: Option<Catch<'static>>,
     ) -> Option<F::Output> {
         // A global worker about to block hands its duty to another thread first, whichever
         // executor is innermost: the global executor must keep its worker count meanwhile.
@@ -134,23 +141,44 @@ mod imp {
                 if let Some(driver) = tokio.driver() {
                     // The tasks it wakes (a connection's, woken by its socket's events, which
                     // this thread receives) it runs itself between wake-ups.
-                    let catch = crate::global::catch_wakes(Parker::nudge_waker(parker));
+                    let catch = match caught {
+                        Some(c) => {
+                            c.wake_with(Parker::nudge_waker(parker));
+                            // What the first poll woke (the request's connection task) runs
+                            // first: the wait is for what it does.
+                            c.run();
+                            Some(c)
+                        }
+                        None => crate::global::catch_wakes(Parker::nudge_waker(parker)),
+                    };
                     let run_caught = || {
                         if let Some(c) = &catch {
                             c.run();
                         }
                     };
                     match driver.drive(future.as_mut(), parker, waker, deadline, run_caught) {
-                        Driven::Ready(out) => return Some(out),
+                        Driven::Ready(out) => {
+                            // What the last poll woke (the connection's task, told that the call
+                            // is over) runs here too: leaving it to the shared queue as the catch
+                            // ends would wake a worker for it, on every call.
+                            run_caught();
+                            return Some(out);
+                        }
                         Driven::TimedOut => return None,
                         // Just polled, pending: it waits as before.
                         Driven::Parked => start = Start::Idling,
                     }
+                    return tokio.block(|| {
+                        idle_loop::run_until(future, parker, waker, deadline, Polls::Future, start)
+                    });
                 }
             }
+            // No driving: what the first poll caught goes to the runners.
+            drop(caught);
             return tokio
                 .block(|| idle_loop::run_until(future, parker, waker, deadline, Polls::Future, start));
         }
+        drop(caught);
         let run = pin!(Run::many(states, future));
         tokio.block(|| idle_loop::run_until(run, parker, waker, deadline, Polls::Tasks, Start::Polling))
     }

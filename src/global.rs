@@ -77,6 +77,17 @@ pub(crate) fn catch_wakes(waker: core::task::Waker) -> Option<Catch<'static>> {
     Catch::new(GLOBAL.state(), waker)
 }
 
+/// Catches the global executor's tasks that the first poll of a `block_on` wakes on this thread,
+/// for that `block_on` to run them once it waits (see [`catch_wakes`]); `None` when there is
+/// nothing to catch for.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code, reason = "only a thread driving Tokio catches"))]
+pub(crate) fn catch_first_wakes() -> Option<crate::executor::FirstWakes> {
+    if WORKERS.no_workers.load(Ordering::Relaxed) || WORKERS.alive.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    Some(crate::executor::catch_first_wakes(GLOBAL.state()))
+}
+
 /// Worker threads alive, on duty or spare.
 pub(crate) fn worker_threads() -> usize {
     WORKERS.alive.load(Ordering::Relaxed)

@@ -125,6 +125,13 @@ mod imp {
         /// the shared runtime, no other caller waits on it, and this crate's reactor needs no
         /// driving from this thread (no source or timer is registered, and this thread does not
         /// keep its seat).
+        /// Whether this thread may drive the shared runtime (whether [`driver`](Self::driver)
+        /// may answer).
+        #[inline]
+        pub(crate) fn may_drive(&self) -> bool {
+            self.drives.is_some()
+        }
+
         pub(crate) fn driver(&self) -> Option<Driver> {
             let shared = self.drives?;
             if !crate::reactor::is_quiet() || context::is_keeper() {
@@ -165,6 +172,11 @@ mod imp {
         #[inline(always)]
         pub(crate) fn block<R>(&self, wait: impl FnOnce() -> R) -> R {
             wait()
+        }
+
+        #[inline(always)]
+        pub(crate) fn may_drive(&self) -> bool {
+            false
         }
 
         #[inline(always)]

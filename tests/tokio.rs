@@ -339,6 +339,94 @@ fn an_amphi_task_woken_by_the_waiting_thread_runs_on_it() {
 }
 
 #[test]
+fn a_task_woken_by_the_first_poll_of_a_wait_runs_on_the_waiting_thread() {
+    if !child("a_task_woken_by_the_first_poll_of_a_wait_runs_on_the_waiting_thread") {
+        return;
+    }
+    // A connection's task of the kind a database client spawns, on `amphi::spawn`: the call's
+    // first poll sends it the request, before the thread knows that it will wait. The thread
+    // that then drives keeps that task for itself and runs it, instead of waking a worker for it.
+    let here = std::thread::current().id();
+    let (requests, requested) = async_channel::bounded::<async_channel::Sender<std::thread::ThreadId>>(1);
+    spawn(async move {
+        while let Ok(reply) = requested.recv().await {
+            let _ = reply.send(std::thread::current().id()).await;
+        }
+    })
+    .detach();
+    let call = || {
+        let requests = requests.clone();
+        dual(async move {
+            let (reply, replied) = async_channel::bounded(1);
+            requests.send(reply).await.unwrap();
+            replied.recv().await.unwrap()
+        })
+        .wait()
+    };
+    // The first call may find `amphi-tokio` driving.
+    call();
+    let here_count = (0..20).filter(|_| call() == here).count();
+    println!("{here_count} of 20 requests were answered by a task on the waiting thread");
+    assert!(here_count >= 15, "only {here_count} of 20 requests were answered on the waiting thread");
+}
+
+#[test]
+fn a_task_woken_by_a_first_poll_that_then_blocks_is_taken_over() {
+    if !child("a_task_woken_by_a_first_poll_that_then_blocks_is_taken_over") {
+        return;
+    }
+    // The first poll of a wait wakes a task, which the thread keeps for itself, then blocks on
+    // what that task does (synchronous code in a poll): the lookout's look finds the task
+    // stalled and a worker runs it. Then the same, the poll waiting in a nested `.wait()`.
+    let (tx, rx) = async_channel::bounded::<()>(1);
+    let (done, done_rx) = std::sync::mpsc::channel();
+    spawn(async move {
+        while rx.recv().await.is_ok() {
+            done.send(std::thread::current().id()).unwrap();
+        }
+    })
+    .detach();
+    block_on(async { amphi::Timer::after(Duration::from_millis(20)).await });
+    let here = std::thread::current().id();
+    for _ in 0..3 {
+        let waited = dual(std::future::poll_fn(|_| {
+            tx.try_send(()).unwrap();
+            let start = Instant::now();
+            let ran_on = done_rx.recv_timeout(Duration::from_secs(5)).expect("the woken task ran");
+            std::task::Poll::Ready((start.elapsed(), ran_on))
+        }))
+        .wait();
+        assert_ne!(waited.1, here, "the blocked thread ran it");
+        assert!(waited.0 < Duration::from_millis(500), "taken over after {:?}", waited.0);
+        println!("a task kept by a blocked first poll ran after {:?}", waited.0);
+    }
+    let (reply_tx, reply_rx) = async_channel::bounded::<()>(1);
+    let (tx2, rx2) = async_channel::bounded::<()>(1);
+    spawn(async move {
+        while rx2.recv().await.is_ok() {
+            reply_tx.send(()).await.unwrap();
+        }
+    })
+    .detach();
+    let nested: Vec<Duration> = (0..5)
+        .map(|_| {
+            dual(std::future::poll_fn(|_| {
+                tx2.try_send(()).unwrap();
+                let start = Instant::now();
+                dual(reply_rx.recv()).wait().unwrap();
+                std::task::Poll::Ready(start.elapsed())
+            }))
+            .wait()
+        })
+        .collect();
+    println!("nested waits for a task the first poll woke: {nested:?}");
+    // Not a lookout's period (10 ms) each: the nested wait handed the task to the runners. The
+    // fastest of five, so that a stall of the machine does not count.
+    let fastest = nested.iter().min().unwrap();
+    assert!(*fastest < Duration::from_millis(8), "the nested waits took {nested:?}");
+}
+
+#[test]
 fn a_caught_task_that_yields_for_ever_does_not_hold_up_the_wait() {
     if !child("a_caught_task_that_yields_for_ever_does_not_hold_up_the_wait") {
         return;
@@ -358,11 +446,10 @@ fn a_caught_task_that_yields_for_ever_does_not_hold_up_the_wait() {
     for _ in 0..10 {
         let stop = Arc::new(AtomicBool::new(false));
         let (ran_tx, ran_rx) = async_channel::bounded(1);
-        let timer = dual(async { Box::pin(tokio::time::sleep(Duration::from_millis(3))) }).wait();
         let task = spawn({
             let stop = stop.clone();
             async move {
-                timer.await;
+                tokio::time::sleep(Duration::from_millis(3)).await;
                 ran_tx.try_send(std::thread::current().id()).unwrap();
                 std::future::poll_fn(|cx| {
                     if stop.load(Ordering::Relaxed) {

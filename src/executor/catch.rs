@@ -6,14 +6,15 @@
 //! connection's); a runner woken for each such task would cross threads twice per event. While
 //! a [`Catch`] lives, a task of its executor woken on this thread goes to the catching thread's
 //! own runner queue, as one woken by a running task does on a runner (`current::push_here`), and
-//! its waker is called to run it ([`Catch::run`]). The queue is a runner queue like any other:
-//! registered for stealing, counted by the lookout, which takes over work left in it while the
-//! thread is held elsewhere, so a task caught there is never stranded. The thread counts as a
-//! runner inside `Run::poll` meanwhile, so that a sleeping runner keeps the lookout and a task
-//! caught alone wakes nobody.
+//! its waker is called to run it ([`Catch::run`]). The queue is a runner queue that nobody
+//! steals from (a runner woken meanwhile would take the task across threads), registered with
+//! the others and counted by the lookout, whose look moves the work left in it to the shared
+//! queue while the thread is held elsewhere, so a task caught there is never stranded. The
+//! thread counts as a runner inside `Run::poll` meanwhile, so that a sleeping runner keeps the
+//! lookout and a task caught alone wakes nobody.
 
 use super::current;
-use super::runner_queue::RunnerQueue;
+use super::runner_queue::{Holder, RunnerQueue};
 use super::state::State;
 use crate::sync::Arc;
 use core::task::Waker;
@@ -29,11 +30,16 @@ pub(crate) struct Catch<'s> {
 impl<'s> Catch<'s> {
     /// Starts catching the tasks of `state` woken on this thread; `waker` is called for each.
     pub(crate) fn new(state: &'s State, waker: Waker) -> Option<Self> {
-        let queue = state.add_runner_queue()?;
+        let queue = state.add_runner_queue(Holder::Catcher)?;
         state.enter_poll();
         state.call_lookout();
         let previous = current::begin_catch(&queue, waker);
         Some(Self { state, queue, previous })
+    }
+
+    /// Makes `waker` the one called for each task caught from now on.
+    pub(crate) fn wake_with(&self, waker: Waker) {
+        current::set_catcher(waker);
     }
 
     /// Runs the tasks caught so far (at most one batch); returns how many ran.

@@ -1,5 +1,6 @@
-//! What the current thread is to the executors: the runner queue its batch fills, the executors
-//! whose `run` is on its stack, and its runner that sleeps while the thread drives the reactor.
+//! What the current thread is to the executors: the runner queue its batch fills (or its catch
+//! fills: `catch.rs`), the executors whose `run` is on its stack, its runner that sleeps while
+//! the thread drives the reactor, and the catch a `block_on`'s first poll starts.
 //!
 //! The executor's one std/no_std axis. Both variants have the same inner API:
 //! - with `std`, thread-locals (through `crate::sync`, so the loom models see them);
@@ -18,6 +19,7 @@ mod imp {
 
     use async_task::Runnable;
 
+    use super::super::catch::Catch;
     use super::super::runner_queue::RunnerQueue;
     use super::super::state::State;
 
@@ -36,6 +38,10 @@ mod imp {
         catcher: RefCell<Option<Waker>>,
         /// Whether `catcher` is set, read on every push.
         catching: Cell<bool>,
+        /// While a `block_on` on this thread polls its future the first time: the executor whose
+        /// tasks woken here start a catch ([`catch_first_wake`]), and that catch once started.
+        first_wakes: Cell<Option<&'static State>>,
+        first_catch: RefCell<Option<Catch<'static>>>,
     }
 
     crate::sync::const_thread_local! {
@@ -46,6 +52,8 @@ mod imp {
             ran: Cell::new(false),
             catcher: RefCell::new(None),
             catching: Cell::new(false),
+            first_wakes: Cell::new(None),
+            first_catch: RefCell::new(None),
         };
     }
 
@@ -102,6 +110,90 @@ mod imp {
                 catching: h.catching.replace(true),
             })
             .unwrap_or_default()
+    }
+
+    /// Replaces the waker called for each task pushed while a `Catch` lives (the one it started
+    /// with, until [`end_catch`]).
+    pub(crate) fn set_catcher(catcher: Waker) {
+        let _ = CURRENT.try_with(|h| {
+            // The replaced waker is dropped outside the borrow: dropping a waker may run code.
+            let replaced = h.catcher.replace(Some(catcher));
+            drop(replaced);
+        });
+    }
+
+    /// Catches the tasks of `state` woken on this thread until the result is finished or
+    /// dropped, starting a `Catch` at the first such wake only: a `block_on` whose first poll
+    /// wakes a task it will wait on (a request to a connection's task) keeps it for the thread
+    /// that is about to drive, and a poll that wakes none costs no catch.
+    ///
+    /// Nested in another `block_on`'s first poll, it ends the outer one's catch first: the outer
+    /// thread is waiting here, and what it caught goes to the runners, not to wait for it.
+    pub(crate) fn catch_first_wakes(state: &'static State) -> FirstWakes {
+        let started = CURRENT.try_with(|h| {
+            let outer = h.first_catch.borrow_mut().take();
+            (h.first_wakes.replace(Some(state)), outer)
+        });
+        match started {
+            Ok((previous, outer)) => {
+                drop(outer);
+                FirstWakes { previous, active: true }
+            }
+            Err(_) => FirstWakes { previous: None, active: false },
+        }
+    }
+
+    /// What [`catch_first_wakes`] replaced (an outer `block_on`'s, when one polls inside
+    /// another's first poll), restored when it finishes.
+    pub(crate) struct FirstWakes {
+        previous: Option<&'static State>,
+        active: bool,
+    }
+
+    impl FirstWakes {
+        /// Stops catching first wakes; returns the catch they started, if any.
+        pub(crate) fn finish(mut self) -> Option<Catch<'static>> {
+            self.restore()
+        }
+
+        fn restore(&mut self) -> Option<Catch<'static>> {
+            if !core::mem::replace(&mut self.active, false) {
+                return None;
+            }
+            CURRENT
+                .try_with(|h| {
+                    h.first_wakes.set(self.previous);
+                    h.first_catch.borrow_mut().take()
+                })
+                .ok()
+                .flatten()
+        }
+    }
+
+    impl Drop for FirstWakes {
+        fn drop(&mut self) {
+            // Its tasks go to the runners as it drops.
+            drop(self.restore());
+        }
+    }
+
+    /// Starts the catch of a `block_on`'s first poll ([`catch_first_wakes`]) with `runnable`, a
+    /// task of `state` woken on this thread with no queue here to take it; hands it back if this
+    /// thread catches no first wakes of `state`. `Ok(true)`: it is the only runnable caught.
+    pub(crate) fn catch_first_wake(state: &State, runnable: Runnable) -> Result<bool, Runnable> {
+        let wanted = CURRENT
+            .try_with(|h| {
+                h.first_wakes.get().filter(|s| core::ptr::eq(*s, state) && h.first_catch.borrow().is_none())
+            })
+            .ok()
+            .flatten();
+        let Some(state) = wanted else { return Err(runnable) };
+        // Nobody to wake yet: the thread is polling. The thread that adopts the catch sets the
+        // waker it waits with (`set_catcher`).
+        let Some(catch) = Catch::new(state, Waker::noop().clone()) else { return Err(runnable) };
+        let pushed = push_here(state, runnable);
+        let _ = CURRENT.try_with(|h| *h.first_catch.borrow_mut() = Some(catch));
+        pushed
     }
 
     /// Restores what [`begin_catch`] replaced.
@@ -289,6 +381,10 @@ mod imp {
     }
 
     pub(crate) fn push_here(_: &State, runnable: Runnable) -> Result<bool, Runnable> {
+        Err(runnable)
+    }
+
+    pub(crate) fn catch_first_wake(_: &State, runnable: Runnable) -> Result<bool, Runnable> {
         Err(runnable)
     }
 

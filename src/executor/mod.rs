@@ -35,7 +35,7 @@ use core::marker::PhantomData;
 #[cfg(feature = "std")]
 pub(crate) use self::catch::Catch;
 #[cfg(feature = "std")]
-pub(crate) use self::current::{Lookout, running, take_ran_executor};
+pub(crate) use self::current::{FirstWakes, Lookout, catch_first_wakes, running, take_ran_executor};
 pub use self::error::SpawnError;
 use self::lazy::Lazy;
 pub use self::local::LocalExecutor;

@@ -8,7 +8,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use super::current;
-use super::runner_queue::RunnerQueue;
+use super::runner_queue::{Holder, RunnerQueue};
 use super::sleeper::Sleeper;
 use super::state::State;
 use crate::sync::Arc;
@@ -33,7 +33,7 @@ impl<'s, F: Future> Run<'s, F> {
     }
 
     pub(crate) fn many(states: Vec<&'s State>, future: F) -> Self {
-        let queues = states.iter().filter_map(|s| s.add_runner_queue()).collect();
+        let queues = states.iter().filter_map(|s| s.add_runner_queue(Holder::Runner)).collect();
         Self { states, queues, future, listeners: Vec::new() }
     }
 }

@@ -19,6 +19,19 @@ mod imp {
     /// Capacity of a runner queue; past it, tasks go to the shared queue.
     const CAPACITY: usize = 256;
 
+    /// Whose queue a [`RunnerQueue`] is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Holder {
+        /// A runner's: other runners steal from it when they run out of work.
+        Runner,
+        /// A catching thread's (`catch.rs`): nobody steals from it, since that thread runs what
+        /// it caught between its wake-ups, in a moment; a runner woken meanwhile (to keep the
+        /// lookout, or for other work) would take the task across threads. Should the thread
+        /// be held instead, the lookout's look finds the queue stalled and moves its tasks to
+        /// the shared queue ([`RunnerQueues::stalled`]).
+        Catcher,
+    }
+
     /// A runner's own queue: tasks woken or spawned on the runner's thread while it runs its
     /// batch stay there, away from the other runners' cache lines, and run next on the same
     /// thread. Other runners steal from it when they run out of work.
@@ -26,6 +39,7 @@ mod imp {
         /// The executor this queue belongs to (its `State`'s address; compared, never
         /// dereferenced).
         owner: usize,
+        holder: Holder,
         queue: ConcurrentQueue<Runnable>,
         /// Tasks the owner has started running; only the owner writes it.
         started: AtomicUsize,
@@ -65,11 +79,12 @@ mod imp {
             Self { queues: Mutex::new(Vec::new()) }
         }
 
-        /// A new queue for a runner of `state`, registered for stealing until
-        /// [`remove`](Self::remove).
-        pub(crate) fn add(&self, state: &State) -> Option<Arc<RunnerQueue>> {
+        /// A new queue for a runner (or catching thread) of `state`, registered with the
+        /// others until [`remove`](Self::remove).
+        pub(crate) fn add(&self, state: &State, holder: Holder) -> Option<Arc<RunnerQueue>> {
             let queue = Arc::new(RunnerQueue {
                 owner: core::ptr::from_ref(state) as usize,
+                holder,
                 queue: ConcurrentQueue::bounded(CAPACITY),
                 started: AtomicUsize::new(0),
                 seen: AtomicUsize::new(0),
@@ -83,33 +98,47 @@ mod imp {
             self.queues.with(|queues| queues.retain(|q| !Arc::ptr_eq(q, queue)));
         }
 
-        /// Takes a runnable from another runner's queue.
+        /// Takes a runnable from another runner's queue (never from a catching thread's).
         pub(crate) fn steal(&self, own: Option<&RunnerQueue>) -> Option<Runnable> {
             self.queues.with(|queues| {
                 queues
                     .iter()
-                    .filter(|q| !own.is_some_and(|own| core::ptr::eq(&***q, own)))
+                    .filter(|q| {
+                        q.holder == Holder::Runner && !own.is_some_and(|own| core::ptr::eq(&***q, own))
+                    })
                     .find_map(|q| q.pop())
             })
         }
 
-        /// Whether some runner's queue holds work while its owner has started no task since the
-        /// previous look: the owner is held inside one task (blocked in synchronous code) and
-        /// the work it queued waits for it. Each call is a look.
-        pub(crate) fn stalled(&self, own: Option<&RunnerQueue>) -> bool {
+        /// Whether some queue holds work while its owner has started no task since the previous
+        /// look: the owner is held inside one task (blocked in synchronous code) and the work
+        /// it queued waits for it. Each call is a look. The work of a held catching thread,
+        /// which nobody steals, is moved to `rescued`.
+        pub(crate) fn stalled(&self, own: Option<&RunnerQueue>, rescued: &mut Vec<Runnable>) -> bool {
             self.queues.with(|queues| {
                 let mut stalled = false;
                 for q in queues.iter().filter(|q| !own.is_some_and(|own| core::ptr::eq(&***q, own))) {
                     let started = q.started.load(Ordering::Relaxed);
                     let unchanged = q.seen.swap(started, Ordering::Relaxed) == started;
-                    stalled |= unchanged && !q.queue.is_empty();
+                    if unchanged && !q.queue.is_empty() {
+                        stalled = true;
+                        if q.holder == Holder::Catcher {
+                            rescued.extend(core::iter::from_fn(|| q.pop()));
+                        }
+                    }
                 }
                 stalled
             })
         }
 
-        /// Whether any runner's queue holds work.
+        /// Whether another runner could steal work from a runner's queue.
         pub(crate) fn has_work(&self) -> bool {
+            self.queues
+                .with(|queues| queues.iter().any(|q| q.holder == Holder::Runner && !q.queue.is_empty()))
+        }
+
+        /// Whether any queue, a catching thread's included, holds work.
+        pub(crate) fn holds_work(&self) -> bool {
             self.queues.with(|queues| queues.iter().any(|q| !q.queue.is_empty()))
         }
 
@@ -126,6 +155,14 @@ mod imp {
 
     use super::super::state::State;
     use crate::sync::Arc;
+
+    /// Whose queue a [`RunnerQueue`] is; see the std variant.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Holder {
+        Runner,
+        #[allow(dead_code, reason = "only a std thread catches")]
+        Catcher,
+    }
 
     /// No runner queues without thread-locals: the type has no value.
     pub(crate) enum RunnerQueue {}
@@ -148,7 +185,7 @@ mod imp {
             Self
         }
 
-        pub(crate) fn add(&self, _: &State) -> Option<Arc<RunnerQueue>> {
+        pub(crate) fn add(&self, _: &State, _: Holder) -> Option<Arc<RunnerQueue>> {
             None
         }
 
@@ -164,7 +201,11 @@ mod imp {
             false
         }
 
-        pub(crate) fn stalled(&self, _: Option<&RunnerQueue>) -> bool {
+        pub(crate) fn stalled(&self, _: Option<&RunnerQueue>, _: &mut alloc::vec::Vec<Runnable>) -> bool {
+            false
+        }
+
+        pub(crate) fn holds_work(&self) -> bool {
             false
         }
 

@@ -31,7 +31,7 @@ use super::current;
 use super::guard::CatchDrop;
 use super::guard::{Panics, RemoveOnDrop};
 use super::metrics::ExecutorMetrics;
-use super::runner_queue::{RunnerQueue, RunnerQueues};
+use super::runner_queue::{Holder, RunnerQueue, RunnerQueues};
 use super::sleeper::Sleeper;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, Queue, fence};
 use crate::task::Task;
@@ -137,46 +137,58 @@ impl State {
             Ok(()) => return,
             Err(runnable) => runnable,
         };
-        let runnable = match current::push_here(self, runnable) {
-            Ok(alone) => {
-                // The runner on this thread runs it once the running task returns. Waking
-                // another runner for it would move one of two tasks that pass messages to the
-                // other thread on every hop; the lookout takes it over if the running task holds
-                // the thread. A second task waiting is work to share.
-                //
-                // One fence for both looks: it pairs with the one in `release_lookout` (either
-                // the lookout's next look sees the queued work, or this sees it released) and
-                // with the one in `listen` (as in `notify_one`).
-                fence(Ordering::SeqCst);
-                if !alone || !self.lookout.load(Ordering::Relaxed) {
-                    self.notify_sleeper();
-                }
-                return;
-            }
-            Err(runnable) => runnable,
-        };
-        match self.queue.push(runnable) {
-            Ok(()) => {}
-            Err(PushError::Full(runnable)) => match &self.overflow {
-                // Only `spawn` past the capacity gets here; `try_spawn` never lets it happen.
-                Some(overflow) => {
-                    if let Err(err) = overflow.push(runnable) {
-                        drop(err.into_inner());
+        let runnable =
+            match current::push_here(self, runnable).or_else(|r| current::catch_first_wake(self, r)) {
+                Ok(alone) => {
+                    // The runner on this thread runs it once the running task returns. Waking
+                    // another runner for it would move one of two tasks that pass messages to the
+                    // other thread on every hop; the lookout takes it over if the running task holds
+                    // the thread. A second task waiting is work to share.
+                    //
+                    // One fence for both looks: it pairs with the one in `release_lookout` (either
+                    // the lookout's next look sees the queued work, or this sees it released) and
+                    // with the one in `listen` (as in `notify_one`).
+                    fence(Ordering::SeqCst);
+                    if !alone || !self.lookout.load(Ordering::Relaxed) {
+                        self.notify_sleeper();
                     }
+                    return;
                 }
-                None => drop(runnable),
-            },
-            // The executor is gone: dropping the runnable drops the future, which is exactly
-            // what dropping the executor promised.
-            Err(PushError::Closed(runnable)) => {
-                drop(runnable);
-                return;
-            }
+                Err(runnable) => runnable,
+            };
+        if !self.push_shared(runnable) {
+            return;
         }
         // A runner of this executor sleeping on this very thread (which is now driving the
         // reactor) runs the task when it wakes: no need to wake another thread for it.
         if !current::wake_runner_sleeping_here(self) {
             self.notify_one();
+        }
+    }
+
+    /// Queues `runnable` on the shared queue (its overflow past a bounded capacity); returns
+    /// `false` if the executor is gone.
+    fn push_shared(&self, runnable: Runnable) -> bool {
+        match self.queue.push(runnable) {
+            Ok(()) => true,
+            Err(PushError::Full(runnable)) => {
+                match &self.overflow {
+                    // Only `spawn` past the capacity gets here; `try_spawn` never lets it happen.
+                    Some(overflow) => {
+                        if let Err(err) = overflow.push(runnable) {
+                            drop(err.into_inner());
+                        }
+                    }
+                    None => drop(runnable),
+                }
+                true
+            }
+            // The executor is gone: dropping the runnable drops the future, which is exactly
+            // what dropping the executor promised.
+            Err(PushError::Closed(runnable)) => {
+                drop(runnable);
+                false
+            }
         }
     }
 
@@ -234,7 +246,7 @@ impl State {
         self.lookout.store(false, Ordering::SeqCst);
         // Pairs with the fence in `schedule` after a push to a runner queue.
         fence(Ordering::SeqCst);
-        if self.runner_queues.has_work() && self.sleepers.load(Ordering::Relaxed) > 0 {
+        if self.runner_queues.holds_work() && self.sleepers.load(Ordering::Relaxed) > 0 {
             self.event.notify(1.additional());
         }
     }
@@ -242,7 +254,12 @@ impl State {
     /// A look of the lookout: whether work waits in the queue of a runner held in one task.
     #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop keeps the lookout"))]
     pub(crate) fn stalled(&self) -> bool {
-        self.runner_queues.stalled(None)
+        let mut rescued = Vec::new();
+        let stalled = self.runner_queues.stalled(None, &mut rescued);
+        for runnable in rescued {
+            self.push_shared(runnable);
+        }
+        stalled
     }
 
     /// Takes the next runnable, if any.
@@ -259,10 +276,10 @@ impl State {
             || self.runner_queues.has_work()
     }
 
-    /// A new queue for a runner of this executor, registered for stealing until
+    /// A new queue for a runner (or a catching thread) of this executor, registered until
     /// [`remove_runner_queue`](Self::remove_runner_queue); none without `std`.
-    pub(crate) fn add_runner_queue(&self) -> Option<Arc<RunnerQueue>> {
-        self.runner_queues.add(self)
+    pub(crate) fn add_runner_queue(&self, holder: Holder) -> Option<Arc<RunnerQueue>> {
+        self.runner_queues.add(self, holder)
     }
 
     /// Unregisters a runner's queue and moves what is left in it to the shared queue.
