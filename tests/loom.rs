@@ -81,7 +81,7 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
-use executor::{Executor, Lookout, Run};
+use executor::{Catch, Executor, Lookout, Run};
 use park::Parker;
 use pool::Pool;
 use roster::Roster;
@@ -549,6 +549,36 @@ fn held_runner_work_is_taken_over_by_the_lookout() {
         let (gate4, ticker3) = (gate.clone(), ticker.clone());
         let clock = thread::spawn(move || ticker3.tick_while_held(&gate4, 2));
         park_loop(Run::new(ex.state(), until(gate.finished.clone(), gate.done.clone(), 2)));
+        lookout.join().unwrap();
+        clock.join().unwrap();
+        assert_eq!(gate.finished.load(Ordering::Acquire), 2);
+    });
+}
+
+/// A thread waiting in `block_on` that is none of the executor's runners catches a task it wakes
+/// (here: spawns) on a queue of its own, then is held inside its own future's poll until that
+/// task has run. Nobody steals from a catching thread's queue, so the runner woken for the push
+/// (or for the catch's call for a lookout) finds nothing to run: it must keep the lookout, and
+/// its look must find the queue stalled and move the task to the shared queue, however the
+/// catch, the push and the runner's sleep interleave.
+#[test]
+fn a_held_catching_thread_s_work_is_taken_over_by_the_lookout() {
+    blocked_runner_model(|| {
+        let ex = Arc::new(Executor::new());
+        let gate = Gate::new();
+        let ticker = Ticker::new();
+        let (ex2, gate2, ticker2) = (ex.clone(), gate.clone(), ticker.clone());
+        let lookout = thread::spawn(move || {
+            lookout_loop(Run::new(ex2.state(), until(gate2.finished, gate2.done, 2)), &ticker2)
+        });
+        let (gate3, ticker3) = (gate.clone(), ticker.clone());
+        let clock = thread::spawn(move || ticker3.tick_while_held(&gate3, 2));
+        let catch = Catch::new(ex.state(), Waker::noop().clone()).expect("a std build catches");
+        ex.spawn(gate.clone().releaser()).detach();
+        // Held: synchronous code in the poll, waiting for the caught task.
+        let mut held = pin!(gate.clone().blocker());
+        assert!(held.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_ready());
+        drop(catch);
         lookout.join().unwrap();
         clock.join().unwrap();
         assert_eq!(gate.finished.load(Ordering::Acquire), 2);
