@@ -370,14 +370,9 @@ fn a_task_woken_by_the_first_poll_of_a_wait_runs_on_the_waiting_thread() {
     assert!(here_count >= 15, "only {here_count} of 20 requests were answered on the waiting thread");
 }
 
-#[test]
-fn a_task_woken_by_a_first_poll_that_then_blocks_is_taken_over() {
-    if !child("a_task_woken_by_a_first_poll_that_then_blocks_is_taken_over") {
-        return;
-    }
-    // The first poll of a wait wakes a task, which the thread keeps for itself, then blocks on
-    // what that task does (synchronous code in a poll): the lookout's look finds the task
-    // stalled and a worker runs it. Then the same, the poll waiting in a nested `.wait()`.
+/// A task that, for each message on the returned sender, reports the thread it runs on; started
+/// and waiting on its channel when this returns.
+fn reporting_task() -> (async_channel::Sender<()>, std::sync::mpsc::Receiver<std::thread::ThreadId>) {
     let (tx, rx) = async_channel::bounded::<()>(1);
     let (done, done_rx) = std::sync::mpsc::channel();
     spawn(async move {
@@ -387,6 +382,18 @@ fn a_task_woken_by_a_first_poll_that_then_blocks_is_taken_over() {
     })
     .detach();
     block_on(async { amphi::Timer::after(Duration::from_millis(20)).await });
+    (tx, done_rx)
+}
+
+#[test]
+fn a_task_woken_by_a_first_poll_that_then_blocks_is_taken_over() {
+    if !child("a_task_woken_by_a_first_poll_that_then_blocks_is_taken_over") {
+        return;
+    }
+    // The first poll of a wait wakes a task, which the thread keeps for itself, then blocks on
+    // what that task does (synchronous code in a poll): the lookout's look finds the task
+    // stalled and a worker runs it. Then the same, the poll waiting in a nested `.wait()`.
+    let (tx, done_rx) = reporting_task();
     let here = std::thread::current().id();
     for _ in 0..3 {
         let waited = dual(std::future::poll_fn(|_| {
@@ -479,17 +486,9 @@ fn a_task_caught_by_a_waiting_thread_that_then_blocks_is_taken_over() {
         return;
     }
     // The waiting thread catches a task it wakes, then blocks in its own future's poll on what
-    // that task does: the task, queued where any worker may take it (the lookout's), runs anyway.
-    let (tx, rx) = async_channel::bounded::<()>(1);
-    let (done, done_rx) = std::sync::mpsc::channel();
-    spawn(async move {
-        while rx.recv().await.is_ok() {
-            done.send(std::thread::current().id()).unwrap();
-        }
-    })
-    .detach();
-    // Started, and waiting on its channel.
-    block_on(async { amphi::Timer::after(Duration::from_millis(20)).await });
+    // that task does: nobody steals from the queue it caught the task on, but the lookout's look
+    // finds it stalled and a worker runs it.
+    let (tx, done_rx) = reporting_task();
     let mut polls = 0;
     let waited = dual(std::future::poll_fn(move |cx| {
         polls += 1;
