@@ -327,6 +327,48 @@ fn two_runners_two_spawns() {
     });
 }
 
+/// A bounded executor (capacity 1) with one runner, while another thread spawns two tasks (the
+/// second past the capacity, into the overflow queue) and then tries a third: every spawned task
+/// runs, and the third either runs too or comes back in the error; none is lost, whichever
+/// interleaving of the runner's pops and the spawns' pushes.
+#[test]
+fn a_full_bounded_executor_overflows_spawns_and_refuses_try_spawn() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.max_branches = 20_000;
+    builder.check(|| {
+        let ex = Arc::new(Executor::with_capacity(1));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(event_listener::Event::new());
+        let count = |ran: Arc<AtomicUsize>, done: Arc<event_listener::Event>| async move {
+            if ran.fetch_add(1, Ordering::AcqRel) + 1 >= 2 {
+                done.notify(usize::MAX);
+            }
+        };
+        let (ex2, ran2, done2) = (ex.clone(), ran.clone(), done.clone());
+        let spawner = thread::spawn(move || {
+            ex2.spawn(count(ran2.clone(), done2.clone())).detach();
+            ex2.spawn(count(ran2.clone(), done2.clone())).detach();
+            match ex2.try_spawn(count(ran2, done2)) {
+                Ok(task) => {
+                    task.detach();
+                    true
+                }
+                Err(err) => {
+                    assert_eq!(err.capacity(), 1);
+                    drop(err.into_inner());
+                    false
+                }
+            }
+        });
+        park_loop(Run::new(ex.state(), until(ran.clone(), done, 2)));
+        let third = spawner.join().unwrap();
+        // What the runner left (the third task, if it came after the runner's last look) runs here.
+        while ex.try_tick() {}
+        assert_eq!(ran.load(Ordering::Acquire), 2 + usize::from(third));
+    });
+}
+
 /// Two tasks for the blocked-runner models: `blocker` blocks its runner (like synchronous code
 /// inside a task) until `releaser` has run.
 #[derive(Clone)]
