@@ -345,11 +345,14 @@ fn a_task_woken_by_the_first_poll_of_a_wait_runs_on_the_waiting_thread() {
     }
     // A connection's task of the kind a database client spawns, on `amphi::spawn`: the call's
     // first poll sends it the request, before the thread knows that it will wait. The thread
-    // that then drives keeps that task for itself and runs it, instead of waking a worker for it.
+    // that then drives keeps that task for itself and runs it, instead of waking a worker for it;
+    // the task then waits for the server (here a Tokio timer, which that thread drives), and
+    // the wake-up that brings the answer finds the thread waiting for it.
     let here = std::thread::current().id();
     let (requests, requested) = async_channel::bounded::<async_channel::Sender<std::thread::ThreadId>>(1);
     spawn(async move {
         while let Ok(reply) = requested.recv().await {
+            tokio::time::sleep(Duration::from_millis(1)).await;
             let _ = reply.send(std::thread::current().id()).await;
         }
     })
@@ -368,6 +371,22 @@ fn a_task_woken_by_the_first_poll_of_a_wait_runs_on_the_waiting_thread() {
     let here_count = (0..20).filter(|_| call() == here).count();
     println!("{here_count} of 20 requests were answered by a task on the waiting thread");
     assert!(here_count >= 15, "only {here_count} of 20 requests were answered on the waiting thread");
+
+    // A first poll that is ready hands what it woke to the runners at once (not to the lookout,
+    // a lookout period later), and catches nothing after the call.
+    let (tx, done_rx) = reporting_task();
+    let mut lateness = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        dual(async { tx.try_send(()).unwrap() }).wait();
+        let ran_on = done_rx.recv_timeout(Duration::from_secs(5)).expect("the woken task ran");
+        lateness.push(start.elapsed());
+        assert_ne!(ran_on, here, "a task woken by a call that returned ran on its thread");
+    }
+    println!("a task woken by a ready call ran after {lateness:?}");
+    // The fastest of five, so that a stall of the machine does not count.
+    let fastest = lateness.iter().min().unwrap();
+    assert!(*fastest < Duration::from_millis(8), "the woken task waited {lateness:?}");
 }
 
 /// A task that, for each message on the returned sender, reports the thread it runs on; started
