@@ -372,6 +372,42 @@ fn a_task_woken_by_the_first_poll_of_a_wait_runs_on_the_waiting_thread() {
     println!("{here_count} of 20 requests were answered by a task on the waiting thread");
     assert!(here_count >= 15, "only {here_count} of 20 requests were answered on the waiting thread");
 
+    // A task of another executor that the first poll wakes is that executor's: its runner runs
+    // it, not the waiting thread.
+    let ex = Arc::new(amphi::Executor::new());
+    let (stop, stopped) = async_channel::bounded::<()>(1);
+    let runner = {
+        let ex = ex.clone();
+        std::thread::spawn(move || {
+            block_on(ex.run(async { stopped.recv().await.ok() }));
+            std::thread::current().id()
+        })
+    };
+    let (to_other, from_call) = async_channel::bounded::<async_channel::Sender<std::thread::ThreadId>>(1);
+    ex.spawn(async move {
+        while let Ok(reply) = from_call.recv().await {
+            let _ = reply.send(std::thread::current().id()).await;
+        }
+    })
+    .detach();
+    let answered_on: Vec<_> = (0..5)
+        .map(|_| {
+            let to_other = to_other.clone();
+            dual(async move {
+                let (reply, replied) = async_channel::bounded(1);
+                to_other.send(reply).await.unwrap();
+                replied.recv().await.unwrap()
+            })
+            .wait()
+        })
+        .collect();
+    stop.try_send(()).unwrap();
+    let runner = runner.join().unwrap();
+    assert!(
+        answered_on.iter().all(|&t| t == runner),
+        "another executor's task ran elsewhere: {answered_on:?}"
+    );
+
     // A first poll that is ready hands what it woke to the runners at once (not to the lookout,
     // a lookout period later), and catches nothing after the call.
     let (tx, done_rx) = reporting_task();
