@@ -25,6 +25,7 @@ mod seat;
 mod source;
 mod timers;
 
+use alloc::vec::Vec;
 use core::task::Waker;
 use core::time::Duration;
 use std::io;
@@ -177,8 +178,9 @@ pub(crate) struct Reactor {
     /// A source is in the slab, and registered with the poller, only while its file descriptor
     /// is open: `Async` removes it (under this lock) before it closes or gives back its I/O.
     sources: Mutex<Slab<Arc<Source>>>,
-    /// The driver's event buffer; only the holder of `driving` locks it.
-    events: Mutex<Events>,
+    /// The driver's event buffer, and its buffer of the wakers they call (kept, so that a batch
+    /// of events allocates nothing); only the holder of the seat locks them.
+    events: Mutex<(Events, Vec<Waker>)>,
     timers: Timers,
     /// The driver lock and the idle threads waiting to take it.
     seat: Seat,
@@ -212,7 +214,7 @@ impl Reactor {
             poller: Poller::new(config().polling_wait)?,
             ticker: AtomicUsize::new(0),
             sources: Mutex::new(Slab::new()),
-            events: Mutex::new(Events::new()),
+            events: Mutex::new((Events::new(), Vec::new())),
             timers: Timers::new(),
             seat: Seat::new(),
             wait_until: AtomicU64::new(NOT_WAITING),
@@ -368,12 +370,12 @@ impl Reactor {
             let timeout = until
                 .map(|u| u.saturating_duration_since(now))
                 .map(|t| if t < SHORT_WAIT { Duration::ZERO } else { t });
-            let woken = self.events.with(|events| {
+            let woken = self.events.with(|(events, wakers)| {
                 let result = self.poller.wait(events, timeout);
                 self.wait_until.store(NOT_WAITING, Ordering::SeqCst);
                 let woken = parker.end_driving();
                 let woke = match result {
-                    Ok(_) => self.process_events(events),
+                    Ok(_) => self.process_events(events, wakers),
                     // EINTR and friends: loop; a persistent error must not spin a core.
                     Err(err) if err.kind() != io::ErrorKind::Interrupted => {
                         std::thread::sleep(Duration::from_millis(1));
@@ -404,18 +406,17 @@ impl Reactor {
     }
 
     /// Wakes the futures waiting for `events`; returns how many it woke.
-    fn process_events(&self, events: &Events) -> usize {
+    fn process_events(&self, events: &Events, wakers: &mut Vec<Waker>) -> usize {
         let tick = self.ticker.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
-        let mut wakers = alloc::vec::Vec::new();
         self.sources.with(|sources| {
             for event in events.iter() {
                 if let Some(source) = sources.get(event.key) {
-                    source.react(self, event, tick, &mut wakers);
+                    source.react(self, event, tick, wakers);
                 }
             }
         });
         let woke = wakers.len();
-        for waker in wakers {
+        for waker in wakers.drain(..) {
             waker.wake();
         }
         woke
