@@ -137,10 +137,6 @@ mod imp {
                 .with(|queues| queues.iter().any(|q| q.holder == Holder::Runner && !q.queue.is_empty()))
         }
 
-        /// Whether any queue, a catching thread's included, holds work.
-        pub(crate) fn holds_work(&self) -> bool {
-            self.queues.with(|queues| queues.iter().any(|q| !q.queue.is_empty()))
-        }
 
         /// How much work each runner's queue holds.
         pub(crate) fn lengths(&self) -> Vec<usize> {
@@ -202,10 +198,6 @@ mod imp {
         }
 
         pub(crate) fn stalled(&self, _: Option<&RunnerQueue>, _: &mut alloc::vec::Vec<Runnable>) -> bool {
-            false
-        }
-
-        pub(crate) fn holds_work(&self) -> bool {
             false
         }
 

@@ -239,14 +239,18 @@ impl State {
     }
 
     /// Gives the lookout up. Work a runner queued while it was kept woke nobody: if some waits,
-    /// another runner is woken to look (one more, not one: a notified listener of the lookout's
-    /// own would swallow "one").
+    /// another runner is woken to take it (one more, not one: a notified listener of the
+    /// lookout's own would swallow "one"). Not for a catching thread's work, which nobody can
+    /// take but the lookout's look: a runner woken for it would find nothing, and give up the
+    /// lookout it then keeps as it wakes for the next, and so on between the runners, with no
+    /// look ever done. The catch counts as a runner in `Run::poll`, so the runner that gives the
+    /// lookout up keeps it again as it goes back to sleep.
     #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop keeps the lookout"))]
     pub(crate) fn release_lookout(&self) {
         self.lookout.store(false, Ordering::SeqCst);
         // Pairs with the fence in `schedule` after a push to a runner queue.
         fence(Ordering::SeqCst);
-        if self.runner_queues.holds_work() && self.sleepers.load(Ordering::Relaxed) > 0 {
+        if self.runner_queues.has_work() && self.sleepers.load(Ordering::Relaxed) > 0 {
             self.event.notify(1.additional());
         }
     }
