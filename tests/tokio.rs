@@ -459,7 +459,9 @@ fn a_task_woken_by_a_first_poll_that_then_blocks_is_taken_over() {
         }))
         .wait();
         assert_ne!(waited.1, here, "the blocked thread ran it");
-        assert!(waited.0 < Duration::from_millis(500), "taken over after {:?}", waited.0);
+        // The lookout promises two periods at most (20 ms; measured 10.0–10.8 ms); ten times that
+        // for a loaded machine. Runners waking each other without a look made it 0.1–1 s.
+        assert!(waited.0 < Duration::from_millis(200), "taken over after {:?}", waited.0);
         println!("a task kept by a blocked first poll ran after {:?}", waited.0);
     }
     let (reply_tx, reply_rx) = async_channel::bounded::<()>(1);

@@ -137,7 +137,6 @@ mod imp {
                 .with(|queues| queues.iter().any(|q| q.holder == Holder::Runner && !q.queue.is_empty()))
         }
 
-
         /// How much work each runner's queue holds.
         pub(crate) fn lengths(&self) -> Vec<usize> {
             self.queues.with(|queues| queues.iter().map(|q| q.queue.len()).collect())
