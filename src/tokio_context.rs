@@ -121,10 +121,6 @@ mod imp {
             wait()
         }
 
-        /// The driver's role for a `block_on` whose future is pending: when this thread may drive
-        /// the shared runtime, no other caller waits on it, and this crate's reactor needs no
-        /// driving from this thread (no source or timer is registered, and this thread does not
-        /// keep its seat).
         /// Whether this thread may drive the shared runtime (whether [`driver`](Self::driver)
         /// may answer).
         #[inline]
@@ -132,6 +128,10 @@ mod imp {
             self.drives.is_some()
         }
 
+        /// The driver's role for a `block_on` whose future is pending: when this thread may drive
+        /// the shared runtime, no other caller waits on it, and this crate's reactor needs no
+        /// driving from this thread (no source or timer is registered, and this thread does not
+        /// keep its seat).
         pub(crate) fn driver(&self) -> Option<Driver> {
             let shared = self.drives?;
             if !crate::reactor::is_quiet() || context::is_keeper() {
