@@ -68,24 +68,23 @@ pub(crate) fn state() -> &'static State {
 }
 
 /// Catches the global executor's tasks woken on this thread, for it to run them while it waits
-/// (`executor::Catch`); `None` while the global runtime has no worker threads (`block_on` callers
-/// run its tasks then anyway) or none started yet (no task to catch).
+/// (`executor::Catch`); `None` when there is nothing to catch for ([`catches`]).
 pub(crate) fn catch_wakes(waker: core::task::Waker) -> Option<Catch<'static>> {
-    if WORKERS.no_workers.load(Ordering::Relaxed) || WORKERS.alive.load(Ordering::Relaxed) == 0 {
-        return None;
-    }
-    Catch::new(GLOBAL.state(), waker)
+    catches().then(|| Catch::new(GLOBAL.state(), waker)).flatten()
 }
 
 /// Catches the global executor's tasks that the first poll of a `block_on` wakes on this thread,
 /// for that `block_on` to run them once it waits (see [`catch_wakes`]); `None` when there is
-/// nothing to catch for.
+/// nothing to catch for ([`catches`]).
 #[cfg_attr(not(feature = "tokio"), allow(dead_code, reason = "only a thread driving Tokio catches"))]
 pub(crate) fn catch_first_wakes() -> Option<crate::executor::FirstWakes> {
-    if WORKERS.no_workers.load(Ordering::Relaxed) || WORKERS.alive.load(Ordering::Relaxed) == 0 {
-        return None;
-    }
-    Some(crate::executor::catch_first_wakes(GLOBAL.state()))
+    catches().then(|| crate::executor::catch_first_wakes(GLOBAL.state()))
+}
+
+/// Whether a waiting thread has global tasks to catch: not while the global runtime has no
+/// worker threads (`block_on` callers run its tasks then anyway) or none started yet (no task).
+fn catches() -> bool {
+    !WORKERS.no_workers.load(Ordering::Relaxed) && WORKERS.alive.load(Ordering::Relaxed) != 0
 }
 
 /// Worker threads alive, on duty or spare.
