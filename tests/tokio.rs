@@ -338,6 +338,20 @@ fn an_amphi_task_woken_by_the_waiting_thread_runs_on_it() {
     peer.join().unwrap();
 }
 
+/// One call through `.wait()` to a task answering on `requests`: the call's first poll sends the
+/// request; returns the thread the answer came from.
+fn ask(
+    requests: &async_channel::Sender<async_channel::Sender<std::thread::ThreadId>>,
+) -> std::thread::ThreadId {
+    let requests = requests.clone();
+    dual(async move {
+        let (reply, replied) = async_channel::bounded(1);
+        requests.send(reply).await.unwrap();
+        replied.recv().await.unwrap()
+    })
+    .wait()
+}
+
 #[test]
 fn a_task_woken_by_the_first_poll_of_a_wait_runs_on_the_waiting_thread() {
     if !child("a_task_woken_by_the_first_poll_of_a_wait_runs_on_the_waiting_thread") {
@@ -357,15 +371,7 @@ fn a_task_woken_by_the_first_poll_of_a_wait_runs_on_the_waiting_thread() {
         }
     })
     .detach();
-    let call = || {
-        let requests = requests.clone();
-        dual(async move {
-            let (reply, replied) = async_channel::bounded(1);
-            requests.send(reply).await.unwrap();
-            replied.recv().await.unwrap()
-        })
-        .wait()
-    };
+    let call = || ask(&requests);
     // The first call may find `amphi-tokio` driving.
     call();
     let here_count = (0..20).filter(|_| call() == here).count();
@@ -390,17 +396,7 @@ fn a_task_woken_by_the_first_poll_of_a_wait_runs_on_the_waiting_thread() {
         }
     })
     .detach();
-    let answered_on: Vec<_> = (0..5)
-        .map(|_| {
-            let to_other = to_other.clone();
-            dual(async move {
-                let (reply, replied) = async_channel::bounded(1);
-                to_other.send(reply).await.unwrap();
-                replied.recv().await.unwrap()
-            })
-            .wait()
-        })
-        .collect();
+    let answered_on: Vec<_> = (0..5).map(|_| ask(&to_other)).collect();
     stop.try_send(()).unwrap();
     let runner = runner.join().unwrap();
     assert!(
