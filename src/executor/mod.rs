@@ -9,6 +9,7 @@
 //!   whose `run` it polls, its runner sleeping while it drives the reactor): the one std/no_std
 //!   axis of the core;
 //! - `runner_queue.rs`: a runner's own queue, and an executor's runner queues to steal from;
+//! - `lookout.rs` (std): a sleeping runner looking after the queues of the runners held in tasks;
 //! - `run.rs`: the future behind `run`; `sleeper.rs`: a runner's listener;
 //! - `catch.rs`: a thread that is no runner running the tasks it wakes while it waits;
 //! - `guard.rs`: what is wrapped around a task's future, and catching its destructor's panic;
@@ -22,6 +23,8 @@ mod error;
 mod guard;
 mod lazy;
 mod local;
+#[cfg(feature = "std")]
+mod lookout;
 mod metrics;
 mod run;
 mod runner_queue;
@@ -35,7 +38,9 @@ use core::marker::PhantomData;
 #[cfg(feature = "std")]
 pub(crate) use self::catch::Catch;
 #[cfg(feature = "std")]
-pub(crate) use self::current::{FirstWakes, Lookout, catch_first_wakes, running, take_ran_executor};
+pub(crate) use self::current::{FirstWakes, catch_first_wakes, running, take_ran_executor};
+#[cfg(feature = "std")]
+pub(crate) use self::lookout::{LOOKOUT_PERIOD, Lookout};
 pub use self::error::SpawnError;
 use self::lazy::Lazy;
 pub use self::local::LocalExecutor;
@@ -45,14 +50,6 @@ pub(crate) use self::state::State;
 use crate::sync::Arc;
 use crate::task::Task;
 
-/// How often a sleeping runner keeping the lookout looks at the runners' queues (see `Lookout`): a
-/// task queued for a runner held in another task waits at most two of these.
-///
-/// Its idle step ends each period, and with it the reactor seat's watch that the same thread may
-/// be keeping, which needs two looks of the seat's own period (1 ms) in one idle step to take a
-/// seat over from a held keeper: the period leaves room for several, timer slack included.
-#[cfg(feature = "std")]
-pub(crate) const LOOKOUT_PERIOD: core::time::Duration = core::time::Duration::from_millis(10);
 
 /// An async executor for `Send` tasks.
 ///

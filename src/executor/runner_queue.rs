@@ -196,10 +196,6 @@ mod imp {
             false
         }
 
-        pub(crate) fn stalled(&self, _: Option<&RunnerQueue>, _: &mut alloc::vec::Vec<Runnable>) -> bool {
-            false
-        }
-
         pub(crate) fn lengths(&self) -> alloc::vec::Vec<usize> {
             alloc::vec::Vec::new()
         }

@@ -23,7 +23,7 @@ use core::task::Waker;
 
 use async_task::Runnable;
 use concurrent_queue::PushError;
-use event_listener::{Event, IntoNotification};
+use event_listener::Event;
 use slab::Slab;
 
 use super::current;
@@ -73,7 +73,7 @@ pub(crate) struct State {
     next_shard: AtomicUsize,
     /// Runners inside `Run::poll`: only they queue work on a runner queue of their own.
     runners_in_poll: AtomicUsize,
-    /// Set while a sleeping runner keeps the lookout (see `current::Lookout`): a task queued on the
+    /// Set while a sleeping runner keeps the lookout (see `lookout.rs`): a task queued on the
     /// queue of the runner that woke it then wakes no other runner.
     lookout: AtomicBool,
     /// Live tasks, counted only if `capacity` is set (`try_spawn` must refuse exactly at it).
@@ -207,16 +207,6 @@ impl State {
         }
     }
 
-    /// Wakes a sleeping runner to keep the lookout if none does: the caller has just started
-    /// counting as a runner inside `Run::poll` (`Catch`), and a runner that went to sleep before
-    /// saw no one to keep it for.
-    #[cfg(feature = "std")]
-    pub(crate) fn call_lookout(&self) {
-        if !self.lookout.load(Ordering::SeqCst) {
-            self.notify_one();
-        }
-    }
-
     /// Counts a runner inside `Run::poll`, until [`leave_poll`](Self::leave_poll).
     pub(crate) fn enter_poll(&self) {
         self.runners_in_poll.fetch_add(1, Ordering::SeqCst);
@@ -224,46 +214,6 @@ impl State {
 
     pub(crate) fn leave_poll(&self) {
         self.runners_in_poll.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// Whether a runner is inside `Run::poll`, running tasks.
-    pub(crate) fn runs_tasks(&self) -> bool {
-        self.runners_in_poll.load(Ordering::SeqCst) > 0
-    }
-
-    /// Keeps the lookout, if a runner runs tasks and nobody keeps it yet.
-    #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop keeps the lookout"))]
-    pub(crate) fn claim_lookout(&self) -> bool {
-        self.runs_tasks()
-            && self.lookout.compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed).is_ok()
-    }
-
-    /// Gives the lookout up. Work a runner queued while it was kept woke nobody: if some waits,
-    /// another runner is woken to take it (one more, not one: a notified listener of the
-    /// lookout's own would swallow "one"). Not for a catching thread's work, which nobody can
-    /// take but the lookout's look: a runner woken for it would find nothing, and give up the
-    /// lookout it then keeps as it wakes for the next, and so on between the runners, with no
-    /// look ever done. The catch counts as a runner in `Run::poll`, so the runner that gives the
-    /// lookout up keeps it again as it goes back to sleep.
-    #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop keeps the lookout"))]
-    pub(crate) fn release_lookout(&self) {
-        self.lookout.store(false, Ordering::SeqCst);
-        // Pairs with the fence in `schedule` after a push to a runner queue.
-        fence(Ordering::SeqCst);
-        if self.runner_queues.has_work() && self.sleepers.load(Ordering::Relaxed) > 0 {
-            self.event.notify(1.additional());
-        }
-    }
-
-    /// A look of the lookout: whether work waits in the queue of a runner held in one task.
-    #[cfg_attr(not(feature = "std"), allow(dead_code, reason = "only the std idle loop keeps the lookout"))]
-    pub(crate) fn stalled(&self) -> bool {
-        let mut rescued = Vec::new();
-        let stalled = self.runner_queues.stalled(None, &mut rescued);
-        for runnable in rescued {
-            self.push_shared(runnable);
-        }
-        stalled
     }
 
     /// Takes the next runnable, if any.
@@ -528,5 +478,57 @@ impl State {
         // panic, or of a panic of the waker of an awaiter its dropped tasks notified.
         self.resume_panic();
         crate::task::resume_caught();
+    }
+}
+
+/// The lookout (`super::lookout`): only the std idle loop keeps it.
+#[cfg(feature = "std")]
+impl State {
+    /// Wakes a sleeping runner to keep the lookout if none does: the caller has just started
+    /// counting as a runner inside `Run::poll` (`Catch`), and a runner that went to sleep before
+    /// saw no one to keep it for.
+    pub(crate) fn call_lookout(&self) {
+        if !self.lookout.load(Ordering::SeqCst) {
+            self.notify_one();
+        }
+    }
+
+    /// Whether a runner is inside `Run::poll`, running tasks.
+    pub(crate) fn runs_tasks(&self) -> bool {
+        self.runners_in_poll.load(Ordering::SeqCst) > 0
+    }
+
+    /// Keeps the lookout, if a runner runs tasks and nobody keeps it yet.
+    pub(crate) fn claim_lookout(&self) -> bool {
+        self.runs_tasks()
+            && self.lookout.compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+    }
+
+    /// Gives the lookout up. Work a runner queued while it was kept woke nobody: if some waits,
+    /// another runner is woken to take it (one more, not one: a notified listener of the
+    /// lookout's own would swallow "one"). Not for a catching thread's work, which nobody can
+    /// take but the lookout's look: a runner woken for it would find nothing, and give up the
+    /// lookout it then keeps as it wakes for the next, and so on between the runners, with no
+    /// look ever done. The catch counts as a runner in `Run::poll`, so the runner that gives the
+    /// lookout up keeps it again as it goes back to sleep.
+    pub(crate) fn release_lookout(&self) {
+        use event_listener::IntoNotification;
+
+        self.lookout.store(false, Ordering::SeqCst);
+        // Pairs with the fence in `schedule` after a push to a runner queue.
+        fence(Ordering::SeqCst);
+        if self.runner_queues.has_work() && self.sleepers.load(Ordering::Relaxed) > 0 {
+            self.event.notify(1.additional());
+        }
+    }
+
+    /// A look of the lookout: whether work waits in the queue of a runner held in one task.
+    pub(crate) fn stalled(&self) -> bool {
+        let mut rescued = Vec::new();
+        let stalled = self.runner_queues.stalled(None, &mut rescued);
+        for runnable in rescued {
+            self.push_shared(runnable);
+        }
+        stalled
     }
 }
