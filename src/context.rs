@@ -1,8 +1,9 @@
 //! What the current thread is to the runtime wherever it is asked from nowhere (a waker, a
 //! registration, a nested `block_on`): its cached parker (and whether a `block_on` is using it),
 //! the parker of its innermost nested `block_on`, whether it is a global worker on duty,
-//! whether it kept the reactor's seat, and whether it may drive the shared Tokio runtime. What a thread is while its idle loop lasts is a value
-//! instead, `reactor::Waiter`, handed down that loop.
+//! whether it kept the reactor's seat, and whether it may drive the shared Tokio runtime. What a
+//! thread is while its idle loop lasts is a value instead, `reactor::Waiter`, handed down that
+//! loop.
 //!
 //! The std side's thread-locals live here, two of them; the executor core keeps its one in
 //! `executor/current.rs`, the task runner its one in `task/run.rs`. Each is read with
@@ -46,7 +47,8 @@ struct Thread {
     nested: Cell<*const Parker>,
     /// Whether this thread is a global worker currently on duty.
     on_duty: Cell<bool>,
-    /// Set when this thread kept the reactor's seat, meaning to come back.
+    /// Set when this thread kept the reactor's seat, meaning to come back. The thread's, not
+    /// one idle loop's: a nested `block_on` here is the keeper coming back (`reactor::Waiter`).
     keeper: Cell<bool>,
     /// Set while the innermost Tokio context of this thread is the shared Tokio runtime's,
     /// entered outside any runtime's `block_on` and task (`tokio_context`): a `block_on` here may

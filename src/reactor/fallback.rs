@@ -8,7 +8,7 @@ use core::task::Waker;
 use core::time::Duration;
 use std::time::Instant;
 
-use super::{Reactor, Role};
+use super::{Reactor, Waiter};
 use crate::config::spawn_thread;
 use crate::park::Parker;
 use crate::sync::Ordering;
@@ -60,13 +60,14 @@ impl Reactor {
         let parker = Parker::new();
         let waker = Waker::from(parker.clone());
         self.fallback.with(|f| f.waker = Some(waker.clone()));
+        let waiter = Waiter::fallback();
         let mut needed_at = Instant::now();
         loop {
             let now = Instant::now();
             if self.has_work() && self.amphi_waiters.load(Ordering::SeqCst) == 0 {
                 needed_at = now;
                 self.fallback_drives.store(true, Ordering::SeqCst);
-                self.idle(&parker, Some(now + CHECK), Role::Fallback);
+                waiter.idle(&parker, Some(now + CHECK));
                 self.fallback_drives.store(false, Ordering::SeqCst);
                 if self.amphi_waiters.load(Ordering::SeqCst) > 0 {
                     // Stood back for an `amphi` thread: wait until needed again (`start_fallback`

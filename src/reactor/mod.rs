@@ -117,6 +117,10 @@ fn notify() {
 /// (`idle_loop::run_until`), handed to each of its idle steps, and dropped when the loop ends,
 /// however it ends: a seat its thread kept, meaning to come back, is then given up, so that
 /// someone else drives.
+///
+/// Whether the thread keeps the seat is the thread's (`context::is_keeper`), not this value's: a
+/// nested `block_on` on the keeper's thread (a task it runs calls one) is the keeper coming back,
+/// and takes the kept seat at once with a `Waiter` of its own.
 #[derive(Debug)]
 pub(crate) struct Waiter {
     role: Role,
@@ -134,6 +138,12 @@ impl Waiter {
         Self { role: Role::Amphi { runner: false } }
     }
 
+    /// The fallback driver thread's (`fallback.rs`): not counted among the `amphi` threads that
+    /// wait, for which it stands back.
+    fn fallback() -> Self {
+        Self { role: Role::Fallback }
+    }
+
     /// An idle step: drives the reactor or parks until woken or `deadline`.
     ///
     /// Returns whether the thread was woken. Costs one atomic load more than a plain park in a
@@ -141,6 +151,7 @@ impl Waiter {
     pub(crate) fn idle(&self, parker: &Arc<Parker>, deadline: Option<Instant>) -> bool {
         match REACTOR.get() {
             None => parker.park_deadline(deadline) == Unparked::Woken,
+            Some(reactor) if self.role == Role::Fallback => reactor.idle(parker, deadline, self),
             Some(reactor) => {
                 reactor.amphi_waiters.fetch_add(1, Ordering::SeqCst);
                 // Pairs with `fallback_main`: either the fallback driver sees this thread idle
@@ -149,7 +160,7 @@ impl Waiter {
                 if reactor.fallback_drives.load(Ordering::SeqCst) {
                     let _ = reactor.poller.notify();
                 }
-                let woken = reactor.idle(parker, deadline, self.role);
+                let woken = reactor.idle(parker, deadline, self);
                 reactor.amphi_waiters.fetch_sub(1, Ordering::SeqCst);
                 woken
             }
@@ -285,7 +296,8 @@ impl Reactor {
 
     /// The idle step of an `amphi` thread, or of the fallback driver, which stands back as soon
     /// as an `amphi` thread is idle.
-    fn idle(&'static self, parker: &Arc<Parker>, deadline: Option<Instant>, role: Role) -> bool {
+    fn idle(&'static self, parker: &Arc<Parker>, deadline: Option<Instant>, waiter: &Waiter) -> bool {
+        let role = waiter.role;
         // The seat wakes its candidates with a nudge: being picked or called to watch is not a
         // wake-up of the thread's future, which is then not polled for it.
         let nudge = Parker::nudge_waker(parker);
