@@ -39,17 +39,16 @@ use core::marker::PhantomData;
 pub(crate) use self::catch::Catch;
 #[cfg(feature = "std")]
 pub(crate) use self::current::{FirstWakes, catch_first_wakes, running, take_ran_executor};
-#[cfg(feature = "std")]
-pub(crate) use self::lookout::{LOOKOUT_PERIOD, Lookout};
 pub use self::error::SpawnError;
 use self::lazy::Lazy;
 pub use self::local::LocalExecutor;
+#[cfg(feature = "std")]
+pub(crate) use self::lookout::{LOOKOUT_PERIOD, Lookout};
 pub use self::metrics::ExecutorMetrics;
 pub(crate) use self::run::Run;
 pub(crate) use self::state::State;
 use crate::sync::Arc;
 use crate::task::Task;
-
 
 /// An async executor for `Send` tasks.
 ///
