@@ -21,7 +21,8 @@ pub(crate) use self::imp::*;
 pub(crate) enum Driven<T> {
     Ready(T),
     TimedOut,
-    /// The future is pending and the caller no longer drives: it waits as a parked caller.
+    /// The future is pending and the caller no longer drives (another caller waits, or this
+    /// crate's reactor needs driving): it waits as a parked caller.
     Parked,
 }
 
@@ -133,11 +134,7 @@ mod imp {
         /// driving from this thread (no source or timer is registered, and this thread does not
         /// keep its seat).
         pub(crate) fn driver(&self) -> Option<Driver> {
-            let shared = self.drives?;
-            if !crate::reactor::is_quiet() || context::is_keeper() {
-                return None;
-            }
-            shared.claim()
+            self.drives?.claim()
         }
     }
 }

@@ -160,6 +160,54 @@ fn tokio_sleep_under_block_on() {
 }
 
 #[test]
+fn a_timer_or_socket_of_this_crate_after_a_tokio_wait_is_driven() {
+    if !child("a_timer_or_socket_of_this_crate_after_a_tokio_wait_is_driven") {
+        return;
+    }
+    // No task is spawned: no worker of this crate is idle to drive its reactor, so the waiting
+    // thread, which drove the shared runtime for the Tokio sleep, must drive it itself.
+    let _watchdog = common::watchdog(
+        "a_timer_or_socket_of_this_crate_after_a_tokio_wait_is_driven",
+        Duration::from_secs(20),
+    );
+    let start = Instant::now();
+    let out = block_on(async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        amphi::Timer::after(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        3
+    });
+    let took = start.elapsed();
+    assert_eq!(out, 3);
+    assert!(took >= Duration::from_millis(30), "{took:?}");
+    assert!(took < Duration::from_secs(2), "an amphi timer after a Tokio sleep took {took:?}");
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut s, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        s.write_all(b"x").unwrap();
+    });
+    let start = Instant::now();
+    let read = dual(async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let mut s = amphi::Async::<std::net::TcpStream>::connect(addr).await.unwrap();
+        let mut byte = [0u8; 1];
+        futures_lite::AsyncReadExt::read_exact(&mut s, &mut byte).await.unwrap();
+        byte[0]
+    })
+    .wait_timeout(Duration::from_secs(5));
+    let took = start.elapsed();
+    assert_eq!(read.ok(), Some(b'x'), "an amphi socket after a Tokio sleep was not read in 5 s");
+    assert!(took >= Duration::from_millis(50), "{took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    peer.join().unwrap();
+    assert_eq!(threads_named("amphi-reactor"), 0, "the waiting thread drives; no fallback driver is needed");
+}
+
+#[test]
 fn the_waiting_thread_drives_the_shared_runtime() {
     if !child("the_waiting_thread_drives_the_shared_runtime") {
         return;

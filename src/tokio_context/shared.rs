@@ -124,8 +124,15 @@ fn driver_main() {
 }
 
 impl Shared {
-    /// Takes the driver's role if nobody else waits on this runtime.
+    /// Takes the driver's role if nobody else waits on this runtime and this crate's reactor
+    /// needs no driving from this thread: no source or timer is registered, and this thread does
+    /// not keep its seat. (A thread that waits inside the runtime's `block_on` drives nothing of
+    /// this crate's: a timer or socket of its future there would wait for ever when no other
+    /// thread of this crate is idle.)
     pub(super) fn claim(&'static self) -> Option<Claim> {
+        if !crate::reactor::is_quiet() || crate::context::is_keeper() {
+            return None;
+        }
         if self.parked.load(Ordering::SeqCst) > 0
             || self.driving.compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed).is_err()
         {
@@ -189,7 +196,8 @@ impl Claim {
     ///
     /// The role is given up while the future is polled and `between` runs: a `block_on` nested
     /// there, or another thread, may come to wait meanwhile, and then the driver thread drives for
-    /// them and this caller goes on as a parked one ([`Driven::Parked`]).
+    /// them and this caller goes on as a parked one ([`Driven::Parked`]); so it does when the poll
+    /// or `between` registered a source or timer of this crate's, which this thread then drives.
     pub(crate) fn drive<F: Future>(
         self,
         mut future: Pin<&mut F>,
