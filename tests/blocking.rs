@@ -37,6 +37,28 @@ fn returns_the_closure_result_from_a_named_thread() {
 }
 
 #[test]
+fn threads_at_work_together_have_names_of_their_own() {
+    setup();
+    // `MAX` jobs held until all of them run: on `MAX` threads at once, each named apart.
+    let gate = Arc::new(Barrier::new(MAX));
+    let jobs: Vec<_> = (0..MAX)
+        .map(|_| {
+            let gate = gate.clone();
+            unblock(move || {
+                gate.wait();
+                (std::thread::current().id(), std::thread::current().name().map(str::to_owned))
+            })
+        })
+        .collect();
+    let seen: Vec<_> = jobs.into_iter().map(bounded).collect();
+    let ids: std::collections::HashSet<_> = seen.iter().map(|(id, _)| *id).collect();
+    let names: std::collections::HashSet<_> = seen.iter().map(|(_, name)| name.clone()).collect();
+    assert_eq!(ids.len(), MAX, "{seen:?}");
+    assert_eq!(names.len(), MAX, "two pool threads share a name: {seen:?}");
+    assert!(names.iter().all(|n| n.as_deref().is_some_and(|n| n.starts_with("amphi-blocking-"))), "{seen:?}");
+}
+
+#[test]
 fn a_panic_reaches_the_awaiting_task() {
     setup();
     let caught = std::panic::catch_unwind(|| bounded(unblock(|| -> u32 { panic!("boom in the pool") })));

@@ -343,6 +343,13 @@ fn without_worker_threads_tasks_still_complete_in_block_on() {
     }));
     assert_eq!(v, 21);
     assert_eq!(amphi::dual(async { spawn(async { 3 }).await }).wait(), 3);
+    // No pool thread can start either: `unblock`'s closures run on the thread that scheduled
+    // them, one at a time and all of them, and the pool counts no thread afterwards.
+    let jobs: Vec<_> = (0..10u64).map(|i| amphi::unblock(move || i + 1)).collect();
+    let sum: u64 = jobs.into_iter().map(block_on).sum();
+    assert_eq!(sum, 55);
+    assert_eq!(block_on(amphi::unblock(|| 7)), 7);
+    assert_eq!(amphi::metrics().blocking_threads, 0, "a pool thread that never started is counted");
 }
 
 #[cfg(windows)]
