@@ -199,32 +199,64 @@ fn ten_thousand_timers() -> Vec<Duration> {
     lateness
 }
 
+/// How long the calling thread has waited so far, runnable, for a CPU (the scheduler's
+/// `run_delay`), where the OS tells.
+fn waited_for_a_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: u64 = stat.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
 #[test]
 fn ten_thousand_timers_fire_on_time() {
     let _alone = ALONE.write().unwrap_or_else(|e| e.into_inner());
-    // A run lasts ~10 ms; if another process takes the CPU for a few of them, every timer due
-    // meanwhile is late through no fault of the reactor (smol and Tokio show the same on a busy
-    // machine). So a run that misses the bar is repeated, at most twice, and each is reported; a
-    // reactor that sleeps through deadlines misses it every time.
-    for attempt in 1..=3 {
+    // A run lasts ~10 ms on the thread that runs the tasks and drives the reactor. The late runs
+    // this test used to retry blindly are runs in which that thread waited for a CPU: on this
+    // 2-core machine with four busy loops and valgrind beside it, 20 runs waited 6-33 ms each for
+    // a CPU (the scheduler's `run_delay`), with medians of 1.1-15 ms and worst timers of
+    // 4.6-22 ms; with two busy loops or one core busy, 32 runs waited 9-315 us, with medians of
+    // 0.69-0.92 us, p99 0.72-1.63 ms, worst 1.31-2.38 ms. So a run whose thread waited over 1 ms
+    // for a CPU is the machine's: reported and run again. The first that did not must meet the
+    // bars: those figures with their margin (about x2 on the p99 and the worst; the median's bar
+    // is the reactor's promise, a fraction of a millisecond). Where the OS does not tell the
+    // wait, every run is held to the bars.
+    for attempt in 1..=5 {
+        let before = waited_for_a_cpu();
         let lateness = ten_thousand_timers();
+        let waited = waited_for_a_cpu().zip(before).map(|(after, before)| after - before);
         let median = lateness[lateness.len() / 2];
         let p99 = lateness[lateness.len() * 99 / 100];
+        let worst = *lateness.last().unwrap();
         println!(
-            "10k timers (1-10 ms), run {attempt}: median lateness {median:?}, p99 {p99:?}, max {:?}",
-            lateness.last().unwrap()
+            "10k timers (1-10 ms), run {attempt}: median lateness {median:?}, p99 {p99:?}, worst {worst:?}, \
+             waited {waited:?} for a CPU"
         );
         // 10,000 wake-ups and polls in ~9 ms saturate one thread of an unoptimised build, so the
         // lateness bar is about the reactor only where the executor is optimised too.
         if cfg!(debug_assertions) {
-            println!("(unoptimised build: the 2 ms bar is checked by `cargo test --release`)");
+            println!("(unoptimised build: the bars are checked by `cargo test --release`)");
             return;
         }
-        if median < Duration::from_millis(2) {
-            return;
+        if waited.is_some_and(|w| w > Duration::from_millis(1)) {
+            continue;
         }
+        assert!(
+            median < Duration::from_micros(500),
+            "median lateness {median:?}, the thread waiting {waited:?} for a CPU"
+        );
+        assert!(
+            p99 < Duration::from_micros(3500),
+            "p99 lateness {p99:?}, the thread waiting {waited:?} for a CPU"
+        );
+        assert!(
+            worst < Duration::from_micros(5000),
+            "a timer {worst:?} late, the thread waiting {waited:?} for a CPU"
+        );
+        return;
     }
-    panic!("median lateness of 10k timers over 2 ms in three runs");
+    panic!(
+        "the timers' thread waited over 1 ms for a CPU in five runs of five: too busy a machine to measure them"
+    );
 }
 
 /// Timers of a few milliseconds and a fraction, one at a time; returns each one's lateness,
