@@ -12,7 +12,8 @@
 //! point loom or the model chooses).
 //!
 //! Modelled:
-//! - parking: a wake-up around `park` or `begin_driving` is never lost, nor taken for a nudge;
+//! - parking: a wake-up around `park` or `begin_driving`, or racing a park's deadline, is never
+//!   lost, nor taken for a nudge;
 //! - runners sleeping and waking: a queued task never waits on a sleeping runner, also when a
 //!   runner is blocked inside a task, and when its work woke nobody and waits for the lookout to
 //!   take it over; and a broken sleep protocol that loom must catch;
@@ -145,6 +146,28 @@ fn park_unpark_never_loses_a_wake_up() {
         });
         while !flag.load(Ordering::Acquire) {
             parker.park_deadline(None);
+        }
+        waker_thread.join().unwrap();
+    });
+}
+
+/// A wake-up racing a park whose deadline has passed (`wait_timeout` giving up): the park ends
+/// woken, or timed out with the wake-up left pending for the next park, never lost between the
+/// withdrawal and the wake-up's look at the state.
+#[test]
+fn a_wake_up_racing_a_deadline_is_never_lost() {
+    loom::model(|| {
+        let parker = new_parker();
+        let p = parker.clone();
+        let waker_thread = thread::spawn(move || p.unpark());
+        match parker.park_deadline(Some(std::time::Instant::now())) {
+            park::Unparked::Woken => {}
+            park::Unparked::TimedOut => {
+                // The wake-up came after the withdrawal: the next park takes it (a lost one
+                // leaves this park asleep for ever, which loom reports).
+                assert_eq!(parker.park_deadline(None), park::Unparked::Woken);
+            }
+            park::Unparked::Nudged => panic!("nobody nudged"),
         }
         waker_thread.join().unwrap();
     });
