@@ -14,6 +14,7 @@
 //!
 //! ```text
 //! cargo bench --features tokio --bench servers
+//! cargo bench --features tokio --bench servers -- redis    # the sections whose title has "redis"
 //! AMPHI_BENCH_QUICK=1 cargo bench --features tokio --bench servers   # smoke run
 //! ```
 
@@ -131,6 +132,13 @@ fn throughput(threads: usize, calls: usize, call: impl Fn(usize) + Sync) -> Dura
     start.elapsed() / (threads * calls) as u32
 }
 
+/// Whether the section titled `title` runs: every one, or those whose title contains the first
+/// argument that is not a flag (case aside).
+fn wanted(title: &str) -> bool {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    filter.is_none_or(|f| title.to_lowercase().contains(&f.to_lowercase()))
+}
+
 fn main() {
     let quick = std::env::var("AMPHI_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
     let (calls, rounds, threads) = if quick { (20, 2, 8) } else { (2000, 7, 64) };
@@ -163,58 +171,67 @@ fn main() {
     let sync_pg = std::cell::RefCell::new(sync_pg);
     let sync_redis = std::cell::RefCell::new(sync_redis);
 
-    side_by_side(
-        "PostgreSQL, a one-row SELECT",
-        &[
-            ("amphi .wait() on tokio-postgres", Box::new(|| assert_eq!(db.select(7).wait(), 7))),
-            (".wait(), connection on Tokio", Box::new(|| assert_eq!(db_on_tokio.select(7).wait(), 7))),
-            (
-                "postgres (sync)",
-                Box::new(|| {
-                    let row = sync_pg.borrow_mut().query_one(SELECT, &[&7i32]).unwrap();
-                    assert_eq!(row.get::<_, i32>(0), 7);
-                }),
-            ),
-            (
-                "Runtime::block_on on tokio-postgres",
-                Box::new(|| {
-                    let row = rt.block_on(rt_db.query_one(SELECT, &[&7i32])).unwrap();
-                    assert_eq!(row.get::<_, i32>(0), 7);
-                }),
-            ),
-        ],
-        calls,
-        rounds,
-        &[(0, 2), (0, 3), (1, 2), (1, 3)],
-    );
-    side_by_side(
-        "Redis, a GET of a cached key",
-        &[
-            (
-                "amphi .wait() on redis (multiplexed)",
-                Box::new(|| assert_eq!(cache.get().wait(), "cached value")),
-            ),
-            (
-                "redis (sync)",
-                Box::new(|| {
-                    let v: String = Commands::get(&mut *sync_redis.borrow_mut(), KEY).unwrap();
-                    assert_eq!(v, "cached value");
-                }),
-            ),
-            (
-                "Runtime::block_on on redis",
-                Box::new(|| {
-                    let v: String = rt.block_on(AsyncCommands::get(&mut rt_cache.clone(), KEY)).unwrap();
-                    assert_eq!(v, "cached value");
-                }),
-            ),
-        ],
-        calls,
-        rounds,
-        &[(0, 1), (0, 2)],
-    );
+    let pg_title = "PostgreSQL, a one-row SELECT";
+    if wanted(pg_title) {
+        side_by_side(
+            pg_title,
+            &[
+                ("amphi .wait() on tokio-postgres", Box::new(|| assert_eq!(db.select(7).wait(), 7))),
+                (".wait(), connection on Tokio", Box::new(|| assert_eq!(db_on_tokio.select(7).wait(), 7))),
+                (
+                    "postgres (sync)",
+                    Box::new(|| {
+                        let row = sync_pg.borrow_mut().query_one(SELECT, &[&7i32]).unwrap();
+                        assert_eq!(row.get::<_, i32>(0), 7);
+                    }),
+                ),
+                (
+                    "Runtime::block_on on tokio-postgres",
+                    Box::new(|| {
+                        let row = rt.block_on(rt_db.query_one(SELECT, &[&7i32])).unwrap();
+                        assert_eq!(row.get::<_, i32>(0), 7);
+                    }),
+                ),
+            ],
+            calls,
+            rounds,
+            &[(0, 2), (0, 3), (1, 2), (1, 3)],
+        );
+    }
+    let redis_title = "Redis, a GET of a cached key";
+    if wanted(redis_title) {
+        side_by_side(
+            redis_title,
+            &[
+                (
+                    "amphi .wait() on redis (multiplexed)",
+                    Box::new(|| assert_eq!(cache.get().wait(), "cached value")),
+                ),
+                (
+                    "redis (sync)",
+                    Box::new(|| {
+                        let v: String = Commands::get(&mut *sync_redis.borrow_mut(), KEY).unwrap();
+                        assert_eq!(v, "cached value");
+                    }),
+                ),
+                (
+                    "Runtime::block_on on redis",
+                    Box::new(|| {
+                        let v: String = rt.block_on(AsyncCommands::get(&mut rt_cache.clone(), KEY)).unwrap();
+                        assert_eq!(v, "cached value");
+                    }),
+                ),
+            ],
+            calls,
+            rounds,
+            &[(0, 1), (0, 2)],
+        );
+    }
 
     // From many threads: `.wait()` on one shared client, against a sync client per thread.
+    if !wanted(&format!("{threads} threads at once")) {
+        return;
+    }
     let db = Arc::new(db);
     let per_thread_pg: Vec<_> = (0..threads)
         .map(|_| std::sync::Mutex::new(postgres::Client::connect(&pg, postgres::NoTls).unwrap()))
