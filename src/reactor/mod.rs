@@ -24,6 +24,7 @@ mod poller;
 mod seat;
 mod source;
 mod timers;
+mod wait_end;
 
 use alloc::vec::Vec;
 use core::task::Waker;
@@ -39,9 +40,10 @@ use self::poller::{Events, Poller};
 use self::seat::{Host, Idler, Seat, Slept};
 pub(crate) use self::source::{READ, Slot, Source, WRITE};
 use self::timers::Timers;
+use self::wait_end::{FOREVER, WaitEnd};
 use crate::config::config;
 use crate::park::{self, Parker, Unparked};
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::sys;
 use crate::{context, task};
 
@@ -51,12 +53,6 @@ const SHORT_WAIT: Duration = Duration::from_micros(50);
 /// How often the watcher looks at a kept driver's seat; a keeper stuck in a task for two of these
 /// loses it (see `seat.rs`).
 const WATCH: Duration = Duration::from_millis(1);
-
-/// `Reactor::wait_until` while the driver is not waiting in the poller.
-const NOT_WAITING: u64 = 0;
-
-/// `Reactor::wait_until` while the driver waits without a timeout.
-const FOREVER: u64 = u64::MAX;
 
 static REACTOR: OnceLock<Reactor> = OnceLock::new();
 
@@ -195,9 +191,9 @@ pub(crate) struct Reactor {
     timers: Timers,
     /// The driver lock and the idle threads waiting to take it.
     seat: Seat,
-    /// End of the driver's current wait, in nanoseconds since `epoch`, or [`NOT_WAITING`] /
-    /// [`FOREVER`]; a new timer earlier than this must interrupt the wait.
-    wait_until: AtomicU64,
+    /// The end of the driver's current wait, in nanoseconds since `epoch`: a new timer earlier
+    /// than it must interrupt the wait.
+    wait_end: WaitEnd,
     epoch: Instant,
     /// Waiters: threads in an idle step (`Waiter::idle`), other than the fallback driver.
     amphi_waiters: AtomicUsize,
@@ -228,7 +224,7 @@ impl Reactor {
             events: Mutex::new((Events::new(), Vec::new())),
             timers: Timers::new(),
             seat: Seat::new(),
-            wait_until: AtomicU64::new(NOT_WAITING),
+            wait_end: WaitEnd::new(),
             epoch: Instant::now(),
             amphi_waiters: AtomicUsize::new(0),
             fallback_drives: AtomicBool::new(false),
@@ -365,12 +361,11 @@ impl Reactor {
             if woke_others && role == (Role::Amphi { runner: false }) && self.seat.should_stand_back() {
                 break parker.end_driving();
             }
-            self.wait_until.store(until.map_or(FOREVER, |u| self.nanos(u)), Ordering::SeqCst);
-            // Pairs with the fence in `insert_timer`: a timer queued before this point is seen
-            // here, one queued after sees `wait_until` and notifies.
-            crate::sync::fence(Ordering::SeqCst);
+            // A timer queued before this point is seen here, one queued after sees the wait's
+            // end and notifies (`wait_end.rs`).
+            self.wait_end.announce(until.map_or(FOREVER, |u| self.nanos(u)));
             if self.timers.has_pending_ops() {
-                self.wait_until.store(NOT_WAITING, Ordering::SeqCst);
+                self.wait_end.over();
                 if parker.end_driving() {
                     break true;
                 }
@@ -384,7 +379,7 @@ impl Reactor {
                 .map(|t| if t < SHORT_WAIT { Duration::ZERO } else { t });
             let woken = self.events.with(|(events, wakers)| {
                 let result = self.poller.wait(events, timeout);
-                self.wait_until.store(NOT_WAITING, Ordering::SeqCst);
+                self.wait_end.over();
                 let woken = parker.end_driving();
                 let woke = match result {
                     Ok(_) => self.process_events(events, wakers),
@@ -413,8 +408,7 @@ impl Reactor {
     }
 
     fn nanos(&self, at: Instant) -> u64 {
-        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
-        u64::try_from(nanos).unwrap_or(FOREVER - 1).max(NOT_WAITING + 1)
+        WaitEnd::clamp(at.saturating_duration_since(self.epoch).as_nanos())
     }
 
     /// Wakes the futures waiting for `events`; returns how many it woke.
@@ -437,10 +431,7 @@ impl Reactor {
     /// Registers a timer; returns its id for [`remove_timer`](Self::remove_timer).
     pub(crate) fn insert_timer(&'static self, when: Instant, waker: &Waker) -> usize {
         let id = self.timers.insert(when, waker);
-        // Pairs with the fence in `drive`.
-        crate::sync::fence(Ordering::SeqCst);
-        let until = self.wait_until.load(Ordering::SeqCst);
-        if until != NOT_WAITING && self.nanos(when) < until {
+        if self.wait_end.interrupts(self.nanos(when)) {
             let _ = self.poller.notify();
         }
         self.ensure_driver(waker);
