@@ -4,7 +4,7 @@
 //!
 //! The models compile the crate's real source files (`src/sync.rs`, `src/park.rs`,
 //! `src/task/`, `src/executor/`, `src/global/roster.rs`, `src/blocking/pool.rs`,
-//! `src/reactor/seat.rs`) as modules of this test, so `crate::sync` resolves to loom's atomics,
+//! `src/reactor/seat.rs`, `src/reactor/timers.rs`, `src/reactor/wait_end.rs`) as modules of this test, so `crate::sync` resolves to loom's atomics,
 //! `Arc`, `Mutex`, threads and thread-locals, and every interleaving of our code is explored.
 //! These files depend on nothing above them, so nothing of the crate needs a stub; only the
 //! outside world is: the reactor's poller (`reactor::notify` and a wait for it) and its timers,
@@ -26,7 +26,9 @@
 //!   (drivers keep the seat while they poll their own futures, a picked candidate keeps it for
 //!   itself, and one that does not come back gives it up), a foreign registration racing a
 //!   leaving driver still gets a driver, a keeper stuck in a task loses the seat to the
-//!   watcher, and one held by a foreign `block_on` loses it to the fallback driver.
+//!   watcher, and one held by a foreign `block_on` loses it to the fallback driver;
+//! - a timer registered as the driver goes to wait in the poller: seen before the wait, or the
+//!   wait interrupted.
 #![cfg(loom)]
 #![allow(dead_code, unused_imports, missing_docs)]
 
@@ -46,8 +48,12 @@ mod seat;
 mod sync;
 #[path = "../src/task/mod.rs"]
 mod task;
+#[path = "../src/reactor/timers.rs"]
+mod timers;
 #[path = "../src/tokens.rs"]
 mod tokens;
+#[path = "../src/reactor/wait_end.rs"]
+mod wait_end;
 
 /// The poller a driving thread waits in: woken by `notify`, like `polling::Poller::notify`.
 mod reactor {
@@ -1187,6 +1193,41 @@ fn fallback_takes_the_seat_a_held_keeper_kept() {
         // The foreign `block_on` returned, then this thread's own; it gives up the seat it kept.
         reactor.seat.unkeep(&*reactor);
         reactor.assert_settled();
+    });
+}
+
+/// A timer registered while the driver goes to wait in the poller with no timeout, as
+/// `Reactor::drive` and `Reactor::insert_timer` use `Timers` and `WaitEnd`: the driver sees the
+/// timer's queued operation before it waits, or the registration interrupts the wait. Never
+/// both missed (the driver would sleep through the timer; loom reports it asleep for ever).
+#[test]
+fn a_timer_registered_as_the_driver_waits_is_never_slept_through() {
+    loom::model(|| {
+        let timers = Arc::new(timers::Timers::new());
+        let end = Arc::new(wait_end::WaitEnd::new());
+        let when = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+        let (t, e) = (timers.clone(), end.clone());
+        let registration = thread::spawn(move || {
+            t.insert(when, Waker::noop());
+            if e.interrupts(1) {
+                reactor::notify();
+            }
+        });
+        // The driver: fires what is due (applying queued operations), then waits until the next
+        // timer; with none known, without a timeout.
+        loop {
+            if timers.fire(std::time::Instant::now()) == Some(when) {
+                break;
+            }
+            end.announce(wait_end::FOREVER);
+            if timers.has_pending_ops() {
+                end.over();
+                continue;
+            }
+            reactor::wait();
+            end.over();
+        }
+        registration.join().unwrap();
     });
 }
 
