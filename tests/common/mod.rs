@@ -19,8 +19,10 @@ pub fn is_child() -> bool {
 pub fn in_child(test: &str, env: &[(&str, &str)]) -> String {
     let out = run_child(test, env);
     assert!(out.0, "child `{test}` with {env:?} failed:\n{}", out.1);
-    // libtest's summary, whole: "11 passed" or a test's own output must not count.
-    let ran_one = out.1.lines().any(|l| l.starts_with("test result: ok. 1 passed; 0 failed;"));
+    // libtest's summary, whole: "11 passed" or a test's own output must not count. Looked for in
+    // the child's stdout alone: in the combined output a line of its stderr (a panic's report)
+    // can land in the middle of it, since the two pipes are read apart.
+    let ran_one = out.2.lines().any(|l| l.starts_with("test result: ok. 1 passed; 0 failed;"));
     assert!(ran_one, "child `{test}` did not run exactly one test, passing:\n{}", out.1);
     out.1
 }
@@ -32,7 +34,8 @@ pub fn in_child_failing(test: &str, env: &[(&str, &str)]) -> String {
     out.1
 }
 
-fn run_child(test: &str, env: &[(&str, &str)]) -> (bool, String) {
+/// Runs the child; returns whether it succeeded, its combined output and its stdout alone.
+fn run_child(test: &str, env: &[(&str, &str)]) -> (bool, String, String) {
     // A child that has printed nothing after `STARTUP` never reached its `main` (libtest prints
     // "running 1 test" first thing): under qemu-user, a fork in a multithreaded process can
     // deadlock the child before it execs. That is the emulator's, so the child is started once
@@ -52,9 +55,10 @@ fn run_child(test: &str, env: &[(&str, &str)]) -> (bool, String) {
     for attempt in 1..=2 {
         let mut child = cmd.spawn().expect("start child test process");
         let output = Arc::new(Mutex::new(Vec::new()));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
         let readers = [
-            collect(child.stdout.take().unwrap(), output.clone()),
-            collect(child.stderr.take().unwrap(), output.clone()),
+            collect(child.stdout.take().unwrap(), output.clone(), Some(stdout.clone())),
+            collect(child.stderr.take().unwrap(), output.clone(), None),
         ];
         let text = |readers: [std::thread::JoinHandle<()>; 2]| {
             for r in readers {
@@ -62,10 +66,12 @@ fn run_child(test: &str, env: &[(&str, &str)]) -> (bool, String) {
             }
             String::from_utf8_lossy(&output.lock().unwrap()).into_owned()
         };
+        let stdout = || String::from_utf8_lossy(&stdout.lock().unwrap()).into_owned();
         let start = Instant::now();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                return (status.success(), text(readers));
+                let text = text(readers);
+                return (status.success(), text, stdout());
             }
             let silent = output.lock().unwrap().is_empty();
             if silent && start.elapsed() > STARTUP && attempt == 1 {
@@ -88,12 +94,19 @@ fn run_child(test: &str, env: &[(&str, &str)]) -> (bool, String) {
     panic!("child `{test}` with {env:?} never started, twice")
 }
 
-/// Appends everything `pipe` yields to `out`, on a thread of its own.
-fn collect(mut pipe: impl Read + Send + 'static, out: Arc<Mutex<Vec<u8>>>) -> std::thread::JoinHandle<()> {
+/// Appends everything `pipe` yields to `out`, and to `own` if given, on a thread of its own.
+fn collect(
+    mut pipe: impl Read + Send + 'static,
+    out: Arc<Mutex<Vec<u8>>>,
+    own: Option<Arc<Mutex<Vec<u8>>>>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut buf = [0; 4096];
         while let Ok(n @ 1..) = pipe.read(&mut buf) {
             out.lock().unwrap().extend_from_slice(&buf[..n]);
+            if let Some(own) = &own {
+                own.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
         }
     })
 }
