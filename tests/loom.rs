@@ -4,7 +4,8 @@
 //!
 //! The models compile the crate's real source files (`src/sync.rs`, `src/park.rs`,
 //! `src/task/`, `src/executor/`, `src/global/roster.rs`, `src/blocking/pool.rs`,
-//! `src/reactor/seat.rs`, `src/reactor/timers.rs`, `src/reactor/wait_end.rs`) as modules of this test, so `crate::sync` resolves to loom's atomics,
+//! `src/reactor/seat.rs`, `src/reactor/timers.rs`, `src/reactor/wait_end.rs`,
+//! `src/reactor/source.rs`) as modules of this test, so `crate::sync` resolves to loom's atomics,
 //! `Arc`, `Mutex`, threads and thread-locals, and every interleaving of our code is explored.
 //! These files depend on nothing above them, so nothing of the crate needs a stub; only the
 //! outside world is: the reactor's poller (`reactor::notify` and a wait for it) and its timers,
@@ -28,7 +29,11 @@
 //!   leaving driver still gets a driver, a keeper stuck in a task loses the seat to the
 //!   watcher, and one held by a foreign `block_on` loses it to the fallback driver;
 //! - a timer registered as the driver goes to wait in the poller: seen before the wait, or the
-//!   wait interrupted.
+//!   wait interrupted;
+//! - a socket's readiness (`reactor/source.rs` over a modelled socket and poller, edge-triggered
+//!   and oneshot): data racing a failed read, a reader and a writer waiting at once where one
+//!   side becomes ready first, and `readable()` futures, one dropped while the other waits, are
+//!   never left waiting for an event that came.
 #![cfg(loom)]
 #![allow(dead_code, unused_imports, missing_docs)]
 
@@ -54,6 +59,19 @@ mod timers;
 mod tokens;
 #[path = "../src/reactor/wait_end.rs"]
 mod wait_end;
+
+/// `src/reactor/source.rs` over a modelled socket and poller (`tests/loom/io_source.rs`).
+#[path = "loom/io_source.rs"]
+mod io_source;
+
+/// The OS handle types `reactor/source.rs` names; the modelled socket has no handle.
+mod sys {
+    pub type Raw = usize;
+    pub struct Borrowed<'a>(core::marker::PhantomData<&'a ()>);
+    pub unsafe fn borrow_raw<'a>(_: Raw) -> Borrowed<'a> {
+        Borrowed(core::marker::PhantomData)
+    }
+}
 
 /// The poller a driving thread waits in: woken by `notify`, like `polling::Poller::notify`.
 mod reactor {
@@ -1451,5 +1469,94 @@ fn broken_sleep_protocol_is_caught() {
             }
         }
         spawner.join().unwrap();
+    });
+}
+
+/// Runs `model` on a fresh socket in each registration mode, with the driver on a thread of its
+/// own until the model returns.
+fn io_model(model: fn(&'static io_source::Reactor, &Arc<io_source::Source>)) {
+    for edge in [true, false] {
+        loom::model(move || {
+            let reactor = io_source::Reactor::get(edge);
+            let source = Arc::new(io_source::source());
+            let driver = {
+                let source = source.clone();
+                thread::spawn(move || reactor.drive(&source))
+            };
+            model(reactor, &source);
+            reactor.poller.stop();
+            driver.join().unwrap();
+        });
+    }
+}
+
+/// A read that would block races the peer's data: whichever comes first, the reader gets every
+/// byte, and an event that came is never missed (nor its edge, which comes once).
+#[test]
+fn data_racing_a_failed_read_is_never_missed() {
+    io_model(|reactor, source| {
+        let peer = thread::spawn(move || {
+            reactor.poller.peer(io_source::READ, 1);
+            reactor.poller.peer(io_source::READ, 1);
+        });
+        let mut read = 0;
+        while read < 2 {
+            read += park_loop(std::future::poll_fn(|cx| {
+                io_source::poll_io(source, reactor, io_source::READ, cx)
+            }))
+            .unwrap();
+        }
+        assert_eq!(read, 2);
+        peer.join().unwrap();
+    });
+}
+
+/// A reader and a writer wait on one socket; the read side becomes ready first, and the reader
+/// makes room for the writer only after its read. The read side's event must leave the writer's
+/// interest armed, and the write side's event must reach the writer.
+#[test]
+fn a_reader_and_a_writer_each_get_their_own_event() {
+    io_model(|reactor, source| {
+        let writer = {
+            let source = source.clone();
+            thread::spawn(move || {
+                reactor.poller.peer(io_source::READ, 1);
+                park_loop(std::future::poll_fn(|cx| {
+                    io_source::poll_io(&source, reactor, io_source::WRITE, cx)
+                }))
+                .unwrap()
+            })
+        };
+        let read =
+            park_loop(std::future::poll_fn(|cx| io_source::poll_io(source, reactor, io_source::READ, cx)));
+        assert_eq!(read.unwrap(), 1);
+        reactor.poller.peer(io_source::WRITE, 1);
+        assert_eq!(writer.join().unwrap(), 1, "the room the reader made");
+    });
+}
+
+/// Two `readable()` futures wait on one socket; one is dropped, and the data arrives. The
+/// dropped one's waker is let go at once (not kept, with its task, until the next event), and
+/// the other is woken all the same.
+#[test]
+fn a_dropped_readable_future_leaves_the_other_waiting_for_its_event() {
+    io_model(|reactor, source| {
+        let other = {
+            let source = source.clone();
+            thread::spawn(move || {
+                let mut dropped = io_source::ReadyFuture::new(&source, reactor, io_source::READ);
+                let parker = new_parker();
+                let waker = waker(parker.clone());
+                let polled = std::pin::Pin::new(&mut dropped).poll(&mut Context::from_waker(&waker));
+                assert!(polled.is_pending(), "no data yet");
+                drop(dropped);
+                // `parker` and `waker` hold it; no event has come that could have taken a third.
+                assert_eq!(Arc::strong_count(&parker), 2, "the dropped future's waker is let go");
+                reactor.poller.peer(io_source::READ, 1);
+            })
+        };
+        park_loop(io_source::ReadyFuture::new(source, reactor, io_source::READ)).unwrap();
+        other.join().unwrap();
+        assert_eq!(reactor.poller.attempt(io_source::READ), Some(1));
     });
 }
