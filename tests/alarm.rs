@@ -20,6 +20,8 @@ struct Board {
     now: AtomicU64,
     /// The alarm's deadline, while armed.
     alarm: Mutex<Option<u64>>,
+    /// Calls of `set_alarm`: on a board, each is a register write in a critical section.
+    sets: AtomicUsize,
 }
 
 impl TimeSource for Board {
@@ -29,10 +31,11 @@ impl TimeSource for Board {
 
     fn set_alarm(&self, at: u64) {
         *self.alarm.lock().unwrap() = Some(at);
+        self.sets.fetch_add(1, Ordering::SeqCst);
     }
 }
 
-static BOARD: Board = Board { now: AtomicU64::new(0), alarm: Mutex::new(None) };
+static BOARD: Board = Board { now: AtomicU64::new(0), alarm: Mutex::new(None), sets: AtomicUsize::new(0) };
 
 impl Board {
     /// Advances the clock one tick at a time, as the tick interrupt does, and fires the alarm
@@ -113,11 +116,14 @@ fn a_timer_wakes_at_its_deadline_and_not_before() {
     let start = alarm::now();
     let mut sleep = alarm::after(10);
     assert_eq!(sleep.deadline(), start + 10);
+    let sets = board.sets.load(Ordering::SeqCst);
     assert!(poll(&mut sleep, &waker).is_pending());
     assert_eq!(board.armed(), Some(start + 10), "the alarm is armed for it");
+    assert_eq!(board.sets.load(Ordering::SeqCst), sets + 1);
     board.tick(9);
     assert_eq!(c.wakes.load(Ordering::SeqCst), 0, "not woken before its deadline");
     assert!(poll(&mut sleep, &waker).is_pending(), "and not ready");
+    assert_eq!(board.sets.load(Ordering::SeqCst), sets + 1, "polled again, it does not arm the alarm again");
     board.tick(1);
     assert_eq!(c.wakes.load(Ordering::SeqCst), 1, "woken once at its deadline");
     assert_eq!(poll(&mut sleep, &waker), Poll::Ready(start + 10), "ready with the time it completed at");
