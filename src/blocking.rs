@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod handle;
 mod pool;
 
 use core::time::Duration;
@@ -16,6 +17,7 @@ use std::time::Instant;
 
 use async_task::Runnable;
 
+pub use self::handle::Unblock;
 use self::pool::Pool;
 pub(crate) use self::pool::PoolCounts;
 use crate::task::Task;

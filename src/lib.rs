@@ -116,7 +116,7 @@ mod tokio_context;
 
 pub use crate::block_on::block_on;
 #[cfg(feature = "std")]
-pub use crate::blocking::unblock;
+pub use crate::blocking::{Unblock, unblock};
 #[cfg(feature = "std")]
 pub use crate::config::{Builder, BuilderError};
 pub use crate::dual::{Dual, dual};

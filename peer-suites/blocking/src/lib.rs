@@ -1,0 +1,2 @@
+//! blocking's names, from amphi.
+pub use amphi::{Unblock, unblock};
