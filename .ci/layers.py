@@ -27,6 +27,7 @@ ALLOWED = {
     "io": {"reactor", "sys"},
     "timer": {"reactor"},
     "blocking": {"config", "task", "sync", "tokens", "tokio_context"},
+    "fs": {"blocking", "task"},
     "idle_loop": {"reactor", "executor"},
     "global": {"idle_loop", "executor", "config", "tokens", "tokio_context"},
     "block_on": {"global", "tokio_context"},

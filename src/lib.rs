@@ -91,6 +91,8 @@ mod context;
 mod dual;
 mod executor;
 #[cfg(feature = "std")]
+pub mod fs;
+#[cfg(feature = "std")]
 mod global;
 #[cfg(feature = "hyper")]
 pub mod hyper;
