@@ -28,6 +28,7 @@ ALLOWED = {
     "timer": {"reactor"},
     "blocking": {"config", "task", "sync", "tokens", "tokio_context"},
     "fs": {"blocking", "task"},
+    "net": {"io", "blocking", "task"},
     "idle_loop": {"reactor", "executor"},
     "global": {"idle_loop", "executor", "config", "tokens", "tokio_context"},
     "block_on": {"global", "tokio_context"},

@@ -102,6 +102,8 @@ mod idle_loop;
 mod io;
 #[cfg(feature = "std")]
 mod metrics;
+#[cfg(feature = "std")]
+pub mod net;
 mod park;
 #[cfg(feature = "std")]
 mod reactor;
