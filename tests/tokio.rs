@@ -157,6 +157,12 @@ fn tokio_sleep_under_block_on() {
     };
     assert!(again.elapsed() >= Duration::from_millis(50), "gave up early: {:?}", again.elapsed());
     drop(unfinished);
+    // The thread that gave up waiting in Tokio's runtime parks and drives as usual afterwards:
+    // its parker left the relaying state when the wait ended.
+    let start = Instant::now();
+    amphi::block_on(amphi::Timer::after(Duration::from_millis(5)));
+    let slept = start.elapsed();
+    assert!(slept >= Duration::from_millis(5) && slept < Duration::from_secs(2), "{slept:?}");
 }
 
 #[test]
