@@ -168,6 +168,8 @@ fn the_address_types_are_async_net_s() {
     takes(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 1));
     takes(std::net::SocketAddrV6::new(std::net::Ipv6Addr::LOCALHOST, 1, 0, 0));
     takes(&[addr][..]);
+    // The impl for references, which is what is tested here.
+    #[allow(clippy::needless_borrows_for_generic_args)]
     takes(&addr);
 }
 
