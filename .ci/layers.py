@@ -29,6 +29,7 @@ ALLOWED = {
     "blocking": {"config", "task", "sync", "tokens", "tokio_context"},
     "fs": {"blocking", "task"},
     "net": {"io", "blocking", "task"},
+    "signal": {"io"},
     "idle_loop": {"reactor", "executor"},
     "global": {"idle_loop", "executor", "config", "tokens", "tokio_context"},
     "block_on": {"global", "tokio_context"},

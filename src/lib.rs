@@ -107,6 +107,8 @@ pub mod net;
 mod park;
 #[cfg(feature = "std")]
 mod reactor;
+#[cfg(all(feature = "std", unix))]
+pub mod signal;
 mod sync;
 #[cfg(feature = "std")]
 mod sys;

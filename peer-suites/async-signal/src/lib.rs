@@ -1,0 +1,2 @@
+//! async-signal's names, from amphi.
+pub use amphi::signal::{Signal, Signals};

@@ -1,0 +1,284 @@
+//! `amphi::signal`: signals as a stream, as async-signal 0.2 offers them, delivered through this
+//! crate's reactor: no signal thread.
+//!
+//! Each [`Signals`] owns a connected socket pair. Its handlers (installed with
+//! signal-hook-registry, which chains them after any handler already there) write the signal's
+//! number into one end, which is all a signal handler may safely do; the other end is registered
+//! with the reactor, and the stream reads the numbers from it.
+//!
+//! Unix only for now: on Windows, async-signal delivers Ctrl-C (through `SetConsoleCtrlHandler`),
+//! which this module does not offer yet.
+//!
+//! # Examples
+//!
+//! ```
+//! use amphi::signal::{Signal, Signals};
+//! use futures_lite::stream::StreamExt;
+//!
+//! amphi::block_on(async {
+//!     let mut signals = Signals::new([Signal::Usr1])?;
+//!     // SAFETY: raising a signal this process handles.
+//!     unsafe { libc::raise(libc::SIGUSR1) };
+//!     assert_eq!(signals.next().await.unwrap()?, Signal::Usr1);
+//!     std::io::Result::Ok(())
+//! })?;
+//! # std::io::Result::Ok(())
+//! ```
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::borrow::Borrow;
+use core::fmt;
+use core::pin::Pin;
+use core::task::{Context, Poll, ready};
+use std::io::{self, Read, Write};
+
+use futures_lite::stream::Stream;
+use signal_hook_registry::SigId;
+
+use crate::io::Async;
+
+/// The two ends of a signal pipe: a Unix socket pair.
+type End = std::os::unix::net::UnixStream;
+
+fn pair() -> io::Result<(End, End)> {
+    End::pair()
+}
+
+macro_rules! signals {
+    ($($(#[$doc:meta])* $name:ident = $value:ident,)*) => {
+        /// A signal a [`Signals`] can wait for: async-signal's names, and as with it, `signal as
+        /// i32` is the platform's number of the signal.
+        #[derive(Copy, Clone, Debug, Eq, PartialEq, PartialOrd, Ord, Hash)]
+        #[non_exhaustive]
+        #[repr(i32)]
+        pub enum Signal {
+            $($(#[$doc])* $name = libc::$value,)*
+        }
+
+        impl Signal {
+            /// The platform's number of this signal, if it has one that can be handled.
+            fn number(self) -> Option<libc::c_int> {
+                match self {
+                    $(Signal::$name => Some(libc::$value),)*
+                }
+            }
+
+            fn from_number(number: libc::c_int) -> Option<Signal> {
+                match number {
+                    $(libc::$value => Some(Signal::$name),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+signals! {
+    /// `SIGHUP`
+    Hup = SIGHUP,
+    /// `SIGINT` (Ctrl-C)
+    Int = SIGINT,
+    /// `SIGQUIT`
+    Quit = SIGQUIT,
+    /// `SIGILL` (cannot be handled: refused)
+    Ill = SIGILL,
+    /// `SIGTRAP`
+    Trap = SIGTRAP,
+    /// `SIGABRT`
+    Abort = SIGABRT,
+    /// `SIGBUS`
+    Bus = SIGBUS,
+    /// `SIGFPE` (cannot be handled: refused)
+    Fpe = SIGFPE,
+    /// `SIGKILL` (cannot be handled: refused)
+    Kill = SIGKILL,
+    /// `SIGUSR1`
+    Usr1 = SIGUSR1,
+    /// `SIGSEGV` (cannot be handled: refused)
+    Segv = SIGSEGV,
+    /// `SIGUSR2`
+    Usr2 = SIGUSR2,
+    /// `SIGPIPE`
+    Pipe = SIGPIPE,
+    /// `SIGALRM`
+    Alarm = SIGALRM,
+    /// `SIGTERM`
+    Term = SIGTERM,
+    /// `SIGCHLD`
+    Child = SIGCHLD,
+    /// `SIGCONT`
+    Cont = SIGCONT,
+    /// `SIGSTOP` (cannot be handled: refused)
+    Stop = SIGSTOP,
+    /// `SIGTSTP`
+    Tstp = SIGTSTP,
+    /// `SIGTTIN`
+    Ttin = SIGTTIN,
+    /// `SIGTTOU`
+    Ttou = SIGTTOU,
+    /// `SIGURG`
+    Urg = SIGURG,
+    /// `SIGXCPU`
+    Xcpu = SIGXCPU,
+    /// `SIGXFSZ`
+    Xfsz = SIGXFSZ,
+    /// `SIGVTALRM`
+    Vtalarm = SIGVTALRM,
+    /// `SIGPROF`
+    Prof = SIGPROF,
+    /// `SIGWINCH`
+    Winch = SIGWINCH,
+    /// `SIGIO`
+    Io = SIGIO,
+    /// `SIGSYS`
+    Sys = SIGSYS,
+}
+
+/// A stream of the signals it was made for, as they arrive. Registering a signal replaces its
+/// default action (a registered `SIGINT` no longer ends the process) until the `Signals` that
+/// registered it is dropped or removes it.
+///
+/// The stream never ends. `&Signals` is a stream too (one reader at a time gets each signal).
+pub struct Signals {
+    read: Arc<Async<End>>,
+    write: End,
+    registered: Vec<(Signal, SigId)>,
+}
+
+impl Signals {
+    /// A stream of `signals`.
+    ///
+    /// # Errors
+    ///
+    /// A signal that cannot be handled (`SIGKILL`, `SIGSTOP`, `SIGILL`, `SIGFPE`, `SIGSEGV`) is an
+    /// `InvalidInput` error; so is the failure to make the
+    /// socket pair or to install a handler.
+    pub fn new<B: Borrow<Signal>>(signals: impl IntoIterator<Item = B>) -> io::Result<Signals> {
+        let (read, write) = pair()?;
+        write.set_nonblocking(true)?;
+        let mut this = Signals { read: Arc::new(Async::new(read)?), write, registered: Vec::new() };
+        this.add_signals(signals)?;
+        Ok(this)
+    }
+
+    /// Adds `signals` to those this stream waits for (one already there is left as it is).
+    ///
+    /// # Errors
+    ///
+    /// As for [`new`](Self::new); the signals before the failing one stay added.
+    pub fn add_signals<B: Borrow<Signal>>(&mut self, signals: impl IntoIterator<Item = B>) -> io::Result<()> {
+        for signal in signals {
+            let signal = *signal.borrow();
+            if self.registered.iter().any(|(s, _)| *s == signal) {
+                continue;
+            }
+            let number = signal
+                .number()
+                .filter(|n| !signal_hook_registry::FORBIDDEN.contains(n))
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, CANNOT_HANDLE))?;
+            let write = self.write.try_clone()?;
+            let bytes = number.to_ne_bytes();
+            let handler = move || {
+                // A full pipe drops the number: the stream has that many unread already.
+                let _ = (&write).write(&bytes);
+            };
+            // SAFETY: the handler only writes a few bytes to a non-blocking socket, which is
+            // async-signal-safe (`write`/`send`), and neither allocates, locks nor panics.
+            let id = unsafe { signal_hook_registry::register(number, handler) }?;
+            self.registered.push((signal, id));
+        }
+        Ok(())
+    }
+
+    /// Stops waiting for `signals` (one not added is left as it is); their default action comes
+    /// back once no other handler is registered for them.
+    pub fn remove_signals<B: Borrow<Signal>>(
+        &mut self,
+        signals: impl IntoIterator<Item = B>,
+    ) -> io::Result<()> {
+        for signal in signals {
+            let signal = *signal.borrow();
+            if let Some(i) = self.registered.iter().position(|(s, _)| *s == signal) {
+                let (_, id) = self.registered.swap_remove(i);
+                signal_hook_registry::unregister(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn poll_signal(&self, cx: &mut Context<'_>) -> Poll<io::Result<Signal>> {
+        let mut number = [0; core::mem::size_of::<libc::c_int>()];
+        loop {
+            // A read first, every time: a handler that ran on this thread just now (`raise`)
+            // has written already, before the reactor has seen anything.
+            match self.read.get_ref().read(&mut number) {
+                Ok(n) if n == number.len() => {
+                    let number = libc::c_int::from_ne_bytes(number);
+                    return Poll::Ready(
+                        Signal::from_number(number)
+                            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData)),
+                    );
+                }
+                // The handlers write whole numbers, which a socket delivers whole.
+                Ok(_) => return Poll::Ready(Err(io::Error::from(io::ErrorKind::UnexpectedEof))),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Poll::Ready(Err(err)),
+            }
+            ready!(self.read.poll_readable(cx))?;
+        }
+    }
+}
+
+const CANNOT_HANDLE: &str = "this signal cannot be handled here";
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        for (_, id) in self.registered.drain(..) {
+            signal_hook_registry::unregister(id);
+        }
+    }
+}
+
+impl fmt::Debug for Signals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.registered.iter().map(|(s, _)| s)).finish()
+    }
+}
+
+impl Stream for Signals {
+    type Item = io::Result<Signal>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.poll_signal(cx).map(Some)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
+    }
+}
+
+impl Stream for &Signals {
+    type Item = io::Result<Signal>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.poll_signal(cx).map(Some)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
+    }
+}
+
+impl std::os::unix::io::AsRawFd for Signals {
+    fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
+        self.read.as_raw_fd()
+    }
+}
+
+impl std::os::unix::io::AsFd for Signals {
+    fn as_fd(&self) -> std::os::unix::io::BorrowedFd<'_> {
+        self.read.get_ref().as_fd()
+    }
+}
