@@ -104,6 +104,8 @@ const WORKLOADS: &[Workload] = &[
         io: true,
         run: hyper_keep_alive,
     },
+    // A file read whole through each runtime's file API: amphi::fs, async-fs (smol), tokio::fs.
+    Workload { metrics: &[("fs::read_64MiB", "file")], runtimes: &REACTORS, io: true, run: fs_read },
     Workload {
         metrics: &[("timer::10k", "10k timers (wall)"), ("timer::10k_lateness", "timer (mean)")],
         runtimes: &REACTORS,
@@ -451,6 +453,43 @@ const HYPER: [Rt; 2] = [Rt::TokioMt, Rt::TokioCt];
 fn hyper_keep_alive(rt: Rt) -> Vec<f64> {
     let (conns, reqs) = (64, size(50, 2));
     vec![rt.block_on(common::http::keep_alive(rt, conns, reqs)) / (conns * reqs) as f64]
+}
+
+/// A file of 64 MiB (1 MiB in quick mode) read whole through the runtime's file API into a
+/// buffer of its size; every byte checked. The file is written once, so the page cache holds it.
+fn fs_read(rt: Rt) -> Vec<f64> {
+    use futures_lite::io::AsyncReadExt as _;
+    static FILE: OnceLock<(std::path::PathBuf, usize)> = OnceLock::new();
+    let (path, len) = FILE.get_or_init(|| {
+        let len = size(64 << 20, 1 << 20);
+        // Kept between runs (one file per size), written when missing.
+        let path = std::env::temp_dir().join(format!("amphi-bench-fs-{len}"));
+        if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(len as u64) {
+            std::fs::write(&path, (0..len).map(|i| (i % 251) as u8).collect::<Vec<_>>()).unwrap();
+        }
+        (path, len)
+    });
+    let (path, len) = (path.clone(), *len);
+    let mut buf = Vec::with_capacity(len);
+    let ns = timed(|| {
+        rt.block_on(async {
+            match rt {
+                Rt::Amphi => {
+                    amphi::fs::File::open(&path).await.unwrap().read_to_end(&mut buf).await.unwrap();
+                }
+                Rt::Smol => {
+                    async_fs::File::open(&path).await.unwrap().read_to_end(&mut buf).await.unwrap();
+                }
+                _ => {
+                    use tokio::io::AsyncReadExt as _;
+                    tokio::fs::File::open(&path).await.unwrap().read_to_end(&mut buf).await.unwrap();
+                }
+            }
+        })
+    });
+    assert_eq!(buf.len(), len, "the whole file");
+    assert!(buf.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8), "every byte");
+    vec![ns]
 }
 
 fn timer_10k(rt: Rt) -> Vec<f64> {
