@@ -249,3 +249,42 @@ fn a_closed_unblock_says_so() {
         assert_eq!(message, Some("the handle of this `Unblock` was closed"));
     });
 }
+
+/// A program that reads stdin through `Unblock`, gives up on the read and returns, ends at once:
+/// the pool thread left in the read does not hold up the process's exit. A child process whose
+/// stdin is a pipe nobody writes to.
+#[test]
+fn a_program_whose_stdin_read_was_dropped_exits() {
+    if std::env::var_os("AMPHI_TEST_CHILD").is_some() {
+        block_on(async {
+            let mut stdin = Unblock::new(std::io::stdin());
+            let mut buf = [0; 1];
+            let read = future::or(async { Some(stdin.read(&mut buf).await) }, async {
+                amphi::Timer::after(Duration::from_millis(50)).await;
+                None
+            });
+            assert!(read.await.is_none(), "nothing was written to stdin");
+        });
+        return;
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["a_program_whose_stdin_read_was_dropped_exits", "--exact", "--test-threads=1"])
+        .env("AMPHI_TEST_CHILD", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _stdin = child.stdin.take(); // open, never written
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("the child hung in its exit with a stdin read in the pool");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status}");
+}
