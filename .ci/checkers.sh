@@ -99,7 +99,7 @@ passed=0
 failed=0
 for name in "${valgrind_tests[@]}"; do
     bin=$(grep -o "target/valgrind/debug/deps/${name}-[0-9a-f]*" target/valgrind-build.log | head -n1)
-    if valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+    if valgrind --quiet --suppressions=.ci/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
         --error-exitcode=99 "./$bin" --test-threads=1 --skip without_worker_threads \
         --skip a_destructor_that_panics_on_a_global_task --skip executor_runs_on_several_threads \
         --skip a_runner_blocked_in_a_task_delays_io_by_milliseconds_at_most \
