@@ -261,6 +261,24 @@ fn ten_thousand_timers_fire_on_time() {
 
 /// Timers of a few milliseconds and a fraction, one at a time; returns each one's lateness,
 /// sorted.
+/// A timer registered on another thread while the driver waits for a later one interrupts that
+/// wait: it fires on time, not when the driver's wait for the later timer ends.
+#[test]
+fn an_earlier_timer_from_another_thread_cuts_the_driver_s_wait_short() {
+    let _alone = ALONE.write().unwrap_or_else(|e| e.into_inner());
+    let other = std::thread::spawn(|| {
+        // By now this test's thread drives the reactor, waiting for its 600 ms timer.
+        std::thread::sleep(Duration::from_millis(50));
+        let start = Instant::now();
+        block_on(Timer::after(Duration::from_millis(20)));
+        start.elapsed()
+    });
+    block_on(Timer::after(Duration::from_millis(600)));
+    let took = other.join().unwrap();
+    assert!(took >= Duration::from_millis(20), "{took:?}");
+    assert!(took < Duration::from_millis(300), "the 20 ms timer waited for the 600 ms wait: {took:?}");
+}
+
 fn lone_timers() -> Vec<Duration> {
     let mut lateness: Vec<Duration> = (0..30u64)
         .map(|i| {
