@@ -28,6 +28,10 @@ pub(crate) struct Config {
     pub(crate) thread_name: String,
     /// `AMPHI_POLLER=polling`: every wait of the reactor is polling's own (see `reactor/poller.rs`).
     pub(crate) polling_wait: bool,
+    /// `AMPHI_CHILD_WAIT=signal`: child processes are waited on through SIGCHLD even where the
+    /// kernel offers pidfds (see `process/exit.rs`).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code, reason = "pidfds are Linux's"))]
+    pub(crate) child_wait_signal: bool,
 }
 
 impl Config {
@@ -37,6 +41,7 @@ impl Config {
             max_blocking_threads: env_count(MAX_BLOCKING_THREADS).unwrap_or(DEFAULT_MAX_BLOCKING),
             thread_name: "amphi".to_string(),
             polling_wait: env_polling_wait(),
+            child_wait_signal: env_child_wait_signal(),
         }
     }
 }
@@ -102,6 +107,20 @@ fn env_polling_wait() -> bool {
         None | Some("epoll") => false,
         Some("polling") => true,
         Some(other) => panic!("AMPHI_POLLER must be `epoll` or `polling`, got {other:?}"),
+    }
+}
+
+/// Reads `AMPHI_CHILD_WAIT`: `signal` makes `amphi::process` wait on children through SIGCHLD
+/// everywhere; `pidfd` (the default) lets it watch a pidfd on Linux.
+///
+/// # Panics
+///
+/// If the variable is set to anything else.
+fn env_child_wait_signal() -> bool {
+    match std::env::var("AMPHI_CHILD_WAIT").ok().as_deref().map(str::trim) {
+        None | Some("pidfd") => false,
+        Some("signal") => true,
+        Some(other) => panic!("AMPHI_CHILD_WAIT must be `pidfd` or `signal`, got {other:?}"),
     }
 }
 
@@ -220,6 +239,7 @@ impl Builder {
                     .unwrap_or_else(|| env_count(MAX_BLOCKING_THREADS).unwrap_or(DEFAULT_MAX_BLOCKING)),
                 thread_name: b.thread_name.unwrap_or_else(|| "amphi".to_string()),
                 polling_wait: env_polling_wait(),
+                child_wait_signal: env_child_wait_signal(),
             }
         });
         if config.is_none() { Ok(()) } else { Err(BuilderError { out_of_range: None }) }

@@ -105,6 +105,8 @@ mod metrics;
 #[cfg(feature = "std")]
 pub mod net;
 mod park;
+#[cfg(all(feature = "std", unix))]
+pub mod process;
 #[cfg(feature = "std")]
 mod reactor;
 #[cfg(all(feature = "std", unix))]

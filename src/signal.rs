@@ -36,7 +36,7 @@ use std::io::{self, Read, Write};
 use futures_lite::stream::Stream;
 use signal_hook_registry::SigId;
 
-use crate::io::Async;
+use crate::io::{Async, ReadableOwned};
 
 /// The two ends of a signal pipe: a Unix socket pair.
 type End = std::os::unix::net::UnixStream;
@@ -205,6 +205,27 @@ impl Signals {
             }
         }
         Ok(())
+    }
+
+    /// The stream's readiness, for a waiter inside the crate that looks for itself once a signal
+    /// came (`process`'s SIGCHLD watch): each waiter gets its own future, and the reactor wakes
+    /// them all. Wakes again while signals are left unread: [`drain`](Self::drain) them.
+    pub(crate) fn readable(&self) -> ReadableOwned<End> {
+        self.read.clone().readable_owned()
+    }
+
+    /// Reads and drops the signals that arrived; returns whether there were any.
+    pub(crate) fn drain(&self) -> bool {
+        let mut any = false;
+        let mut bytes = [0; 64];
+        loop {
+            match self.read.get_ref().read(&mut bytes) {
+                Ok(0) => return any,
+                Ok(_) => any = true,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return any,
+            }
+        }
     }
 
     fn poll_signal(&self, cx: &mut Context<'_>) -> Poll<io::Result<Signal>> {

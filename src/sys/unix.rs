@@ -34,6 +34,12 @@ pub(crate) fn set_nonblocking(handle: Borrowed<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Puts the handle back into blocking mode (a pipe handed on to a child process).
+pub(crate) fn set_blocking(handle: Borrowed<'_>) -> io::Result<()> {
+    rustix::io::ioctl_fionbio(handle, false)?;
+    Ok(())
+}
+
 /// Starts a non-blocking connect; the socket becomes writable once it completes or fails.
 pub(crate) fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
     let family = if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };

@@ -1,0 +1,2 @@
+//! async-process's names, from amphi.
+pub use amphi::process::*;
