@@ -106,6 +106,14 @@ const WORKLOADS: &[Workload] = &[
     },
     // A file read whole through each runtime's file API: amphi::fs, async-fs (smol), tokio::fs.
     Workload { metrics: &[("fs::read_64MiB", "file")], runtimes: &REACTORS, io: true, run: fs_read },
+    // `true` run 1,000 times, 100 children at once: amphi::process, async-process, tokio::process.
+    #[cfg(unix)]
+    Workload {
+        metrics: &[("process::true_1000", "child")],
+        runtimes: &REACTORS,
+        io: true,
+        run: process_true,
+    },
     Workload {
         metrics: &[("timer::10k", "10k timers (wall)"), ("timer::10k_lateness", "timer (mean)")],
         runtimes: &REACTORS,
@@ -490,6 +498,44 @@ fn fs_read(rt: Rt) -> Vec<f64> {
     assert_eq!(buf.len(), len, "the whole file");
     assert!(buf.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8), "every byte");
     vec![ns]
+}
+
+#[cfg(unix)]
+fn process_true(rt: Rt) -> Vec<f64> {
+    const WAVE: usize = 100;
+    let waves = size(10, 1);
+    let ns = timed(|| {
+        rt.block_on(async {
+            for _ in 0..waves {
+                match rt {
+                    Rt::Amphi => {
+                        let mut children: Vec<_> = (0..WAVE)
+                            .map(|_| amphi::process::Command::new("true").spawn().unwrap())
+                            .collect();
+                        for child in &mut children {
+                            assert!(child.status().await.unwrap().success());
+                        }
+                    }
+                    Rt::Smol => {
+                        let mut children: Vec<_> =
+                            (0..WAVE).map(|_| async_process::Command::new("true").spawn().unwrap()).collect();
+                        for child in &mut children {
+                            assert!(child.status().await.unwrap().success());
+                        }
+                    }
+                    _ => {
+                        let mut children: Vec<_> = (0..WAVE)
+                            .map(|_| tokio::process::Command::new("true").spawn().unwrap())
+                            .collect();
+                        for child in &mut children {
+                            assert!(child.wait().await.unwrap().success());
+                        }
+                    }
+                }
+            }
+        })
+    });
+    vec![ns / (waves * WAVE) as f64]
 }
 
 fn timer_10k(rt: Rt) -> Vec<f64> {

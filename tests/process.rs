@@ -251,3 +251,22 @@ fn a_wait_sleeps_while_the_child_runs() {
     let (cpu, wall) = (thread_cpu() - before, start.elapsed());
     assert!(cpu < wall / 5, "{cpu:?} of CPU in {wall:?}");
 }
+
+/// The types and futures cross threads, as async-process's do.
+#[test]
+fn the_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let mut cmd = Command::new("true");
+    send_sync(&cmd);
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    send_sync(&child);
+    send_sync(child.stdin.as_ref().unwrap());
+    send_sync(child.stdout.as_ref().unwrap());
+    send_sync(child.stderr.as_ref().unwrap());
+    let status = child.status();
+    send(&status);
+    send(&cmd.output());
+    send(&amphi::process::driver());
+    assert!(block_on(status).unwrap().success());
+}
