@@ -47,6 +47,7 @@ mod unix {
     #[derive(Clone, Copy, PartialEq, Eq, Debug)]
     pub enum Pace {
         Full,
+        #[cfg_attr(not(test), allow(dead_code, reason = "the tests'"))]
         Slow,
     }
 
@@ -177,6 +178,7 @@ mod unix {
         assert_eq!(got, expected);
     }
 
+    #[cfg(test)]
     const CHILD: &str = "AMPHI_HASH_TREE_CHILD";
 
     #[test]
