@@ -109,7 +109,7 @@ mod park;
 pub mod process;
 #[cfg(feature = "std")]
 mod reactor;
-#[cfg(all(feature = "std", unix))]
+#[cfg(feature = "std")]
 pub mod signal;
 mod sync;
 #[cfg(feature = "std")]

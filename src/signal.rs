@@ -6,12 +6,15 @@
 //! number into one end, which is all a signal handler may safely do; the other end is registered
 //! with the reactor, and the stream reads the numbers from it.
 //!
-//! Unix only for now: on Windows, async-signal delivers Ctrl-C (through `SetConsoleCtrlHandler`),
-//! which this module does not offer yet.
+//! On Windows, which has no signals, a console control handler (`SetConsoleCtrlHandler`) writes
+//! to a loopback TCP connection instead: Ctrl-C arrives as [`Signal::Int`], as with
+//! async-signal, and Ctrl-Break as [`Signal::Term`] (async-signal refuses it; it is how a parent
+//! or service manager stops a console program there). Every other signal is refused.
 //!
 //! # Examples
 //!
 //! ```
+//! # #[cfg(unix)] {
 //! use amphi::signal::{Signal, Signals};
 //! use futures_lite::stream::StreamExt;
 //!
@@ -22,6 +25,7 @@
 //!     assert_eq!(signals.next().await.unwrap()?, Signal::Usr1);
 //!     std::io::Result::Ok(())
 //! })?;
+//! # }
 //! # std::io::Result::Ok(())
 //! ```
 
@@ -31,42 +35,37 @@ use core::borrow::Borrow;
 use core::fmt;
 use core::pin::Pin;
 use core::task::{Context, Poll, ready};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use futures_lite::stream::Stream;
-use signal_hook_registry::SigId;
 
+use self::os::{End, SigId};
 use crate::io::{Async, ReadableOwned};
 
-/// The two ends of a signal pipe: a Unix socket pair.
-type End = std::os::unix::net::UnixStream;
-
-fn pair() -> io::Result<(End, End)> {
-    End::pair()
-}
+#[cfg_attr(unix, path = "signal/unix.rs")]
+#[cfg_attr(windows, path = "signal/windows.rs")]
+mod os;
 
 macro_rules! signals {
     ($($(#[$doc:meta])* $name:ident = $value:ident,)*) => {
         /// A signal a [`Signals`] can wait for: async-signal's names, and as with it, `signal as
-        /// i32` is the platform's number of the signal.
+        /// i32` is the platform's number of the signal (on Windows, Linux's numbers).
         #[derive(Copy, Clone, Debug, Eq, PartialEq, PartialOrd, Ord, Hash)]
         #[non_exhaustive]
         #[repr(i32)]
         pub enum Signal {
-            $($(#[$doc])* $name = libc::$value,)*
+            $($(#[$doc])* $name = os::$value,)*
         }
 
         impl Signal {
-            /// The platform's number of this signal, if it has one that can be handled.
-            fn number(self) -> Option<libc::c_int> {
-                match self {
-                    $(Signal::$name => Some(libc::$value),)*
-                }
+            /// The platform's number of this signal.
+            fn number(self) -> i32 {
+                self as i32
             }
 
-            fn from_number(number: libc::c_int) -> Option<Signal> {
+            fn from_number(number: i32) -> Option<Signal> {
                 match number {
-                    $(libc::$value => Some(Signal::$name),)*
+                    $(os::$value => Some(Signal::$name),)*
                     _ => None,
                 }
             }
@@ -151,11 +150,11 @@ impl Signals {
     ///
     /// # Errors
     ///
-    /// A signal that cannot be handled (`SIGKILL`, `SIGSTOP`, `SIGILL`, `SIGFPE`, `SIGSEGV`) is an
-    /// `InvalidInput` error; so is the failure to make the
-    /// socket pair or to install a handler.
+    /// A signal that cannot be handled (on Unix `SIGKILL`, `SIGSTOP`, `SIGILL`, `SIGFPE`,
+    /// `SIGSEGV`; on Windows all but [`Int`](Signal::Int) and [`Term`](Signal::Term)) is an
+    /// `InvalidInput` error; so is the failure to make the socket pair or to install a handler.
     pub fn new<B: Borrow<Signal>>(signals: impl IntoIterator<Item = B>) -> io::Result<Signals> {
-        let (read, write) = pair()?;
+        let (read, write) = os::pair()?;
         write.set_nonblocking(true)?;
         let mut this = Signals { read: Arc::new(Async::new(read)?), write, registered: Vec::new() };
         this.add_signals(signals)?;
@@ -173,19 +172,7 @@ impl Signals {
             if self.registered.iter().any(|(s, _)| *s == signal) {
                 continue;
             }
-            let number = signal
-                .number()
-                .filter(|n| !signal_hook_registry::FORBIDDEN.contains(n))
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, CANNOT_HANDLE))?;
-            let write = self.write.try_clone()?;
-            let bytes = number.to_ne_bytes();
-            let handler = move || {
-                // A full pipe drops the number: the stream has that many unread already.
-                let _ = (&write).write(&bytes);
-            };
-            // SAFETY: the handler only writes a few bytes to a non-blocking socket, which is
-            // async-signal-safe (`write`/`send`), and neither allocates, locks nor panics.
-            let id = unsafe { signal_hook_registry::register(number, handler) }?;
+            let id = os::register(signal.number(), self.write.try_clone()?)?;
             self.registered.push((signal, id));
         }
         Ok(())
@@ -201,7 +188,7 @@ impl Signals {
             let signal = *signal.borrow();
             if let Some(i) = self.registered.iter().position(|(s, _)| *s == signal) {
                 let (_, id) = self.registered.swap_remove(i);
-                signal_hook_registry::unregister(id);
+                os::unregister(id);
             }
         }
         Ok(())
@@ -210,11 +197,13 @@ impl Signals {
     /// The stream's readiness, for a waiter inside the crate that looks for itself once a signal
     /// came (`process`'s SIGCHLD watch): each waiter gets its own future, and the reactor wakes
     /// them all. Wakes again while signals are left unread: [`drain`](Self::drain) them.
+    #[cfg_attr(not(unix), allow(dead_code, reason = "`process` is Unix's"))]
     pub(crate) fn readable(&self) -> ReadableOwned<End> {
         self.read.clone().readable_owned()
     }
 
     /// Reads and drops the signals that arrived; returns whether there were any.
+    #[cfg_attr(not(unix), allow(dead_code, reason = "`process` is Unix's"))]
     pub(crate) fn drain(&self) -> bool {
         let mut any = false;
         let mut bytes = [0; 64];
@@ -229,19 +218,18 @@ impl Signals {
     }
 
     fn poll_signal(&self, cx: &mut Context<'_>) -> Poll<io::Result<Signal>> {
-        let mut number = [0; core::mem::size_of::<libc::c_int>()];
+        let mut number = [0];
         loop {
             // A read first, every time: a handler that ran on this thread just now (`raise`)
             // has written already, before the reactor has seen anything.
             match self.read.get_ref().read(&mut number) {
-                Ok(n) if n == number.len() => {
-                    let number = libc::c_int::from_ne_bytes(number);
+                Ok(1) => {
                     return Poll::Ready(
-                        Signal::from_number(number)
+                        Signal::from_number(number[0].into())
                             .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData)),
                     );
                 }
-                // The handlers write whole numbers, which a socket delivers whole.
+                // The write end lives as long as the stream: never the end.
                 Ok(_) => return Poll::Ready(Err(io::Error::from(io::ErrorKind::UnexpectedEof))),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -252,12 +240,15 @@ impl Signals {
     }
 }
 
-const CANNOT_HANDLE: &str = "this signal cannot be handled here";
+/// The error for a signal the platform does not let a program handle.
+fn cannot_handle() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "this signal cannot be handled here")
+}
 
 impl Drop for Signals {
     fn drop(&mut self) {
         for (_, id) in self.registered.drain(..) {
-            signal_hook_registry::unregister(id);
+            os::unregister(id);
         }
     }
 }
@@ -289,17 +280,5 @@ impl Stream for &Signals {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (usize::MAX, None)
-    }
-}
-
-impl std::os::unix::io::AsRawFd for Signals {
-    fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
-        self.read.as_raw_fd()
-    }
-}
-
-impl std::os::unix::io::AsFd for Signals {
-    fn as_fd(&self) -> std::os::unix::io::BorrowedFd<'_> {
-        self.read.get_ref().as_fd()
     }
 }
