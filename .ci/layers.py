@@ -30,7 +30,7 @@ ALLOWED = {
     "fs": {"blocking", "task"},
     "net": {"io", "blocking", "task"},
     "signal": {"io"},
-    "process": {"io", "signal", "sys", "config"},
+    "process": {"io", "signal", "sys", "config", "blocking"},
     "idle_loop": {"reactor", "executor"},
     "global": {"idle_loop", "executor", "config", "tokens", "tokio_context"},
     "block_on": {"global", "tokio_context"},

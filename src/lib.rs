@@ -105,7 +105,7 @@ mod metrics;
 #[cfg(feature = "std")]
 pub mod net;
 mod park;
-#[cfg(all(feature = "std", unix))]
+#[cfg(feature = "std")]
 pub mod process;
 #[cfg(feature = "std")]
 mod reactor;

@@ -1,19 +1,20 @@
 //! `amphi::process`: child processes, as async-process 2 offers them, on this crate's reactor,
 //! with no thread of their own.
 //!
-//! A child's pipes are [`Async`](crate::Async) handles; its exit is watched through the reactor
-//! too: a pidfd on Linux, SIGCHLD elsewhere on Unix (and where the kernel refuses
-//! pidfds, or with `AMPHI_CHILD_WAIT=signal`). async-process needs its "async-process" thread (or
+//! On Unix a child's pipes are [`Async`](crate::Async) handles, and its exit is watched through
+//! the reactor too: a pidfd on Linux, SIGCHLD elsewhere on Unix (and where the kernel refuses
+//! pidfds, or with `AMPHI_CHILD_WAIT=signal`). On Windows its pipes go through the blocking pool
+//! ([`Unblock`](crate::Unblock)), as with async-process, and its exit through the process handle,
+//! which the system's wait threads watch (`RegisterWaitForSingleObject`). async-process needs its "async-process" thread (or
 //! a [`driver`] task) to reap children; here whoever waits drives, and a child dropped before it
 //! exited is reaped once it exits (with a pidfd: by whoever drives the reactor then; through
 //! SIGCHLD: at the next SIGCHLD read or the next spawn). [`driver`] is kept, as a future that
 //! never completes, so that code written for async-process builds unchanged.
 //!
-//! Unix only for now.
-//!
 //! # Examples
 //!
 //! ```
+//! # #[cfg(unix)] {
 //! use amphi::process::{Command, Stdio};
 //! use futures_lite::io::{AsyncBufReadExt, BufReader};
 //! use futures_lite::stream::StreamExt;
@@ -30,6 +31,7 @@
 //!     assert!(child.status().await?.success());
 //!     std::io::Result::Ok(())
 //! })?;
+//! # }
 //! # std::io::Result::Ok(())
 //! ```
 
@@ -51,9 +53,14 @@ use self::exit::Exit;
 pub use self::stdio::{ChildStderr, ChildStdin, ChildStdout};
 use crate::sync::Mutex;
 
+#[cfg_attr(unix, path = "process/exit/unix.rs")]
+#[cfg_attr(windows, path = "process/exit/windows.rs")]
 mod exit;
 mod stdio;
+#[cfg(unix)]
 pub mod unix;
+#[cfg(windows)]
+pub mod windows;
 
 /// A builder for spawning processes: [`std::process::Command`]'s, plus what to do with the
 /// child when its [`Child`] is dropped.
@@ -61,10 +68,13 @@ pub mod unix;
 /// # Examples
 ///
 /// ```
+/// use amphi::process::Command;
+///
 /// # amphi::block_on(async {
-/// let out = amphi::process::Command::new("sh").arg("-c").arg("echo hi >&2; exit 3").output().await?;
+/// let (shell, run) = if cfg!(windows) { ("cmd", "/C") } else { ("sh", "-c") };
+/// let out = Command::new(shell).args([run, "echo hi>&2&& exit 3"]).output().await?;
 /// assert_eq!(out.status.code(), Some(3));
-/// assert_eq!(out.stderr, b"hi\n");
+/// assert!(out.stderr.starts_with(b"hi"));
 /// # std::io::Result::Ok(()) }).unwrap();
 /// ```
 pub struct Command {
@@ -397,11 +407,13 @@ impl fmt::Debug for Child {
 /// # Examples
 ///
 /// ```
+/// use amphi::process::Command;
 /// use futures_lite::future::FutureExt;
 ///
+/// let mut exit_0 = if cfg!(windows) { Command::new("cmd") } else { Command::new("sh") };
+/// exit_0.args([if cfg!(windows) { "/C" } else { "-c" }, "exit 0"]);
 /// let status = amphi::block_on(
-///     async { match amphi::process::driver().await {} }
-///         .or(async { amphi::process::Command::new("true").status().await }),
+///     async { match amphi::process::driver().await {} }.or(async { exit_0.status().await }),
 /// )?;
 /// assert!(status.success());
 /// # std::io::Result::Ok(())

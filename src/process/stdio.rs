@@ -1,24 +1,32 @@
-//! A child's piped standard streams, on the reactor.
+//! A child's piped standard streams: on the reactor on Unix (`Async`); on Windows, whose
+//! anonymous pipes cannot be waited on, through the blocking pool (`Unblock`), as async-process
+//! does.
 
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::io;
+#[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
-use crate::io::Async;
-use crate::sys;
+#[cfg(unix)]
+type Inner<T> = crate::io::Async<T>;
+#[cfg(windows)]
+type Inner<T> = crate::blocking::Unblock<T>;
 
 macro_rules! pipe {
     ($(#[$doc:meta])* $name:ident($std:ty)) => {
         $(#[$doc])*
         #[derive(Debug)]
-        pub struct $name(Async<$std>);
+        pub struct $name(Inner<$std>);
 
         impl $name {
             pub(super) fn new(pipe: $std) -> io::Result<$name> {
-                Async::new(pipe).map($name)
+                #[cfg(unix)]
+                return crate::io::Async::new(pipe).map($name);
+                #[cfg(windows)]
+                return Ok($name(crate::blocking::Unblock::new(pipe)));
             }
 
             /// The pipe as a [`Stdio`](std::process::Stdio) (back in blocking mode), to give to
@@ -28,18 +36,27 @@ macro_rules! pipe {
             ///
             /// The OS error if the pipe cannot be deregistered or made blocking again.
             pub async fn into_stdio(self) -> io::Result<std::process::Stdio> {
-                let pipe = self.0.into_inner()?;
-                sys::set_blocking(pipe.as_fd())?;
-                Ok(pipe.into())
+                #[cfg(unix)]
+                {
+                    let pipe = self.0.into_inner()?;
+                    crate::sys::set_blocking(pipe.as_fd())?;
+                    Ok(pipe.into())
+                }
+                #[cfg(windows)]
+                {
+                    Ok(self.0.into_inner().await.into())
+                }
             }
         }
 
+        #[cfg(unix)]
         impl AsRawFd for $name {
             fn as_raw_fd(&self) -> RawFd {
                 self.0.get_ref().as_raw_fd()
             }
         }
 
+        #[cfg(unix)]
         impl AsFd for $name {
             fn as_fd(&self) -> BorrowedFd<'_> {
                 self.0.get_ref().as_fd()
@@ -47,6 +64,7 @@ macro_rules! pipe {
         }
 
         /// The pipe's descriptor, deregistered (still in non-blocking mode).
+        #[cfg(unix)]
         impl TryFrom<$name> for OwnedFd {
             type Error = io::Error;
 

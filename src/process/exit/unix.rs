@@ -1,5 +1,5 @@
-//! Waiting for a child to exit, and reaping the children dropped before they exited, with no
-//! thread of their own.
+//! Unix: waiting for a child to exit, and reaping the children dropped before they exited, with
+//! no thread of their own.
 //!
 //! On Linux each child gets a *pidfd*, which the reactor watches like a socket: it
 //! turns readable when the child exits. Elsewhere on Unix, and where the kernel refuses pidfds
