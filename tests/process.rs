@@ -194,9 +194,9 @@ fn dropped_children_leave_no_zombie() {
     assert_eq!(children().len(), 1, "{:?}", children());
 }
 
-/// A `block_on` that runs a child to completion and reads its output starts no thread: the
-/// caller drives the reactor, which watches the pipes and the exit. In a child process, so that
-/// no other test's threads come and go meanwhile.
+/// A `block_on` that runs a child to completion, reads its output and receives a signal starts
+/// no thread: the caller drives the reactor, which watches the pipes, the exit and the signal's
+/// socket. In a child process, so that no other test's threads come and go meanwhile.
 #[cfg(target_os = "linux")]
 #[test]
 fn running_a_child_starts_no_thread() {
@@ -218,6 +218,12 @@ fn running_a_child_starts_no_thread() {
         child.stdout.take().unwrap().read_to_string(&mut back).await.unwrap();
         assert_eq!(back, "x");
         assert!(child.status().await.unwrap().success());
+        // A signal sent by a child process, received through the reactor.
+        let mut signals = amphi::signal::Signals::new([amphi::signal::Signal::Usr1]).unwrap();
+        let me = std::process::id().to_string();
+        assert!(Command::new("kill").args(["-USR1", &me]).status().await.unwrap().success());
+        use futures_lite::stream::StreamExt as _;
+        assert_eq!(signals.next().await.unwrap().unwrap(), amphi::signal::Signal::Usr1);
     });
     assert_eq!(common::thread_count(), before, "{:?}", common::thread_names());
 }
