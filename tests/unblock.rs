@@ -107,11 +107,13 @@ fn the_handle_is_used_on_the_blocking_pool() {
     assert!(threads.iter().all(|t| t.starts_with("amphi-blocking-")), "read on {threads:?}");
 }
 
-/// A handle whose read blocks until told, like stdin with no input.
-struct Stalled(mpsc::Receiver<u8>);
+/// A handle whose read blocks until told, like stdin with no input; it says when a read has
+/// started.
+struct Stalled(mpsc::Receiver<u8>, mpsc::Sender<()>);
 
 impl Read for Stalled {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let _ = self.1.send(());
         match self.0.recv() {
             Ok(b) if !buf.is_empty() => {
                 buf[0] = b;
@@ -128,12 +130,16 @@ impl Read for Stalled {
 #[test]
 fn dropping_a_read_that_blocks_does_not_hang() {
     let (tx, rx) = mpsc::channel();
-    let start = Instant::now();
-    block_on(async {
-        let mut stdin = Unblock::new(Stalled(rx));
+    let (reading_tx, reading) = mpsc::channel();
+    let start = block_on(async {
+        let mut stdin = Unblock::new(Stalled(rx, reading_tx));
         let mut buf = [0; 1];
         assert!(future::poll_once(stdin.read(&mut buf)).await.is_none(), "nothing to read yet");
+        // The pool thread is in the read (a job dropped before it started would never block).
+        reading.recv_timeout(Duration::from_secs(10)).expect("the read starts on the pool");
+        let start = Instant::now();
         drop(stdin);
+        start
     });
     assert!(start.elapsed() < Duration::from_secs(1), "the drop waited for the read: {:?}", start.elapsed());
     // The read on the pool ends once the handle answers; its pipe is gone, and the thread is back.
