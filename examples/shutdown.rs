@@ -4,10 +4,9 @@
 //! items in flight finish, cancel what is still running after a grace period, print a summary,
 //! exit 0.
 //!
-//! The signal reaches the async side through `amphi`'s reactor: `signal-hook` writes to one end of a
-//! socket pair, the other end is an `Async<UnixStream>` that the shutdown task reads. Windows has
-//! neither signals nor socket pairs: there a console control handler writes to one end of a
-//! loopback TCP connection, and the other end is an `Async<TcpStream>`.
+//! The signal reaches the async side through `amphi::signal`, on the reactor: no signal thread
+//! (on Windows, a console control handler, which Windows runs on a thread of its own for the
+//! event).
 //!
 //! `cargo run --release --example shutdown` sends itself SIGTERM (Ctrl-Break) once work is in
 //! flight; `cargo run --release --example shutdown -- --wait` waits for your Ctrl-C.
@@ -22,7 +21,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use amphi::Timer;
-use futures_lite::AsyncReadExt;
+use amphi::signal::{Signal, Signals};
+use futures_lite::StreamExt;
 use futures_lite::future;
 
 const CONSUMERS: usize = 4;
@@ -118,14 +118,10 @@ struct Summary {
     shutdown: Duration,
 }
 
-/// Unix: SIGINT and SIGTERM, through `signal-hook`, to a socket pair.
+/// Unix: sending SIGTERM.
 #[cfg(unix)]
 mod signal {
     use std::io;
-    use std::os::unix::net::UnixStream;
-
-    use amphi::Async;
-    use signal_hook::consts::{SIGINT, SIGTERM};
 
     /// The signal that [`raise`] and [`terminate`] send.
     #[cfg(test)]
@@ -133,17 +129,9 @@ mod signal {
     /// How a user stops the program.
     pub const HOW: &str = "send SIGINT (Ctrl-C) or SIGTERM";
 
-    /// Starts catching the signals; each one then makes the returned end readable.
-    pub fn listen() -> io::Result<Async<UnixStream>> {
-        let (read_end, write_end) = UnixStream::pair()?;
-        signal_hook::low_level::pipe::register(SIGTERM, write_end.try_clone()?)?;
-        signal_hook::low_level::pipe::register(SIGINT, write_end)?;
-        Async::new(read_end)
-    }
-
     /// Sends SIGTERM to this process.
     pub fn raise() -> io::Result<()> {
-        signal_hook::low_level::raise(SIGTERM)
+        signal_hook::low_level::raise(signal_hook::consts::SIGTERM)
     }
 
     /// Sends [`STOP`] to `child`.
@@ -155,56 +143,24 @@ mod signal {
     }
 }
 
-/// Windows: Ctrl-C and Ctrl-Break, through a console control handler, to a loopback TCP
-/// connection. Windows runs the handler on a thread it starts for the event, not in the middle of
-/// some other code as a Unix signal handler runs, so the handler may simply write to a socket.
+/// Windows: delivering Ctrl-Break, which `amphi::signal` gives as `Signal::Term`.
 #[cfg(windows)]
 mod signal {
     use std::ffi::c_void;
-    use std::io::{self, Write};
-    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    use std::io;
     use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
-    use std::sync::OnceLock;
 
-    use amphi::Async;
-    use windows_sys::Win32::Foundation::{FALSE, HANDLE, TRUE, WAIT_OBJECT_0};
-    use windows_sys::Win32::System::Console::{CTRL_BREAK_EVENT, CTRL_C_EVENT, SetConsoleCtrlHandler};
+    use windows_sys::Win32::Foundation::{HANDLE, WAIT_OBJECT_0};
+    use windows_sys::Win32::System::Console::CTRL_BREAK_EVENT;
     use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
     use windows_sys::Win32::System::Threading::{CreateRemoteThread, GetCurrentProcess, WaitForSingleObject};
-    use windows_sys::core::{BOOL, s, w};
+    use windows_sys::core::{s, w};
 
     /// The event that [`raise`] and [`terminate`] deliver.
     #[cfg(test)]
     pub const STOP: &str = "Ctrl-Break";
     /// How a user stops the program.
     pub const HOW: &str = "press Ctrl-C or Ctrl-Break";
-
-    /// The end the handler writes to.
-    static WRITE_END: OnceLock<TcpStream> = OnceLock::new();
-
-    /// Turns Ctrl-C and Ctrl-Break into a byte for the shutdown task. Other events, and an event
-    /// that cannot be passed on, go to the next handler (in the end, the default: exit).
-    extern "system" fn on_event(event: u32) -> BOOL {
-        let passed_on = (event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT)
-            && WRITE_END.get().is_some_and(|mut end| end.write_all(&[1]).is_ok());
-        if passed_on { TRUE } else { FALSE }
-    }
-
-    /// Starts catching the events; each one then makes the returned end readable.
-    pub fn listen() -> io::Result<Async<TcpStream>> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        let write_end = TcpStream::connect(listener.local_addr()?)?;
-        let (read_end, peer) = listener.accept()?;
-        if peer != write_end.local_addr()? {
-            return Err(io::Error::other("another program connected to the signal socket first"));
-        }
-        WRITE_END.set(write_end).map_err(|_| io::Error::other("signals are already caught"))?;
-        // SAFETY: `on_event` has the signature of a handler routine and lives as long as the process.
-        if unsafe { SetConsoleCtrlHandler(Some(on_event), TRUE) } == FALSE {
-            return Err(io::Error::last_os_error());
-        }
-        Async::new(read_end)
-    }
 
     /// Delivers Ctrl-Break to this process.
     pub fn raise() -> io::Result<()> {
@@ -279,7 +235,7 @@ enum Trigger {
 
 fn run(trigger: Trigger) -> io::Result<Summary> {
     // Signals → socket → the reactor.
-    let mut signals = signal::listen()?;
+    let mut signals = Signals::new([Signal::Int, Signal::Term])?;
 
     // The sync producer: an ordinary thread, blocking on a full channel.
     let (items_tx, items_rx) = async_channel::bounded::<u64>(8);
@@ -306,8 +262,8 @@ fn run(trigger: Trigger) -> io::Result<Summary> {
             Trigger::SelfSignal => signal::raise()?,
             Trigger::Wait => println!("ready: work in flight; {}", signal::HOW),
         }
-        // Woken by the reactor when a signal handler writes to the socket.
-        signals.read(&mut [0; 16]).await?;
+        // Woken by the reactor when a signal handler writes to the stream's socket.
+        signals.next().await.expect("the stream never ends")?;
         let t = Instant::now();
         println!("signal: stopping");
 
