@@ -192,6 +192,12 @@ fn dropped_children_leave_no_zombie() {
     assert!(common::eventually(Duration::from_secs(5), || children().iter().any(|c| c.1 == 'Z')));
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(children().len(), 1, "{:?}", children());
+    // Nothing is left watched: no pidfd, no SIGCHLD stream once no child needs it.
+    assert!(
+        common::eventually(Duration::from_secs(5), || amphi::metrics().io_sources == 0),
+        "{} sources left",
+        amphi::metrics().io_sources
+    );
 }
 
 /// A `block_on` that runs a child to completion, reads its output and receives a signal starts
@@ -226,6 +232,8 @@ fn running_a_child_starts_no_thread() {
         assert_eq!(signals.next().await.unwrap().unwrap(), amphi::signal::Signal::Usr1);
     });
     assert_eq!(common::thread_count(), before, "{:?}", common::thread_names());
+    // The pipes, the exits' watches and the signal stream are all gone with their owners.
+    assert_eq!(amphi::metrics().io_sources, 0);
 }
 
 /// CPU time this thread has used so far.
