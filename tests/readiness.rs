@@ -520,6 +520,26 @@ fn wait_readable<T>(io: &Async<T>, cx: &mut Context<'_>, woken: &mpsc::Receiver<
     }
 }
 
+/// Sends with `send`, then waits until `io` is readable, through one `readable()` future first
+/// polled before the send. A `readable()` polled with the data already there re-arms the
+/// registration to learn the level, and the poller then reports the data a second time; a driver
+/// that had taken the first report when the re-arm came processes the second after the read, and
+/// the read direction counts as ready again. Polled before the data came, the re-arm finds nothing
+/// and the data brings one event.
+fn wait_readable_after<T>(
+    io: &Async<T>,
+    cx: &mut Context<'_>,
+    woken: &mpsc::Receiver<()>,
+    send: impl FnOnce(),
+) {
+    let mut readable = pin!(io.readable());
+    assert!(readable.as_mut().poll(cx).is_pending(), "nothing to read before the send");
+    send();
+    while readable.as_mut().poll(cx).is_pending() {
+        woken.recv_timeout(WAKES).expect("woken: data is there");
+    }
+}
+
 /// A read from a stream socket that gets less than it asked for has emptied the receive buffer:
 /// the next read waits for an event without a failed attempt (Tokio's short-read rule; hyper
 /// reads each small message into a buffer of kilobytes, and paid one failed `recv` per message).
@@ -534,10 +554,9 @@ fn a_short_read_from_a_stream_makes_no_failed_attempt() {
     let mut cx = Context::from_waker(&waker);
     let mut buf = [0u8; 8];
 
-    peer.write_all(&[1, 2, 3]).unwrap();
     // The data's event is handled before the read: one handled after it would let the next
     // read attempt again (it may have brought more).
-    wait_readable(&ours, &mut cx, &woken_rx);
+    wait_readable_after(&ours, &mut cx, &woken_rx, || peer.write_all(&[1, 2, 3]).unwrap());
     assert_eq!(read_when_woken(&mut ours.read(&mut buf), &mut cx, &woken_rx), 3);
     let attempts = reads.load(Ordering::SeqCst);
     for _ in 0..3 {
@@ -615,8 +634,7 @@ fn vectored_reads_fill_the_buffers_and_a_short_one_makes_no_failed_attempt() {
     let mut cx = Context::from_waker(&waker);
     let (mut a, mut b) = ([0u8; 2], [0u8; 8]);
 
-    peer.write_all(&[1, 2, 3]).unwrap();
-    wait_readable(&ours, &mut cx, &woken_rx);
+    wait_readable_after(&ours, &mut cx, &woken_rx, || peer.write_all(&[1, 2, 3]).unwrap());
     let n = {
         let mut bufs = [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)];
         read_when_woken(&mut ours.read_vectored(&mut bufs), &mut cx, &woken_rx)
