@@ -51,10 +51,15 @@ static WORKERS: WorkerThreads = WorkerThreads::new();
 /// assert_eq!(amphi::block_on(task), 2);
 /// ```
 pub fn spawn<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> Task<T> {
-    WORKERS.start();
     // Captures nothing: see `State::spawn_untracked`.
     let schedule = |runnable| GLOBAL.state().schedule(runnable);
-    GLOBAL.state().spawn_untracked(future, schedule)
+    started().spawn_untracked(future, schedule)
+}
+
+/// The global executor's state, its worker threads started: for a spawn.
+pub(crate) fn started() -> &'static State {
+    WORKERS.start();
+    GLOBAL.state()
 }
 
 /// The global executor's state if `block_on` must run its tasks: there are no worker threads.

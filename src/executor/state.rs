@@ -438,11 +438,36 @@ impl State {
         F: Future<Output = T> + Send + 'static,
         S: async_task::Schedule + Send + Sync + 'static,
     {
+        // SAFETY: the future is `Send` and `'static`.
+        unsafe { self.spawn_untracked_unchecked(future, schedule) }
+    }
+
+    /// [`spawn_untracked`](Self::spawn_untracked) for a future that may borrow.
+    ///
+    /// # Safety
+    ///
+    /// If `future` is not `'static`, it must be dropped before anything it borrows. The executor
+    /// is never dropped, so it drops the future only once it completed (or on `Task::cancel`):
+    /// the caller must wait for that (`scope` counts its futures' destructors).
+    #[cfg(feature = "std")]
+    pub(crate) unsafe fn spawn_untracked_unchecked<'a, T, F, S>(
+        &'static self,
+        future: F,
+        schedule: S,
+    ) -> Task<T>
+    where
+        T: Send + 'a,
+        F: Future<Output = T> + Send + 'a,
+        S: async_task::Schedule + Send + Sync + 'static,
+    {
         debug_assert!(self.capacity.is_none(), "a bounded executor counts its tasks");
         // A relaxed count, one add and one subtract per task, read only by the metrics.
         self.untracked.fetch_add(1, Ordering::Relaxed);
         let future = CatchDrop { future: ManuallyDrop::new(future), alive: &self.untracked };
-        let (runnable, task) = crate::task::builder().spawn(|()| future, schedule);
+        // SAFETY: the future and its output are `Send`, so the runnable may run on any thread
+        // and the output be taken on any; the caller drops nothing the future borrows before
+        // the future (this function's contract); `schedule` is `Send + Sync + 'static`.
+        let (runnable, task) = unsafe { crate::task::builder().spawn_unchecked(|()| future, schedule) };
         runnable.schedule();
         Task::new(task)
     }
