@@ -35,6 +35,7 @@ ALLOWED = {
     "global": {"idle_loop", "executor", "config", "tokens", "tokio_context"},
     "block_on": {"global", "tokio_context"},
     "dual": {"block_on"},
+    "scope": {"block_on", "global"},
     "metrics": {"global", "blocking", "reactor"},
     "hyper": {"global", "timer"},  # the `hyper` feature; nothing but lib may use it
     "lib": None,  # the table of contents: `mod` lines and `pub use` of everything

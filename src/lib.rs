@@ -110,6 +110,8 @@ pub mod process;
 #[cfg(feature = "std")]
 mod reactor;
 #[cfg(feature = "std")]
+mod scope;
+#[cfg(feature = "std")]
 pub mod signal;
 mod sync;
 #[cfg(feature = "std")]
@@ -137,6 +139,8 @@ pub use crate::io::{Async, IoSafe, Readable, ReadableOwned, Writable, WritableOw
 pub use crate::metrics::{Metrics, metrics};
 #[cfg(not(feature = "std"))]
 pub use crate::park::set_idle_hook;
+#[cfg(feature = "std")]
+pub use crate::scope::{Scope, ScopedTask, scope};
 pub use crate::task::{FallibleTask, Task};
 #[cfg(feature = "std")]
 pub use crate::timer::Timer;

@@ -5,7 +5,7 @@
 //! The models compile the crate's real source files (`src/sync.rs`, `src/park.rs`,
 //! `src/task/`, `src/executor/`, `src/global/roster.rs`, `src/blocking/pool.rs`,
 //! `src/reactor/seat.rs`, `src/reactor/timers.rs`, `src/reactor/wait_end.rs`,
-//! `src/reactor/source.rs`) as modules of this test, so `crate::sync` resolves to loom's atomics,
+//! `src/reactor/source.rs`, `src/scope/running.rs`) as modules of this test, so `crate::sync` resolves to loom's atomics,
 //! `Arc`, `Mutex`, threads and thread-locals, and every interleaving of our code is explored.
 //! These files depend on nothing above them, so nothing of the crate needs a stub; only the
 //! outside world is: the reactor's poller (`reactor::notify` and a wait for it) and its timers,
@@ -33,7 +33,10 @@
 //! - a socket's readiness (`reactor/source.rs` over a modelled socket and poller, edge-triggered
 //!   and oneshot): data racing a failed read, a reader and a writer waiting at once where one
 //!   side becomes ready first, and `readable()` futures, one dropped while the other waits, are
-//!   never left waiting for an event that came.
+//!   never left waiting for an event that came;
+//! - a scope's count of its futures: the waiting caller is woken by the last one to finish,
+//!   whichever it is and whenever it finishes (also while another is being added), and sees
+//!   everything the futures wrote.
 #![cfg(loom)]
 #![allow(dead_code, unused_imports, missing_docs)]
 
@@ -47,6 +50,8 @@ mod park;
 mod pool;
 #[path = "../src/global/roster.rs"]
 mod roster;
+#[path = "../src/scope/running.rs"]
+mod running;
 #[path = "../src/reactor/seat.rs"]
 mod seat;
 #[path = "../src/sync.rs"]
@@ -1558,5 +1563,51 @@ fn a_dropped_readable_future_leaves_the_other_waiting_for_its_event() {
         park_loop(io_source::ReadyFuture::new(source, reactor, io_source::READ)).unwrap();
         other.join().unwrap();
         assert_eq!(reactor.poller.attempt(io_source::READ), Some(1));
+    });
+}
+
+/// A value written by one thread and read by another: loom checks that the read happens after
+/// the write (a causality violation is reported otherwise).
+struct Written(loom::cell::UnsafeCell<usize>);
+
+// SAFETY: the models access it from one thread at a time, which loom checks.
+unsafe impl Sync for Written {}
+
+/// `scope`'s wait (`src/scope/running.rs`): two futures finish on their own threads, one of them
+/// after adding a third; the caller, waiting as `block_on` does, is always woken, and once it
+/// sees the count at zero it sees every future's write (the borrowed data's last use).
+#[test]
+fn a_scope_is_woken_by_its_last_future_and_sees_their_writes() {
+    loom::model(|| {
+        let running = Arc::new(running::Running::new());
+        let written: Arc<[Written; 3]> =
+            Arc::new(core::array::from_fn(|_| Written(loom::cell::UnsafeCell::new(0))));
+        running.add();
+        running.add();
+        let futures: Vec<_> = (0..2)
+            .map(|i| {
+                let (running, written) = (running.clone(), written.clone());
+                thread::spawn(move || {
+                    // SAFETY: only this thread writes this cell before the count reaches zero.
+                    written[i].0.with_mut(|p| unsafe { *p = i + 1 });
+                    if i == 1 {
+                        // A future adds another while it runs: the count cannot reach zero
+                        // before the added one finishes.
+                        running.add();
+                        // SAFETY: as above, for the added future.
+                        written[2].0.with_mut(|p| unsafe { *p = 3 });
+                        running.finish();
+                    }
+                    running.finish();
+                })
+            })
+            .collect();
+        park_loop(std::future::poll_fn(|cx| running.poll_zero(cx)));
+        // SAFETY: the count is zero: the futures' writes happened before (what loom checks).
+        let sum: usize = written.iter().map(|w| w.0.with(|p| unsafe { *p })).sum();
+        assert_eq!(sum, 6);
+        for f in futures {
+            f.join().unwrap();
+        }
     });
 }
