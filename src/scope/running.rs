@@ -54,10 +54,8 @@ impl Running {
             if self.count.load(Ordering::Acquire) == 0 {
                 return Poll::Ready(());
             }
-            match waiter {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => *waiter = Some(cx.waker().clone()),
-            }
+            // Polled a few times a scope: the waker is replaced, not compared.
+            *waiter = Some(cx.waker().clone());
             Poll::Pending
         })
     }
