@@ -20,12 +20,18 @@ use async_task::Runnable;
 pub use self::handle::Unblock;
 use self::pool::Pool;
 pub(crate) use self::pool::PoolCounts;
+use crate::per_process::PerProcess;
 use crate::task::Task;
 
 /// How long a pool thread waits for work before it exits.
 const IDLE: Duration = Duration::from_secs(1);
 
-static POOL: Pool<Runnable> = Pool::new();
+/// This process's pool: a child made by `fork()` makes its own (`per_process.rs`).
+static POOL: PerProcess<Pool<Runnable>> = PerProcess::new();
+
+fn pool() -> &'static Pool<Runnable> {
+    POOL.get_or_init(Pool::new)
+}
 
 /// Runs blocking code on the blocking pool and returns a [`Task`] for its result.
 ///
@@ -62,12 +68,12 @@ where
 
 /// The pool's threads alive, threads idle, and jobs queued.
 pub(crate) fn snapshot() -> PoolCounts {
-    POOL.counts()
+    pool().counts()
 }
 
 fn schedule(runnable: Runnable) {
     let max = crate::config::config().max_blocking_threads;
-    if let Some(id) = POOL.schedule(runnable, max) {
+    if let Some(id) = pool().schedule(runnable, max) {
         spawn_thread(id);
     }
 }
@@ -78,7 +84,7 @@ fn spawn_thread(id: usize) {
     }
     // No new thread: the queued work waits for an existing one, or, if there is none, runs here
     // rather than never.
-    for runnable in POOL.not_started() {
+    for runnable in pool().not_started() {
         crate::task::run(runnable);
     }
 }
@@ -86,8 +92,10 @@ fn spawn_thread(id: usize) {
 fn thread_main() {
     // Sync code that reaches for a Tokio handle (`Handle::current`) finds one.
     let _tokio = crate::tokio_context::enter();
+    // A thread is its process's for good (a forked child has none of its parent's threads).
+    let pool = pool();
     loop {
-        match POOL.next_job(crate::config::config().max_blocking_threads, std::thread::current) {
+        match pool.next_job(crate::config::config().max_blocking_threads, std::thread::current) {
             Ok((runnable, start)) => {
                 if let Some(id) = start {
                     spawn_thread(id);
@@ -99,7 +107,7 @@ fn thread_main() {
             }
             Err(ticket) => {
                 let deadline = Instant::now() + IDLE;
-                if !POOL.wait_for_work(ticket, std::thread::current, || crate::tokens::park_until(deadline)) {
+                if !pool.wait_for_work(ticket, std::thread::current, || crate::tokens::park_until(deadline)) {
                     return;
                 }
             }

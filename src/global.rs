@@ -21,6 +21,7 @@ use std::time::Instant;
 use self::roster::Roster;
 use crate::config::{config, spawn_thread};
 use crate::executor::{Catch, Executor, State};
+use crate::per_process::PerProcess;
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::task::Task;
 use crate::{context, idle_loop};
@@ -28,10 +29,24 @@ use crate::{context, idle_loop};
 /// How long a spare worker waits to be recalled before its thread exits.
 const SPARE_IDLE: Duration = Duration::from_secs(2);
 
-/// The global executor. It lives in a `static` and is never dropped, so its tasks are spawned
+/// The global executor and its worker threads, this process's: a child made by `fork()` makes
+/// its own at first use (`per_process.rs`). Never dropped, so the executor's tasks are spawned
 /// without a slot to drop them by (`State::spawn_untracked`).
-static GLOBAL: Executor<'static> = Executor::new();
-static WORKERS: WorkerThreads = WorkerThreads::new();
+static GLOBAL: PerProcess<Global> = PerProcess::new();
+
+struct Global {
+    executor: Executor<'static>,
+    workers: WorkerThreads,
+}
+
+fn global() -> &'static Global {
+    GLOBAL.get_or_init(|| Global { executor: Executor::new(), workers: WorkerThreads::new() })
+}
+
+/// The global executor's state.
+pub(crate) fn state() -> &'static State {
+    global().executor.state()
+}
 
 /// Spawns a task on the global executor.
 ///
@@ -52,30 +67,27 @@ static WORKERS: WorkerThreads = WorkerThreads::new();
 /// ```
 pub fn spawn<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> Task<T> {
     // Captures nothing: see `State::spawn_untracked`.
-    let schedule = |runnable| GLOBAL.state().schedule(runnable);
+    let schedule = |runnable| state().schedule(runnable);
     started().spawn_untracked(future, schedule)
 }
 
 /// The global executor's state, its worker threads started: for a spawn.
 pub(crate) fn started() -> &'static State {
-    WORKERS.start();
-    GLOBAL.state()
+    let global = global();
+    global.workers.start();
+    global.executor.state()
 }
 
 /// The global executor's state if `block_on` must run its tasks: there are no worker threads.
 pub(crate) fn run_by_block_on_callers() -> Option<&'static State> {
-    if WORKERS.no_workers.load(Ordering::Relaxed) { Some(GLOBAL.state()) } else { None }
-}
-
-/// The global executor's state.
-pub(crate) fn state() -> &'static State {
-    GLOBAL.state()
+    let global = global();
+    if global.workers.no_workers.load(Ordering::Relaxed) { Some(global.executor.state()) } else { None }
 }
 
 /// Catches the global executor's tasks woken on this thread, for it to run them while it waits
 /// (`executor::Catch`); `None` when there is nothing to catch for ([`catches`]).
 pub(crate) fn catch_wakes(waker: core::task::Waker) -> Option<Catch<'static>> {
-    catches().then(|| Catch::new(GLOBAL.state(), waker)).flatten()
+    catches().then(|| Catch::new(state(), waker)).flatten()
 }
 
 /// Catches the global executor's tasks that the first poll of a `block_on` wakes on this thread,
@@ -83,23 +95,24 @@ pub(crate) fn catch_wakes(waker: core::task::Waker) -> Option<Catch<'static>> {
 /// nothing to catch for ([`catches`]).
 #[cfg_attr(not(feature = "tokio"), allow(dead_code, reason = "only a thread driving Tokio catches"))]
 pub(crate) fn catch_first_wakes() -> Option<crate::executor::FirstWakes> {
-    catches().then(|| crate::executor::catch_first_wakes(GLOBAL.state()))
+    catches().then(|| crate::executor::catch_first_wakes(state()))
 }
 
 /// Whether a waiting thread has global tasks to catch: not while the global runtime has no
 /// worker threads (`block_on` callers run its tasks then anyway) or none started yet (no task).
 fn catches() -> bool {
-    !WORKERS.no_workers.load(Ordering::Relaxed) && WORKERS.alive.load(Ordering::Relaxed) != 0
+    let workers = &global().workers;
+    !workers.no_workers.load(Ordering::Relaxed) && workers.alive.load(Ordering::Relaxed) != 0
 }
 
 /// Worker threads alive, on duty or spare.
 pub(crate) fn worker_threads() -> usize {
-    WORKERS.alive.load(Ordering::Relaxed)
+    global().workers.alive.load(Ordering::Relaxed)
 }
 
 /// Whether `state` is the global executor's.
 pub(crate) fn is_global(state: &State) -> bool {
-    core::ptr::eq(state, GLOBAL.state())
+    core::ptr::eq(state, self::state())
 }
 
 /// If this thread is an on-duty global worker, takes it off duty until the guard drops,
@@ -109,14 +122,15 @@ pub(crate) fn hand_off_if_on_duty() -> Option<impl Drop> {
     impl Drop for BackOnDuty {
         fn drop(&mut self) {
             context::set_on_duty(true);
-            WORKERS.roster.back_on_duty();
+            global().workers.roster.back_on_duty();
         }
     }
     if !context::take_off_duty() {
         return None;
     }
-    if WORKERS.roster.hand_off() {
-        WORKERS.spawn_thread();
+    let workers = &global().workers;
+    if workers.roster.hand_off() {
+        workers.spawn_thread();
     }
     Some(BackOnDuty)
 }
@@ -175,10 +189,12 @@ fn worker_main() {
     // Tasks that need Tokio's reactor find it while this worker polls them.
     let _tokio = crate::tokio_context::enter();
     let target = config().worker_threads;
+    // A thread is its process's for good (a forked child has none of its parent's threads).
+    let Global { executor, workers } = global();
     loop {
         context::set_on_duty(true);
         let retire = futures_lite::future::poll_fn(|_| {
-            if WORKERS.roster.should_retire(target) {
+            if workers.roster.should_retire(target) {
                 core::task::Poll::Ready(())
             } else {
                 core::task::Poll::Pending
@@ -187,14 +203,14 @@ fn worker_main() {
         // A panic out of the executor is not a task's (the task's is kept for its awaiter) but
         // of an awaiter's waker called as a task completed; the panic hook reported it, and the
         // worker, counted on duty, goes on.
-        let run = core::panic::AssertUnwindSafe(move || idle_loop::run_worker(GLOBAL.run(retire)));
+        let run = core::panic::AssertUnwindSafe(move || idle_loop::run_worker(executor.run(retire)));
         if std::panic::catch_unwind(run).is_err() {
             continue;
         }
         context::set_on_duty(false);
         let deadline = Instant::now() + SPARE_IDLE;
-        if !WORKERS.roster.wait_as_spare(std::thread::current, || crate::tokens::park_until(deadline)) {
-            WORKERS.alive.fetch_sub(1, Ordering::Relaxed);
+        if !workers.roster.wait_as_spare(std::thread::current, || crate::tokens::park_until(deadline)) {
+            workers.alive.fetch_sub(1, Ordering::Relaxed);
             return;
         }
     }

@@ -106,6 +106,8 @@ mod metrics;
 pub mod net;
 mod park;
 #[cfg(feature = "std")]
+mod per_process;
+#[cfg(feature = "std")]
 pub mod process;
 #[cfg(feature = "std")]
 mod reactor;

@@ -30,7 +30,6 @@ use alloc::vec::Vec;
 use core::task::Waker;
 use core::time::Duration;
 use std::io;
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use slab::Slab;
@@ -43,6 +42,7 @@ use self::timers::Timers;
 use self::wait_end::{FOREVER, WaitEnd};
 use crate::config::config;
 use crate::park::{self, Parker, Unparked};
+use crate::per_process::PerProcess;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::sys;
 use crate::{context, task};
@@ -54,7 +54,8 @@ const SHORT_WAIT: Duration = Duration::from_micros(50);
 /// loses it (see `seat.rs`).
 const WATCH: Duration = Duration::from_millis(1);
 
-static REACTOR: OnceLock<Reactor> = OnceLock::new();
+/// This process's reactor: a forked child makes its own (`per_process.rs`).
+static REACTOR: PerProcess<Reactor> = PerProcess::new();
 
 /// The process's reactor, created on first use.
 ///

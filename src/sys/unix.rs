@@ -97,3 +97,30 @@ fn nonblocking_socket(family: AddressFamily, socket_type: SocketType) -> io::Res
     rustix::net::sockopt::set_socket_nosigpipe(&socket, true)?;
     Ok(socket)
 }
+
+/// Children made by `fork()` so far in this process's line: 0 in the process that loaded the
+/// crate, one more in each forked child (counted by the handler [`watch_forks`] installs).
+static FORKS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// How many forks separate this process from the one whose state is being looked at: a value
+/// made when `forks()` read something else belongs to an ancestor (see `per_process.rs`).
+pub(crate) fn forks() -> usize {
+    FORKS.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Counts the forks from now on; idempotent. Before the first call nothing of the runtime
+/// exists, so a fork then leaves nothing to tell apart.
+pub(crate) fn watch_forks() {
+    static WATCHING: std::sync::Once = std::sync::Once::new();
+    extern "C" fn in_child() {
+        // Async-signal-safe: one atomic add, in the child's only thread.
+        FORKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    }
+    WATCHING.call_once(|| {
+        // SAFETY: the handler is an `extern "C" fn` that lives for the whole program and does
+        // only what a handler run between `fork` and the child's return may do.
+        let err = unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+        // Only ENOMEM is possible: a child would then reuse the parent's state, as before.
+        debug_assert_eq!(err, 0, "pthread_atfork");
+    });
+}

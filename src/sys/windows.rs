@@ -47,3 +47,11 @@ pub(crate) fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
     }
     Ok(socket.into())
 }
+
+/// Windows has no `fork()`: every process is the one that loaded the crate.
+pub(crate) fn forks() -> usize {
+    0
+}
+
+/// Windows has no `fork()`: nothing to watch.
+pub(crate) fn watch_forks() {}

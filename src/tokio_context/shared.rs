@@ -37,6 +37,8 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use std::sync::{Mutex, OnceLock};
+
+use crate::per_process::PerProcess;
 use std::thread::Thread;
 use std::time::Instant;
 
@@ -66,13 +68,16 @@ pub(super) struct Shared {
     thread: OnceLock<Thread>,
 }
 
-static SHARED: OnceLock<Option<Shared>> = OnceLock::new();
+/// This process's shared runtime: a child made by `fork()` starts its own (`per_process.rs`);
+/// within a process, its first user starts it while the others wait (`OnceLock`).
+static SHARED: PerProcess<OnceLock<Option<Shared>>> = PerProcess::new();
 
 /// The shared runtime, started on first use with its driver thread; `None` if either could not
 /// start (the process may start no thread: Tokio panics then, which is caught). Plain futures run
 /// as before without it; one that needs Tokio then panics with Tokio's own "no reactor running".
 pub(super) fn get() -> Option<&'static Shared> {
     SHARED
+        .get_or_init(OnceLock::new)
         .get_or_init(|| {
             let build = || tokio::runtime::Builder::new_current_thread().enable_all().build().ok();
             let runtime = std::panic::catch_unwind(build).ok().flatten()?;

@@ -24,6 +24,7 @@ use std::process::ExitStatus;
 use futures_lite::future;
 use futures_lite::stream::Stream;
 
+use crate::per_process::PerProcess;
 use crate::signal::{Signal, Signals};
 use crate::sync::Mutex;
 
@@ -121,7 +122,8 @@ pub(super) fn reap_orphans() {
     }
 }
 
-static SIGCHLD: std::sync::OnceLock<SigChld> = std::sync::OnceLock::new();
+/// This process's SIGCHLD watch: a child made by `fork()` makes its own (`per_process.rs`).
+static SIGCHLD: PerProcess<SigChld> = PerProcess::new();
 
 /// The process-wide SIGCHLD watch.
 struct SigChld {
