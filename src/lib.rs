@@ -43,6 +43,21 @@
 //! - `hyper` (implies `std`): `amphi::hyper`, hyper 1.x's runtime traits (executor, timer,
 //!   I/O) on this crate's runtime, so hyper clients and servers run with no Tokio.
 //!
+//! # `fork()`
+//!
+//! On Unix, a child made by `fork()` (a pre-forking server, `multiprocessing`, a test harness)
+//! gets a runtime of its own: its first `block_on`, `spawn`, `unblock`, `Timer` or `Async`
+//! makes a new reactor, executor, worker threads and blocking pool, and the parent's, whose
+//! threads the child does not have and whose locks a parent thread may have held at the fork, are
+//! left untouched, as are the parent's registrations with the poller it shares with the child:
+//! the parent's pending reads, accepts and timers complete as before. What the child inherited is
+//! the parent's: waiting on an `Async` registered before the fork is an error in the child
+//! (dropping it is fine, and deregisters nothing), a `Timer` armed before it is armed again with
+//! the child's reactor when polled, a [`Task`] spawned before it never completes in the child (its
+//! executor's threads are gone), and signals reach the child's own `signal::Signals`. Fork from a
+//! thread that is not inside `block_on` or a task, as pre-forking servers do: a child forked from
+//! inside one goes on inside the parent's call.
+//!
 //! # Environment
 //!
 //! - `AMPHI_THREADS`: worker threads of the global runtime, 0 to 4096 (default: cores; `0`: tasks run inside

@@ -290,7 +290,8 @@ impl Stream for Timer {
         }
         match &this.id_and_waker {
             None => this.register(when, cx.waker()),
-            Some((id, w)) if !w.will_wake(cx.waker()) => {
+            // Armed with another waker, or before a `fork()` with the parent's reactor.
+            Some((id, w)) if !w.will_wake(cx.waker()) || !reactor::get().owns_timer(*id) => {
                 reactor::get().remove_timer(when, *id);
                 this.register(when, cx.waker());
             }

@@ -76,6 +76,10 @@ mod sys {
     pub unsafe fn borrow_raw<'a>(_: Raw) -> Borrowed<'a> {
         Borrowed(core::marker::PhantomData)
     }
+    /// The models never fork.
+    pub fn forks() -> usize {
+        0
+    }
 }
 
 /// The poller a driving thread waits in: woken by `notify`, like `polling::Poller::notify`.

@@ -257,6 +257,10 @@ impl Reactor {
 
     /// Deregisters a source; its handle may be closed afterwards.
     pub(crate) fn remove_io(&self, source: &Source) -> io::Result<()> {
+        if source.is_stale() {
+            // Registered with a forked parent's reactor, whose poller is the parent's too.
+            return Ok(());
+        }
         self.sources.with(|sources| {
             sources.try_remove(source.key);
             self.poller.delete(source.handle())
@@ -439,8 +443,17 @@ impl Reactor {
         id
     }
 
+    /// Removes a timer; one armed before a `fork()` (with the parent's reactor) is left alone.
     pub(crate) fn remove_timer(&self, when: Instant, id: usize) {
-        self.timers.remove(when, id);
+        if self.timers.owns(id) {
+            self.timers.remove(when, id);
+        }
+    }
+
+    /// Whether the timer with this id was armed with this reactor (not a forked parent's): one
+    /// that was not must be armed again to fire.
+    pub(crate) fn owns_timer(&self, id: usize) -> bool {
+        self.timers.owns(id)
     }
 }
 

@@ -49,6 +49,9 @@ pub(crate) struct Source {
     /// event has arrived since, or [`NOT_BLOCKED`]. Set and cleared under `state`'s lock; read
     /// without it by [`poll_attempt`](Source::poll_attempt), which confirms under the lock.
     blocked: [AtomicUsize; 2],
+    /// `sys::forks()` when it was registered: in a child made by `fork()` after that, the source
+    /// is the parent's reactor's, whose poller the parent still uses (see `per_process.rs`).
+    forks: usize,
 }
 
 /// [`Source::blocked`] of a direction in which the last attempt may have succeeded.
@@ -116,7 +119,14 @@ impl Direction {
 impl Source {
     pub(super) fn new(raw: sys::Raw, key: usize) -> Self {
         let blocked = [AtomicUsize::new(NOT_BLOCKED), AtomicUsize::new(NOT_BLOCKED)];
-        Self { raw, key, state: Mutex::new(Default::default()), blocked }
+        Self { raw, key, state: Mutex::new(Default::default()), blocked, forks: sys::forks() }
+    }
+
+    /// Whether this process is a child made by `fork()` after the source was registered: it must
+    /// not touch the source's state (a parent thread may have held its lock at the fork) nor its
+    /// registration (the parent's). Waiting on it is an error; dropping it leaves both alone.
+    pub(crate) fn is_stale(&self) -> bool {
+        self.forks != sys::forks()
     }
 
     pub(super) fn handle(&self) -> sys::Borrowed<'_> {
@@ -155,6 +165,9 @@ impl Source {
         dir: usize,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
+        if self.is_stale() {
+            return Poll::Ready(Err(registered_before_fork()));
+        }
         match self.blocked[dir].load(Ordering::Acquire) {
             NOT_BLOCKED => Poll::Ready(Ok(())),
             tried_at => self.poll_ready(reactor, dir, cx, Some(tried_at), Slot::Single),
@@ -170,6 +183,9 @@ impl Source {
     /// of file behind the data brings no further event (Tokio keeps its closed readiness for the
     /// same reason).
     pub(crate) fn after_short_read(&self, tried_at: usize) {
+        if self.is_stale() {
+            return;
+        }
         self.state.with(|state| {
             // An event since the attempt may have brought more: then the read is not blocked.
             let read = &state[READ];
@@ -193,6 +209,9 @@ impl Source {
         tried_at: Option<usize>,
         slot: Slot<'_>,
     ) -> Poll<io::Result<()>> {
+        if self.is_stale() {
+            return Poll::Ready(Err(registered_before_fork()));
+        }
         let mut replaced = None;
         let registered = self.state.with(|state| {
             let d = &mut state[dir];
@@ -273,8 +292,18 @@ impl Source {
 
     /// Frees the slot of a dropped `readable()` / `writable()` future.
     pub(crate) fn drop_ready(&self, dir: usize, index: usize) {
+        if self.is_stale() {
+            return;
+        }
         self.state.with(|state| {
             state[dir].wakers.try_remove(index);
         });
     }
+}
+
+/// The error of a wait on a source registered before this process was forked from its parent.
+fn registered_before_fork() -> io::Error {
+    io::Error::other(
+        "amphi: this `Async` was registered before fork(): it belongs to the parent's reactor; make a new one in the child",
+    )
 }

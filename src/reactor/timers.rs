@@ -10,9 +10,11 @@ use core::task::Waker;
 use core::time::Duration;
 use std::time::Instant;
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use concurrent_queue::ConcurrentQueue;
 
-use crate::sync::{AtomicUsize, Mutex, Ordering};
+use crate::sync::Mutex;
 
 /// Capacity of the operation queue; beyond it, operations are applied under the lock.
 const QUEUED_OPS: usize = 1024;
@@ -22,10 +24,17 @@ enum Op {
     Remove(Instant, usize),
 }
 
+/// The next timer's id, for every `Timers` of the process and of the children it forks: a child's
+/// reactor hands out ids above every id its parent's did, so that a timer armed before the fork
+/// (its id the parent's reactor's) is never taken for one of the child's (see [`Timers::owns`]).
+/// An id only has to be unique: core's atomic, not the models' (`crate::sync`).
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
 pub(super) struct Timers {
     map: Mutex<BTreeMap<(Instant, usize), Waker>>,
     ops: ConcurrentQueue<Op>,
-    next_id: AtomicUsize,
+    /// The first id this `Timers` handed out (or will): every one of its ids is at least this.
+    first_id: usize,
 }
 
 impl Timers {
@@ -33,14 +42,19 @@ impl Timers {
         Self {
             map: Mutex::new(BTreeMap::new()),
             ops: ConcurrentQueue::bounded(QUEUED_OPS),
-            next_id: AtomicUsize::new(1),
+            first_id: NEXT_ID.load(Ordering::Relaxed),
         }
     }
 
     pub(super) fn insert(&self, when: Instant, waker: &Waker) -> usize {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         self.push(Op::Insert(when, id, waker.clone()));
         id
+    }
+
+    /// Whether `id` may be one of this `Timers`' (not a forked parent's reactor's).
+    pub(super) fn owns(&self, id: usize) -> bool {
+        id >= self.first_id
     }
 
     /// Timers registered, once the queued operations are applied.

@@ -28,12 +28,19 @@ pub(super) fn register(number: i32, write: End) -> io::Result<SigId> {
     // Signal numbers fit a byte (`SIGRTMAX` is 64 on Linux): one byte per signal, which a
     // socket delivers whole.
     let byte = [u8::try_from(number).map_err(|_| super::cannot_handle())?];
+    crate::sys::watch_forks();
+    let forks = crate::sys::forks();
     let handler = move || {
+        // In a child made by `fork()` after the registration, the socket is shared with the
+        // parent, whose stream would read the child's signals: the child's own `Signals` get them.
+        if crate::sys::forks() != forks {
+            return;
+        }
         // A full pipe drops the number: the stream has that many unread already.
         let _ = (&write).write(&byte);
     };
-    // SAFETY: the handler only writes a byte to a non-blocking socket, which is
-    // async-signal-safe (`write`/`send`), and neither allocates, locks nor panics.
+    // SAFETY: the handler only loads an atomic and writes a byte to a non-blocking socket, which
+    // is async-signal-safe (`write`/`send`), and neither allocates, locks nor panics.
     unsafe { signal_hook_registry::register(number, handler) }
 }
 
