@@ -4,6 +4,7 @@
 //! Every scenario runs in this process (default worker count) and again in child processes with
 //! `AMPHI_THREADS=1`, `AMPHI_THREADS=4` and `AMPHI_THREADS=0`.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -13,26 +14,8 @@ use std::thread;
 use amphi::{Executor, LocalExecutor, block_on, spawn};
 use futures::channel::oneshot;
 
-/// Generates, for a scenario test, one test per worker count that reruns it in a child process.
-macro_rules! with_workers {
-    ($($name:ident),* $(,)?) => {
-        mod workers {
-            $(
-                #[test]
-                fn $name() {
-                    if super::common::is_child() {
-                        return;
-                    }
-                    for n in ["1", "4", "0"] {
-                        super::common::in_child(stringify!($name), &[("AMPHI_THREADS", n)]);
-                    }
-                }
-            )*
-        }
-    };
-}
-
 with_workers!(
+    ["1", "4", "0"];
     nested_in_block_on,
     global_task_waits_on_sibling,
     global_sibling_chain,

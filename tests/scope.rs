@@ -3,6 +3,7 @@
 //! Every scenario runs in this process (default worker count) and again in child processes with
 //! `AMPHI_THREADS=1` and `AMPHI_THREADS=0`.
 
+#[macro_use]
 mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -14,26 +15,8 @@ use std::time::Duration;
 use amphi::{Timer, block_on, scope, spawn};
 use futures::channel::oneshot;
 
-/// Generates, for a scenario test, one test per worker count that reruns it in a child process.
-macro_rules! with_workers {
-    ($($name:ident),* $(,)?) => {
-        mod workers {
-            $(
-                #[test]
-                fn $name() {
-                    if super::common::is_child() {
-                        return;
-                    }
-                    for n in ["1", "0"] {
-                        super::common::in_child(stringify!($name), &[("AMPHI_THREADS", n)]);
-                    }
-                }
-            )*
-        }
-    };
-}
-
 with_workers!(
+    ["1", "0"];
     futures_borrow_and_write_the_callers_data,
     the_scope_waits_for_detached_futures,
     a_forgotten_scoped_task_does_not_hold_the_scope,

@@ -8,6 +8,28 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Generates `mod workers` with, for each scenario test named, a test that reruns it in a child
+/// process for each `AMPHI_THREADS` value given (`with_workers!(["1", "0"]; name, ...)`). The
+/// test file declares `#[macro_use] mod common;`.
+#[allow(unused_macros)]
+macro_rules! with_workers {
+    ($counts:expr; $($name:ident),* $(,)?) => {
+        mod workers {
+            $(
+                #[test]
+                fn $name() {
+                    if super::common::is_child() {
+                        return;
+                    }
+                    for n in $counts {
+                        super::common::in_child(stringify!($name), &[("AMPHI_THREADS", n)]);
+                    }
+                }
+            )*
+        }
+    };
+}
+
 /// Whether this process is a child started by [`in_child`].
 pub fn is_child() -> bool {
     std::env::var_os("AMPHI_TEST_CHILD").is_some()
