@@ -205,11 +205,24 @@ fn a_burst_on_sleeping_threads_runs_side_by_side() {
             })
         })
         .collect();
-    bounded(async {
-        for t in warm {
-            t.await;
-        }
-    });
+    let waited = block_on(future::or(
+        async {
+            for t in warm {
+                t.await;
+            }
+            true
+        },
+        async {
+            Timer::after(Duration::from_secs(30)).await;
+            false
+        },
+    ));
+    assert!(
+        waited,
+        "the warm-up timed out: {} of 8 started; {:?}",
+        started.load(Ordering::SeqCst),
+        amphi::metrics()
+    );
     assert!(
         eventually(Duration::from_secs(5), || amphi::metrics().blocking_idle == 8),
         "all eight pool threads asleep: {:?}",
