@@ -8,6 +8,7 @@ use core::task::Waker;
 use core::time::Duration;
 use std::time::Instant;
 
+use super::waiter::Driven;
 use super::{Reactor, Waiter};
 use crate::config::spawn_thread;
 use crate::park::Parker;

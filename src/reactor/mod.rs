@@ -1,13 +1,13 @@
 //! The reactor: one `polling::Poller` per process, with I/O sources and timers in one loop.
 //!
 //! There is no reactor thread. Whoever is idle drives: a thread whose `block_on` future is
-//! pending calls [`idle`], which makes it *the driver* if nobody else is (it waits in the poller
+//! pending takes an idle step (`Waiter::idle`), which makes it *the driver* if nobody else is (it waits in the poller
 //! instead of parking, until its own future is woken or its deadline passes), or an idle
 //! *candidate* otherwise. A driver woken for its own work keeps the seat while it runs that
 //! work and comes back, since the next events most likely wake the tasks it runs; a driver that
 //! leaves for good while sources or timers still wait hands the seat to one candidate, and a
 //! keeper that does not come back (its task blocks the thread) loses the seat to the watcher
-//! within two [`WATCH`] periods. A thread that runs no executor hands the seat to a waiting
+//! within two watch periods (`waiter.rs`). A thread that runs no executor hands the seat to a waiting
 //! runner once its events only wake other threads.
 //!
 //! Futures polled by a foreign executor (Tokio, `futures::executor`) may register while no
@@ -17,7 +17,8 @@
 //! Wake-ups are never lost: a driver's parker is in its `DRIVING` state while it waits, so the
 //! waker interrupts the poller (see `park.rs`); a timer earlier than the current wait notifies
 //! the poller too; a registration that finds nobody driving wakes a candidate or the fallback.
-//! The election itself is `seat.rs`'s.
+//! The election itself is `seat.rs`'s; the idle step and the drive loop, written against what
+//! they need of this reactor (`waiter::Driven`), are `waiter.rs`'s.
 
 mod fallback;
 mod poller;
@@ -25,6 +26,7 @@ mod seat;
 mod source;
 mod timers;
 mod wait_end;
+mod waiter;
 
 use alloc::vec::Vec;
 use core::task::Waker;
@@ -36,23 +38,17 @@ use slab::Slab;
 
 use self::fallback::Fallback;
 use self::poller::{Events, Poller};
-use self::seat::{Host, Idler, Seat, Slept};
+use self::seat::Seat;
 pub(crate) use self::source::{READ, Slot, Source, WRITE};
 use self::timers::Timers;
-use self::wait_end::{FOREVER, WaitEnd};
+use self::wait_end::WaitEnd;
+use self::waiter::Driven;
 use crate::config::config;
 use crate::park::{self, Parker, Unparked};
 use crate::per_process::PerProcess;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::sys;
 use crate::{context, task};
-
-/// Waits shorter than this poll for events without sleeping.
-const SHORT_WAIT: Duration = Duration::from_micros(50);
-
-/// How often the watcher looks at a kept driver's seat; a keeper stuck in a task for two of these
-/// loses it (see `seat.rs`).
-const WATCH: Duration = Duration::from_millis(1);
 
 /// This process's reactor: a forked child makes its own (`per_process.rs`).
 static REACTOR: PerProcess<Reactor> = PerProcess::new();
@@ -110,70 +106,8 @@ fn notify() {
     }
 }
 
-/// A thread's place in the reactor while its idle loop lasts: built where the loop starts
-/// (`idle_loop::run_until`), handed to each of its idle steps, and dropped when the loop ends,
-/// however it ends: a seat its thread kept, meaning to come back, is then given up, so that
-/// someone else drives.
-///
-/// Whether the thread keeps the seat is the thread's (`context::is_keeper`), not this value's: a
-/// nested `block_on` on the keeper's thread (a task it runs calls one) is the keeper coming back,
-/// and takes the kept seat at once with a `Waiter` of its own.
-#[derive(Debug)]
-pub(crate) struct Waiter {
-    role: Role,
-}
-
-impl Waiter {
-    /// The waiter of a runner's idle loop: it runs executor tasks while it waits, so whatever
-    /// the events it drives wake, it runs.
-    pub(crate) fn runner() -> Self {
-        Self { role: Role::Amphi { runner: true } }
-    }
-
-    /// The waiter of an idle loop that polls only its own future (a plain `block_on`).
-    pub(crate) fn caller() -> Self {
-        Self { role: Role::Amphi { runner: false } }
-    }
-
-    /// The fallback driver thread's (`fallback.rs`): not counted among the `amphi` threads that
-    /// wait, for which it stands back.
-    fn fallback() -> Self {
-        Self { role: Role::Fallback }
-    }
-
-    /// An idle step: drives the reactor or parks until woken or `deadline`.
-    ///
-    /// Returns whether the thread was woken. Costs one atomic load more than a plain park in a
-    /// program that never created the reactor.
-    pub(crate) fn idle(&self, parker: &Arc<Parker>, deadline: Option<Instant>) -> bool {
-        match REACTOR.get() {
-            None => parker.park_deadline(deadline) == Unparked::Woken,
-            Some(reactor) if self.role == Role::Fallback => reactor.idle(parker, deadline, self),
-            Some(reactor) => {
-                reactor.amphi_waiters.fetch_add(1, Ordering::SeqCst);
-                // Pairs with `fallback_main`: either the fallback driver sees this thread idle
-                // before it waits, or this sees it driving and interrupts its wait; it then
-                // stands back.
-                if reactor.fallback_drives.load(Ordering::SeqCst) {
-                    let _ = reactor.poller.notify();
-                }
-                let woken = reactor.idle(parker, deadline, self);
-                reactor.amphi_waiters.fetch_sub(1, Ordering::SeqCst);
-                woken
-            }
-        }
-    }
-}
-
-impl Drop for Waiter {
-    fn drop(&mut self) {
-        if context::take_keeper() {
-            if let Some(reactor) = REACTOR.get() {
-                reactor.seat.unkeep(&reactor.host(self.role));
-            }
-        }
-    }
-}
+/// A thread's place in this process's reactor while its idle loop lasts (`waiter.rs`).
+pub(crate) type Waiter = waiter::Waiter<Reactor>;
 
 /// The one reactor of the process.
 pub(crate) struct Reactor {
@@ -295,127 +229,6 @@ impl Reactor {
         }
     }
 
-    /// The idle step of an `amphi` thread, or of the fallback driver, which stands back as soon
-    /// as an `amphi` thread is idle.
-    fn idle(&'static self, parker: &Arc<Parker>, deadline: Option<Instant>, waiter: &Waiter) -> bool {
-        let role = waiter.role;
-        // The seat wakes its candidates with a nudge: being picked or called to watch is not a
-        // wake-up of the thread's future, which is then not polled for it.
-        let nudge = Parker::nudge_waker(parker);
-        let me = Idler {
-            waker: &nudge,
-            runner: role == Role::Amphi { runner: true },
-            // The fallback may take a kept seat: it drives only while no `amphi` thread is idle,
-            // so the keeper is away (its thread held by a task or a foreign `block_on`), and it
-            // stands back for the keeper as soon as that is idle again.
-            keeper: context::is_keeper() || role == Role::Fallback,
-            watcher: role != Role::Fallback,
-        };
-        let sleep = |watch: bool| {
-            let until = match watch {
-                true => {
-                    let look = Instant::now() + WATCH;
-                    Some(deadline.map_or(look, |d| d.min(look)))
-                }
-                false => deadline,
-            };
-            match parker.park_deadline(until) {
-                Unparked::Woken => Slept::Woken,
-                Unparked::Nudged => Slept::Nudged,
-                Unparked::TimedOut if deadline.is_some_and(|d| Instant::now() >= d) => Slept::Deadline,
-                Unparked::TimedOut => Slept::Watch,
-            }
-        };
-        let turn = self.seat.wait_turn(&self.host(role), me, || self.drive(parker, deadline, role), sleep);
-        if turn.keeps {
-            if role == Role::Fallback {
-                // The fallback driver keeps nothing: it may stand back or exit next.
-                self.seat.unkeep(&self.host(role));
-            } else {
-                context::set_keeper(true);
-            }
-        }
-        turn.woken
-    }
-
-    /// Drives until `parker` is woken or `deadline` passes; the caller holds the driver's seat.
-    fn drive(&'static self, parker: &Parker, deadline: Option<Instant>, role: Role) -> bool {
-        // Taken: whatever this thread kept, it is back.
-        context::set_keeper(false);
-        let mut woke_others = false;
-        let woken = loop {
-            if role == Role::Fallback && self.amphi_waiters.load(Ordering::SeqCst) > 0 {
-                break false;
-            }
-            let now = Instant::now();
-            let next_timer = self.timers.fire(now);
-            if deadline.is_some_and(|d| now >= d) {
-                // Consume a wake-up that raced with the deadline.
-                break !parker.begin_driving() || parker.end_driving();
-            }
-            let until = match (deadline, next_timer) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            if !parker.begin_driving() {
-                break true;
-            }
-            // The last events woke other threads only, and a runner waits: it would run what
-            // they woke on its own thread, where this one wakes a thread per event. Hand it the
-            // seat.
-            if woke_others && role == (Role::Amphi { runner: false }) && self.seat.should_stand_back() {
-                break parker.end_driving();
-            }
-            // A timer queued before this point is seen here, one queued after sees the wait's
-            // end and notifies (`wait_end.rs`).
-            self.wait_end.announce(until.map_or(FOREVER, |u| self.nanos(u)));
-            if self.timers.has_pending_ops() {
-                self.wait_end.over();
-                if parker.end_driving() {
-                    break true;
-                }
-                continue;
-            }
-            // Arming the OS timer for a very short wait costs more than the wait itself (a
-            // virtual machine exit on VMs) and wakes late: poll without sleeping instead, and
-            // come back round until the deadline.
-            let timeout = until
-                .map(|u| u.saturating_duration_since(now))
-                .map(|t| if t < SHORT_WAIT { Duration::ZERO } else { t });
-            let woken = self.events.with(|(events, wakers)| {
-                let result = self.poller.wait(events, timeout);
-                self.wait_end.over();
-                let woken = parker.end_driving();
-                let woke = match result {
-                    Ok(_) => self.process_events(events, wakers),
-                    // EINTR and friends: loop; a persistent error must not spin a core.
-                    Err(err) if err.kind() != io::ErrorKind::Interrupted => {
-                        std::thread::sleep(Duration::from_millis(1));
-                        0
-                    }
-                    Err(_) => 0,
-                };
-                (woken, woke)
-            });
-            let (woken, woke) = woken;
-            if woken {
-                break true;
-            }
-            woke_others = woke > 0;
-        };
-        // Woken for its own work, an `amphi` thread keeps the seat: it will be back in a moment.
-        let keep = woken && role != Role::Fallback;
-        self.seat.release(&self.host(role), keep);
-        if keep {
-            context::set_keeper(true);
-        }
-        woken
-    }
-
-    fn nanos(&self, at: Instant) -> u64 {
-        WaitEnd::clamp(at.saturating_duration_since(self.epoch).as_nanos())
-    }
-
     /// Wakes the futures waiting for `events`; returns how many it woke.
     fn process_events(&self, events: &Events, wakers: &mut Vec<Waker>) -> usize {
         let tick = self.ticker.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
@@ -457,44 +270,72 @@ impl Reactor {
     }
 }
 
-/// Who calls [`Reactor::idle`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// A thread in `block_on`; a `runner` runs executor tasks while it waits.
-    Amphi { runner: bool },
-    /// The fallback driver thread.
-    Fallback,
-}
-
-/// The reactor as the seat sees it from one thread's idle step.
-struct Attended<'r> {
-    reactor: &'r Reactor,
-    role: Role,
-}
-
-impl Reactor {
-    /// The reactor as the seat's host for a thread in `role`.
-    fn host(&self, role: Role) -> Attended<'_> {
-        Attended { reactor: self, role }
+impl Driven for Reactor {
+    fn get() -> Option<&'static Self> {
+        REACTOR.get()
     }
 
-    /// Whether sources or timers are registered.
+    fn seat(&self) -> &Seat {
+        &self.seat
+    }
+
+    fn wait_end(&self) -> &WaitEnd {
+        &self.wait_end
+    }
+
+    fn amphi_waiters(&self) -> &AtomicUsize {
+        &self.amphi_waiters
+    }
+
+    fn fallback_drives(&self) -> &AtomicBool {
+        &self.fallback_drives
+    }
+
+    fn notify(&self) {
+        // A failed notify means the poller is broken; the driver's wait will fail too.
+        let _ = self.poller.notify();
+    }
+
     fn has_work(&self) -> bool {
         self.timers.has_any() || self.sources.with(|s| !s.is_empty())
     }
-}
 
-impl Host for Attended<'_> {
-    fn has_work(&self) -> bool {
-        self.reactor.has_work()
-    }
-
-    /// Work waits and no `amphi` thread drives or waits to: `block_on` threads drive their own
-    /// futures' sources once idle, so only foreign futures need the fallback. On the fallback
-    /// thread itself nothing is started: it loops back in `fallback_main`, which looks again.
     fn unattended(&self) {
-        if self.role != Role::Fallback && self.reactor.foreign.load(Ordering::Relaxed) {
+        if self.foreign.load(Ordering::Relaxed) {
             get().start_fallback();
         }
+    }
+
+    fn fire_timers(&self, now: Instant) -> Option<Instant> {
+        self.timers.fire(now)
+    }
+
+    fn timers_pending(&self) -> bool {
+        self.timers.has_pending_ops()
+    }
+
+    fn park(&self, parker: &Arc<Parker>, until: Option<Instant>) -> Unparked {
+        parker.park_deadline(until)
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        WaitEnd::clamp(at.saturating_duration_since(self.epoch).as_nanos())
+    }
+
+    fn wait(&self, timeout: Option<Duration>, waited: impl FnOnce() -> bool) -> (bool, usize) {
+        self.events.with(|(events, wakers)| {
+            let result = self.poller.wait(events, timeout);
+            let woken = waited();
+            let woke = match result {
+                Ok(_) => self.process_events(events, wakers),
+                // EINTR and friends: loop; a persistent error must not spin a core.
+                Err(err) if err.kind() != io::ErrorKind::Interrupted => {
+                    std::thread::sleep(Duration::from_millis(1));
+                    0
+                }
+                Err(_) => 0,
+            };
+            (woken, woke)
+        })
     }
 }
