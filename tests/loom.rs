@@ -4,11 +4,13 @@
 //!
 //! The models compile the crate's real source files (`src/sync.rs`, `src/park.rs`,
 //! `src/task/`, `src/executor/`, `src/global/roster.rs`, `src/blocking/pool.rs`,
-//! `src/reactor/seat.rs`, `src/reactor/timers.rs`, `src/reactor/wait_end.rs`,
+//! `src/reactor/seat.rs`, `src/reactor/waiter.rs`, `src/reactor/timers.rs`, `src/reactor/wait_end.rs`,
 //! `src/reactor/source.rs`, `src/scope/running.rs`) as modules of this test, so `crate::sync` resolves to loom's atomics,
 //! `Arc`, `Mutex`, threads and thread-locals, and every interleaving of our code is explored.
 //! These files depend on nothing above them, so nothing of the crate needs a stub; only the
-//! outside world is: the reactor's poller (`reactor::notify` and a wait for it) and its timers,
+//! outside world is: the reactor's poller (`reactor::notify` and a wait for it) and its timers
+//! (`Timers`, which is also the `waiter::Driven` the idle step runs against), the thread's keeper
+//! bit (`context`),
 //! the threads the pools start (loom threads), and time (a [`Clock`] whose deadline passes at a
 //! point loom or the model chooses).
 //!
@@ -23,11 +25,14 @@
 //!   recalls wake two spares;
 //! - the blocking pool: every job runs once, a time-out racing a schedule loses nothing, the
 //!   thread count stays within the bound and returns to zero, a sleeper is woken for new work;
-//! - the reactor's driver election: with work waiting, some idle thread always ends up driving
-//!   (drivers keep the seat while they poll their own futures, a picked candidate keeps it for
-//!   itself, and one that does not come back gives it up), a foreign registration racing a
-//!   leaving driver still gets a driver, a keeper stuck in a task loses the seat to the
-//!   watcher, and one held by a foreign `block_on` loses it to the fallback driver;
+//! - the reactor's driver election, through the real idle step (`reactor/waiter.rs`: each
+//!   thread's `Waiter`, its turns at the seat, the drive loop, the fallback standing back) over a
+//!   modelled reactor: with work waiting, some idle thread always ends up driving (drivers keep
+//!   the seat while they poll their own futures, a picked candidate keeps it for itself, and a
+//!   loop that ends gives a kept seat up as its `Waiter` drops), a foreign registration racing a
+//!   leaving driver still gets a driver (also when the fallback stood back for a thread that was
+//!   ending its idle step), a keeper stuck in a task loses the seat to the watcher, and one held
+//!   by a foreign `block_on` loses it to the fallback driver;
 //! - a timer registered as the driver goes to wait in the poller: seen before the wait, or the
 //!   wait interrupted;
 //! - a socket's readiness (`reactor/source.rs` over a modelled socket and poller, edge-triggered
@@ -64,6 +69,8 @@ mod timers;
 mod tokens;
 #[path = "../src/reactor/wait_end.rs"]
 mod wait_end;
+#[path = "../src/reactor/waiter.rs"]
+mod waiter;
 
 /// `src/reactor/source.rs` over a modelled socket and poller (`tests/loom/io_source.rs`).
 #[path = "loom/io_source.rs"]
@@ -79,6 +86,28 @@ mod sys {
     /// The models never fork.
     pub fn forks() -> usize {
         0
+    }
+}
+
+/// What `reactor/waiter.rs` asks of the thread: whether it kept the reactor's seat (a bit of the
+/// thread's in `src/context.rs`; here one per modelled thread).
+mod context {
+    use std::cell::Cell;
+
+    loom::thread_local! {
+        static KEEPER: Cell<bool> = Cell::new(false);
+    }
+
+    pub fn set_keeper(keeps: bool) {
+        KEEPER.with(|k| k.set(keeps));
+    }
+
+    pub fn is_keeper() -> bool {
+        KEEPER.with(Cell::get)
+    }
+
+    pub fn take_keeper() -> bool {
+        KEEPER.with(|k| k.replace(false))
     }
 }
 
@@ -687,6 +716,8 @@ fn a_held_catching_thread_s_work_is_taken_over_by_the_lookout() {
 /// execution, chosen by loom (`start`: the clock's own thread) or by the model (`expire`); a wait
 /// on the clock then returns "timed out" unless its notification came first.
 struct Clock {
+    /// When the clock was made: a deadline already passed.
+    made: std::time::Instant,
     expired: AtomicBool,
     sleepers: loom::sync::Mutex<Vec<Waker>>,
     /// The bells of the threads that `park` here.
@@ -704,6 +735,7 @@ impl Clock {
     /// A clock whose deadline passes only when the model calls `expire`.
     fn stopped() -> Arc<Self> {
         Arc::new(Self {
+            made: std::time::Instant::now(),
             expired: AtomicBool::new(false),
             sleepers: loom::sync::Mutex::new(Vec::new()),
             bells: loom::sync::Mutex::new(Vec::new()),
@@ -724,22 +756,18 @@ impl Clock {
         }
     }
 
-    /// The sleep of an idle thread in `Seat::wait_turn`: a `timed` one ends with `Watch` once the
-    /// clock has expired, unless a wake-up is pending. (Woken by the expiry itself, it reports
+    /// A timed park of an idle step (`waiter::Driven::park`): it ends `TimedOut` once the clock
+    /// has expired, unless a wake-up or nudge came first. (Woken by the expiry itself, it reports
     /// `Woken`: a spurious wake-up, which the election must tolerate anyway.)
-    fn turn_sleep(&self, parker: &Parker, waker: &Waker, timed: bool) -> Slept {
-        let not_woken = || parker.begin_driving() && !parker.end_driving();
-        if timed {
-            if self.expired.load(Ordering::SeqCst) {
-                return if not_woken() { Slept::Watch } else { Slept::Woken };
-            }
-            self.sleepers.lock().unwrap().push(waker.clone());
-            if self.expired.load(Ordering::SeqCst) {
-                return if not_woken() { Slept::Watch } else { Slept::Woken };
+    fn timed_park(&self, parker: &Arc<Parker>) -> park::Unparked {
+        if !self.expired.load(Ordering::SeqCst) {
+            self.sleepers.lock().unwrap().push(waker(parker.clone()));
+            if !self.expired.load(Ordering::SeqCst) {
+                return parker.park_deadline(None);
             }
         }
-        parker.park_deadline(None);
-        Slept::Woken
+        // A deadline already passed: the park only takes a pending wake-up or nudge.
+        parker.park_deadline(Some(self.made))
     }
 
     /// A new bell for a thread that sleeps in the token protocol (`tokens.rs`), rung by the
@@ -1103,10 +1131,16 @@ fn blocking_pool_wakes_its_sleeper() {
 /// whichever candidate a leaving driver picks (one whose timer already fired returns without
 /// driving and must pass the duty on), every timer fires: no execution ends with everybody asleep
 /// as a candidate and nobody driving.
+///
+/// Three threads through the real idle step (`reactor/waiter.rs`) are explored with two
+/// preemptions, not the three of `.ci/loom.sh`: three took over ten minutes on two cores, two take
+/// seconds. The two-thread models below run with three.
 #[test]
 fn driver_duty_is_never_dropped() {
-    loom::model(|| {
-        let reactor = Arc::new(Timers::new(3));
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(model.preemption_bound.map_or(2, |b| b.min(2)));
+    model.check(|| {
+        let reactor = Timers::shared(3);
         let others: Vec<_> = (1..3)
             .map(|i| {
                 let reactor = reactor.clone();
@@ -1128,7 +1162,7 @@ fn driver_duty_is_never_dropped() {
 fn stuck_keeper_loses_the_seat_to_the_watcher() {
     loom::model(|| {
         let (clock, expiry) = Clock::start();
-        let reactor = Arc::new(Timers::with_clock(2, clock));
+        let reactor = Timers::shared_with_clock(2, clock);
         // This thread drives and keeps the seat, as a runner woken for a task does.
         let parker = new_parker();
         let waker = waker(parker.clone());
@@ -1159,7 +1193,7 @@ fn stuck_keeper_loses_the_seat_to_the_watcher() {
 #[test]
 fn foreign_registration_races_a_leaving_driver() {
     loom::model(|| {
-        let reactor = Arc::new(Timers::new(2));
+        let reactor = Timers::shared(2);
         let foreign = {
             let reactor = reactor.clone();
             thread::spawn(move || reactor.foreign_timer(1))
@@ -1178,7 +1212,7 @@ fn foreign_registration_races_a_leaving_driver() {
 #[test]
 fn fallback_takes_the_seat_a_held_keeper_kept() {
     loom::model(|| {
-        let reactor = Arc::new(Timers::new(1));
+        let reactor = Timers::shared(1);
         let parker = new_parker();
         let own = waker(parker.clone());
         let me = Idler { waker: &own, runner: true, keeper: false, watcher: true };
@@ -1193,7 +1227,7 @@ fn fallback_takes_the_seat_a_held_keeper_kept() {
                 let parker = new_parker();
                 let waker = waker(parker.clone());
                 *reactor.fallback.lock().unwrap() = Some(waker.clone());
-                reactor.fallback_until(0, &parker, &waker);
+                reactor.fallback_until(0, &parker);
             })
         };
         // The foreign `block_on`: its waker, its own parker.
@@ -1274,7 +1308,11 @@ struct Timers {
     fallback_calls: AtomicUsize,
     /// `Reactor::amphi_waiters`: the fallback stands back while it is non-zero.
     amphi_waiters: AtomicUsize,
+    /// `Reactor::fallback_drives`.
+    fallback_drives: AtomicBool,
     fallback: loom::sync::Mutex<Option<Waker>>,
+    /// The end of the driver's wait, announced and ended by the real drive loop.
+    end: wait_end::WaitEnd,
 }
 
 impl Timers {
@@ -1292,8 +1330,21 @@ impl Timers {
             foreign: AtomicBool::new(false),
             fallback_calls: AtomicUsize::new(0),
             amphi_waiters: AtomicUsize::new(0),
+            fallback_drives: AtomicBool::new(false),
             fallback: loom::sync::Mutex::new(None),
+            end: wait_end::WaitEnd::new(),
         }
+    }
+
+    /// The model's reactor, with `n` timers: what `waiter::Driven::get` finds until it is dropped.
+    fn shared(n: usize) -> Arc<Self> {
+        Self::shared_with_clock(n, Clock::stopped())
+    }
+
+    fn shared_with_clock(n: usize, clock: Arc<Clock>) -> Arc<Self> {
+        let reactor = Arc::new(Self::with_clock(n, clock));
+        INSTALLED.with(|i| i.set(&*reactor));
+        reactor
     }
 
     /// A foreign future waiting on timer `i`: its thread is not an `amphi` one and drives only as
@@ -1310,44 +1361,24 @@ impl Timers {
             // `ensure_driver` from outside `block_on`: start the fallback.
             self.fallback_calls.fetch_add(1, Ordering::SeqCst);
         }
-        while !self.fired[i].load(Ordering::SeqCst) {
-            if self.fallback_calls.load(Ordering::SeqCst) == 0 {
-                parker.park_deadline(None);
-                continue;
-            }
-            // The fallback driver never keeps the seat, not even one handed to it, but may take a
-            // kept one (`Reactor::idle`).
-            let me = Idler { waker: &waker, runner: false, keeper: true, watcher: false };
-            let parked = self.seat.wait_turn(
-                self,
-                me,
-                || self.drive(&parker, false),
-                |t| self.clock.turn_sleep(&parker, &waker, t),
-            );
-            if parked.keeps {
-                self.seat.unkeep(self);
-            }
-        }
+        self.fallback_until(i, &parker);
     }
 
-    /// The fallback driver's loop until timer `i` fired: it waits to be called, then takes its
-    /// turns at the seat like `foreign_timer`'s.
-    fn fallback_until(&self, i: usize, parker: &Parker, waker: &Waker) {
+    /// The fallback driver's loop (`fallback_main`, without its time-outs) until timer `i`
+    /// fired: once called, it takes idle steps with the real fallback `Waiter` while no `amphi`
+    /// thread is idle, and otherwise waits to be called again.
+    fn fallback_until(&self, i: usize, parker: &Arc<Parker>) {
+        let waiter = waiter::Waiter::<Self>::fallback();
         while !self.fired[i].load(Ordering::SeqCst) {
-            if self.fallback_calls.load(Ordering::SeqCst) == 0 {
+            if self.fallback_calls.load(Ordering::SeqCst) == 0
+                || self.amphi_waiters.load(Ordering::SeqCst) > 0
+            {
                 parker.park_deadline(None);
                 continue;
             }
-            let me = Idler { waker, runner: false, keeper: true, watcher: false };
-            let turn = self.seat.wait_turn(
-                self,
-                me,
-                || self.drive(parker, false),
-                |t| self.clock.turn_sleep(parker, waker, t),
-            );
-            if turn.keeps {
-                self.seat.unkeep(self);
-            }
+            self.fallback_drives.store(true, Ordering::SeqCst);
+            waiter.idle(parker, None);
+            self.fallback_drives.store(false, Ordering::SeqCst);
         }
     }
 
@@ -1368,58 +1399,16 @@ impl Timers {
         waker.wake();
     }
 
-    /// `Reactor::drive`: fires what is due, waits in the poller until woken, leaves the seat,
-    /// keeping it if woken (with `keep`: an `amphi` thread, not the fallback).
-    fn drive(&self, parker: &Parker, keep: bool) -> bool {
-        let woken = loop {
-            self.fire_one();
-            if !parker.begin_driving() {
-                break true;
-            }
-            // Nothing due: wait for a wake-up; otherwise the next timer is due at once.
-            if !self.has_work() {
-                reactor::wait();
-            }
-            if parker.end_driving() {
-                break true;
-            }
-            // The fallback stands back as soon as an `amphi` thread is idle.
-            if !keep && self.amphi_waiters.load(Ordering::SeqCst) > 0 {
-                break false;
-            }
-        };
-        self.seat.release(self, woken && keep);
-        woken
-    }
-
-    /// `block_on(timer)`: registers on the first poll, then idles through the election; when it
-    /// returns, gives up a seat it kept (`reactor::Waiter`'s drop).
+    /// `block_on(timer)`: registers on the first poll, then takes idle steps with the real
+    /// `Waiter` of a plain `block_on` until the timer fired; the `Waiter`'s drop gives up a seat
+    /// the thread kept.
     fn block_on_timer(&self, i: usize) {
         let parker = new_parker();
         let waker = waker(parker.clone());
-        let mut registered = false;
-        let mut keeper = false;
+        let waiter = waiter::Waiter::<Self>::caller();
+        self.insert(i, &waker);
         while !self.fired[i].load(Ordering::SeqCst) {
-            if !registered {
-                registered = true;
-                self.insert(i, &waker);
-            }
-            let me = Idler { waker: &waker, runner: false, keeper, watcher: true };
-            let drove = core::cell::Cell::new(false);
-            let parked = self.seat.wait_turn(
-                self,
-                me,
-                || {
-                    drove.set(true);
-                    self.drive(&parker, true)
-                },
-                |t| self.clock.turn_sleep(&parker, &waker, t),
-            );
-            // A driver woken keeps the seat; so does a picked candidate.
-            keeper = if drove.get() { parked.woken } else { parked.keeps || keeper };
-        }
-        if keeper {
-            self.seat.unkeep(self);
+            waiter.idle(&parker, None);
         }
     }
 }
@@ -1446,6 +1435,91 @@ impl Host for Timers {
                 waker.wake_by_ref();
             }
         }
+    }
+}
+
+std::thread_local! {
+    /// The model's reactor (`Timers::shared`), for `waiter::Driven::get`. loom runs a model's
+    /// threads on the test's one OS thread, so they all see it.
+    static INSTALLED: core::cell::Cell<*const Timers> = const { core::cell::Cell::new(core::ptr::null()) };
+}
+
+impl Drop for Timers {
+    fn drop(&mut self) {
+        INSTALLED.with(|i| {
+            if core::ptr::eq(i.get(), self) {
+                i.set(core::ptr::null());
+            }
+        });
+    }
+}
+
+/// The reactor of `reactor/waiter.rs`'s idle step: timers due as soon as a driver looks, the
+/// stub poller, and the clock's time.
+impl waiter::Driven for Timers {
+    fn get() -> Option<&'static Self> {
+        let reactor = INSTALLED.with(core::cell::Cell::get);
+        // SAFETY: the pointer is set from a live `Arc<Timers>` and cleared by its drop; a model
+        // keeps that `Arc` until it joined every thread that takes idle steps, and an idle step
+        // holds the reference only while it runs.
+        unsafe { reactor.as_ref() }
+    }
+
+    fn seat(&self) -> &Seat {
+        &self.seat
+    }
+
+    fn wait_end(&self) -> &wait_end::WaitEnd {
+        &self.end
+    }
+
+    fn amphi_waiters(&self) -> &AtomicUsize {
+        &self.amphi_waiters
+    }
+
+    fn fallback_drives(&self) -> &AtomicBool {
+        &self.fallback_drives
+    }
+
+    fn notify(&self) {
+        reactor::notify();
+    }
+
+    fn has_work(&self) -> bool {
+        Host::has_work(self)
+    }
+
+    fn unattended(&self) {
+        Host::unattended(self);
+    }
+
+    /// Fires the earliest timer; the next one, if any, is due at once.
+    fn fire_timers(&self, now: std::time::Instant) -> Option<std::time::Instant> {
+        self.fire_one();
+        Host::has_work(self).then_some(now)
+    }
+
+    fn timers_pending(&self) -> bool {
+        false
+    }
+
+    fn park(&self, parker: &Arc<Parker>, until: Option<std::time::Instant>) -> park::Unparked {
+        match until {
+            None => parker.park_deadline(None),
+            Some(_) => self.clock.timed_park(parker),
+        }
+    }
+
+    fn nanos(&self, _: std::time::Instant) -> u64 {
+        0
+    }
+
+    /// With nothing due (no time-out), waits in the stub poller until notified.
+    fn wait(&self, timeout: Option<std::time::Duration>, waited: impl FnOnce() -> bool) -> (bool, usize) {
+        if timeout.is_none() {
+            reactor::wait();
+        }
+        (waited(), 0)
     }
 }
 

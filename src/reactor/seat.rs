@@ -358,8 +358,9 @@ impl Seat {
     }
 
     /// Hands the seat to a candidate if work waits and the seat is free; calls the host's
-    /// `unattended` if nobody is there to take it.
-    fn pass_on(&self, host: &impl Host) {
+    /// `unattended` if nobody is there to take it. The caller has stored what the other side
+    /// looks at, then fenced.
+    pub(crate) fn pass_on(&self, host: &impl Host) {
         if self.state.load(Ordering::SeqCst) == FREE && host.has_work() && !self.hand_over() {
             host.unattended();
         }

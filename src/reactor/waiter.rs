@@ -14,7 +14,7 @@ use super::seat::{Host, Idler, Seat, Slept};
 use super::wait_end::{FOREVER, WaitEnd};
 use crate::context;
 use crate::park::{Parker, Unparked};
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, fence};
 
 /// Waits shorter than this poll for events without sleeping.
 const SHORT_WAIT: Duration = Duration::from_micros(50);
@@ -119,7 +119,15 @@ impl<D: Driven> Waiter<D> {
                     reactor.notify();
                 }
                 let woken = step(reactor, parker, deadline, self.role);
-                reactor.amphi_waiters().fetch_sub(1, Ordering::SeqCst);
+                if reactor.amphi_waiters().fetch_sub(1, Ordering::SeqCst) == 1 {
+                    // The fallback driver stands back while an `amphi` thread is idle, leaving
+                    // the seat free for it; the thread may have been ending its step already.
+                    // Pairs with the fence of the fallback's release: either the fallback, back
+                    // in `fallback_main`, sees no thread idle and drives on, or this sees the
+                    // seat free and passes it on (to a candidate, or calls the fallback back).
+                    fence(Ordering::SeqCst);
+                    reactor.seat().pass_on(&Attended { reactor, role: self.role });
+                }
                 woken
             }
         }
