@@ -3,7 +3,7 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --test loom` (`.ci/loom.sh`).
 //!
 //! The models compile the crate's real source files (`src/sync.rs`, `src/park.rs`,
-//! `src/task/`, `src/executor/`, `src/global/roster.rs`, `src/blocking/pool.rs`,
+//! `src/task/`, `src/executor/`, `src/idle_loop.rs`, `src/global/roster.rs`, `src/blocking/pool.rs`,
 //! `src/reactor/seat.rs`, `src/reactor/waiter.rs`, `src/reactor/timers.rs`, `src/reactor/wait_end.rs`,
 //! `src/reactor/source.rs`, `src/scope/running.rs`) as modules of this test, so `crate::sync` resolves to loom's atomics,
 //! `Arc`, `Mutex`, threads and thread-locals, and every interleaving of our code is explored.
@@ -19,7 +19,8 @@
 //!   lost, nor taken for a nudge;
 //! - runners sleeping and waking: a queued task never waits on a sleeping runner, also when a
 //!   runner is blocked inside a task, and when its work woke nobody and waits for the lookout to
-//!   take it over; and a broken sleep protocol that loom must catch;
+//!   take it over (the lookout kept by the real idle loop, `idle_loop::run_until`); and a broken
+//!   sleep protocol that loom must catch;
 //! - the nested-`block_on` hand-off of the global workers: the on-duty count returns to target,
 //!   exactly one worker steps back, a recall racing a spare's time-out is never lost, and two
 //!   recalls wake two spares;
@@ -49,6 +50,8 @@ extern crate alloc;
 
 #[path = "../src/executor/mod.rs"]
 mod executor;
+#[path = "../src/idle_loop.rs"]
+mod idle_loop;
 #[path = "../src/park.rs"]
 mod park;
 #[path = "../src/blocking/pool.rs"]
@@ -109,10 +112,22 @@ mod context {
     pub fn take_keeper() -> bool {
         KEEPER.with(|k| k.replace(false))
     }
+
+    /// A parker and its waker for `idle_loop::run_worker` (which the models do not call).
+    pub fn with_parker<R>(
+        f: impl FnOnce(&loom::sync::Arc<crate::park::Parker>, &std::task::Waker) -> R,
+    ) -> R {
+        let parker = crate::new_parker();
+        f(&parker, &crate::waker(parker.clone()))
+    }
 }
 
-/// The poller a driving thread waits in: woken by `notify`, like `polling::Poller::notify`.
+/// The poller a driving thread waits in: woken by `notify`, like `polling::Poller::notify`; and,
+/// for `idle_loop.rs`, the `Waiter` of a program that created no reactor, whose idle steps park
+/// with the time of the model's `Ticker` (`NoReactor`).
 mod reactor {
+    pub type Waiter = crate::waiter::Waiter<crate::NoReactor>;
+
     use loom::sync::{Condvar, Mutex};
 
     loom::lazy_static! {
@@ -614,41 +629,90 @@ impl Ticker {
     }
 }
 
-/// `idle_loop::run_until`'s loop for a runner: poll after a wake-up; between them, keep the lookout
-/// when `Lookout::claim` gives it and sleep until the next tick, then look.
-fn lookout_loop<F: Future>(future: F, ticker: &Ticker) -> F::Output {
+/// A runner's idle loop, the real one (`idle_loop::run_until`): poll after a wake-up; between
+/// them, keep the lookout when `Lookout::claim` gives it and sleep until the `Ticker`'s next tick,
+/// then look.
+fn lookout_loop<F: Future>(future: F, ticker: &Arc<Ticker>) -> F::Output {
+    TICKER.with(|t| t.set(Arc::as_ptr(ticker)));
     let parker = new_parker();
     let waker = waker(parker.clone());
-    let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    let mut lookout: Option<Lookout> = None;
-    let mut woken = true;
-    loop {
-        if woken {
-            drop(lookout.take());
-            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                return out;
-            }
-        }
-        if lookout.is_none() {
-            lookout = Lookout::claim();
-        }
-        woken = match &lookout {
-            Some(_) => ticker.timed_sleep(&parker),
-            None => {
-                parker.park_deadline(None);
-                true
-            }
-        };
-        if !woken {
-            if let Some(w) = &lookout {
-                if w.stalled() {
-                    woken = true;
-                } else if !w.needed() {
-                    lookout = None;
-                }
-            }
-        }
+    let out = idle_loop::run_until(
+        pin!(future),
+        &parker,
+        &waker,
+        None,
+        idle_loop::Polls::Tasks,
+        idle_loop::Start::Polling,
+    );
+    out.expect("no deadline")
+}
+
+std::thread_local! {
+    /// The model's `Ticker`, for `NoReactor::park`. loom runs a model's threads on the test's one
+    /// OS thread; each lookout model has one ticker, installed by `lookout_loop`.
+    static TICKER: core::cell::Cell<*const Ticker> = const { core::cell::Cell::new(core::ptr::null()) };
+}
+
+/// No reactor: the `waiter::Driven` of `idle_loop.rs` in the lookout models, whose idle steps
+/// park; a timed park (the lookout's) ends when the `Ticker` ticks.
+enum NoReactor {}
+
+impl waiter::Driven for NoReactor {
+    fn get() -> Option<&'static Self> {
+        None
+    }
+
+    fn park(parker: &Arc<Parker>, until: Option<std::time::Instant>) -> park::Unparked {
+        let Some(_) = until else { return parker.park_deadline(None) };
+        let ticker = TICKER.with(core::cell::Cell::get);
+        // SAFETY: set by `lookout_loop` from an `Arc<Ticker>` that the model keeps until every
+        // thread that takes idle steps has been joined.
+        let ticker = unsafe { ticker.as_ref() }.expect("a lookout model's ticker");
+        if ticker.timed_sleep(parker) { park::Unparked::Woken } else { park::Unparked::TimedOut }
+    }
+
+    fn seat(&self) -> &Seat {
+        match *self {}
+    }
+
+    fn wait_end(&self) -> &wait_end::WaitEnd {
+        match *self {}
+    }
+
+    fn amphi_waiters(&self) -> &AtomicUsize {
+        match *self {}
+    }
+
+    fn fallback_drives(&self) -> &AtomicBool {
+        match *self {}
+    }
+
+    fn notify(&self) {
+        match *self {}
+    }
+
+    fn has_work(&self) -> bool {
+        match *self {}
+    }
+
+    fn unattended(&self) {
+        match *self {}
+    }
+
+    fn fire_timers(&self, _: std::time::Instant) -> Option<std::time::Instant> {
+        match *self {}
+    }
+
+    fn timers_pending(&self) -> bool {
+        match *self {}
+    }
+
+    fn nanos(&self, _: std::time::Instant) -> u64 {
+        match *self {}
+    }
+
+    fn wait(&self, _: Option<std::time::Duration>, _: impl FnOnce() -> bool) -> (bool, usize) {
+        match *self {}
     }
 }
 
@@ -1503,10 +1567,10 @@ impl waiter::Driven for Timers {
         false
     }
 
-    fn park(&self, parker: &Arc<Parker>, until: Option<std::time::Instant>) -> park::Unparked {
+    fn park(parker: &Arc<Parker>, until: Option<std::time::Instant>) -> park::Unparked {
         match until {
             None => parker.park_deadline(None),
-            Some(_) => self.clock.timed_park(parker),
+            Some(_) => Self::get().expect("the model's reactor").clock.timed_park(parker),
         }
     }
 

@@ -314,7 +314,7 @@ impl Driven for Reactor {
         self.timers.has_pending_ops()
     }
 
-    fn park(&self, parker: &Arc<Parker>, until: Option<Instant>) -> Unparked {
+    fn park(parker: &Arc<Parker>, until: Option<Instant>) -> Unparked {
         parker.park_deadline(until)
     }
 

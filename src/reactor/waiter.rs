@@ -46,9 +46,9 @@ pub(crate) trait Driven: Sync + 'static {
     fn fire_timers(&self, now: Instant) -> Option<Instant>;
     /// Whether timers were inserted or removed since the last [`fire_timers`](Self::fire_timers).
     fn timers_pending(&self) -> bool;
-    /// Parks the calling thread's `parker` until it is woken or nudged, or `until` passes (the
-    /// time is the reactor's, so that a model can stand in for it).
-    fn park(&self, parker: &Arc<Parker>, until: Option<Instant>) -> Unparked;
+    /// Parks the calling thread's `parker` until it is woken or nudged, or `until` passes; also
+    /// where no reactor was created. (Time is the reactor's, so that a model can stand in for it.)
+    fn park(parker: &Arc<Parker>, until: Option<Instant>) -> Unparked;
     /// `at` in the wait end's unit (`wait_end.rs`).
     fn nanos(&self, at: Instant) -> u64;
     /// Waits in the poller for events, up to `timeout` (none: until notified); calls `waited` as
@@ -108,7 +108,7 @@ impl<D: Driven> Waiter<D> {
     /// program that never created the reactor.
     pub(crate) fn idle(&self, parker: &Arc<Parker>, deadline: Option<Instant>) -> bool {
         match D::get() {
-            None => parker.park_deadline(deadline) == Unparked::Woken,
+            None => D::park(parker, deadline) == Unparked::Woken,
             Some(reactor) if self.role == Role::Fallback => step(reactor, parker, deadline, self.role),
             Some(reactor) => {
                 reactor.amphi_waiters().fetch_add(1, Ordering::SeqCst);
@@ -168,7 +168,7 @@ fn step<D: Driven>(reactor: &D, parker: &Arc<Parker>, deadline: Option<Instant>,
             }
             false => deadline,
         };
-        match reactor.park(parker, until) {
+        match D::park(parker, until) {
             Unparked::Woken => Slept::Woken,
             Unparked::Nudged => Slept::Nudged,
             Unparked::TimedOut if deadline.is_some_and(|d| Instant::now() >= d) => Slept::Deadline,
