@@ -75,12 +75,15 @@ impl Exit {
                         // registration.
                         Some(ready) => ready?,
                         None => {
+                            // Unread numbers would keep the stream readable, and every waiter
+                            // awake. Drained before the look, not after: a SIGCHLD between the
+                            // look and a drain would be read away, its event with it (an
+                            // edge-triggered registration reports data still there only), and
+                            // this waiter would sleep through its child's exit.
+                            watch.drain();
                             if let Some(status) = look()? {
                                 return Ok(status);
                             }
-                            // Unread numbers would keep the stream readable, and every waiter
-                            // awake.
-                            watch.drain();
                             sigchld.await?;
                         }
                     }
