@@ -20,6 +20,13 @@ fn setup() {
     });
 }
 
+/// Held by a test that keeps every pool thread busy at once: two such tests side by side would
+/// each hold part of the pool and wait for the rest, which the other holds.
+fn whole_pool() -> std::sync::MutexGuard<'static, ()> {
+    static WHOLE_POOL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    WHOLE_POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
     block_on(future::or(async { Some(f.await) }, async {
         Timer::after(Duration::from_secs(30)).await;
@@ -39,6 +46,7 @@ fn returns_the_closure_result_from_a_named_thread() {
 #[test]
 fn threads_at_work_together_have_names_of_their_own() {
     setup();
+    let _pool = whole_pool();
     // `MAX` jobs held until all of them run: on `MAX` threads at once, each named apart.
     let gate = Arc::new(Barrier::new(MAX));
     let jobs: Vec<_> = (0..MAX)
@@ -71,6 +79,7 @@ fn a_panic_reaches_the_awaiting_task() {
 #[test]
 fn dropping_the_task_before_it_starts_cancels_it() {
     setup();
+    let _pool = whole_pool();
     // Occupy every pool thread so the next closure has to queue.
     let gate = Arc::new(Barrier::new(MAX + 1));
     let (started_tx, started_rx) = mpsc::channel();
