@@ -107,7 +107,7 @@ fn thread_main() {
             }
             Err(ticket) => {
                 let deadline = Instant::now() + IDLE;
-                if !pool.wait_for_work(ticket, std::thread::current, || crate::tokens::park_until(deadline)) {
+                if !pool.wait_for_work(ticket, || crate::tokens::park_until(deadline)) {
                     return;
                 }
             }

@@ -3,11 +3,12 @@
 //!
 //! A sleeper counts itself asleep under the caller's lock ([`Tokens::sleep`], with what wakes
 //! it, which hands it a [`Ticket`]); the waker claims a sleeper under the same lock
-//! ([`Tokens::claim`]: the longest asleep is taken off the list, a token is added, and what wakes
-//! that sleeper is handed back) and wakes it once the lock is released. Any sleeper takes a
-//! token under the lock (a thread that has just counted itself asleep, still awake, takes it
-//! without a park, and the one woken for it finds none and counts itself asleep again), and one
-//! whose wait times out takes a pending token before it gives up:
+//! ([`Tokens::claim`]: the longest asleep is taken off the list with a token of its own, and
+//! what wakes it is handed back) and wakes it once the lock is released. Any sleeper takes a
+//! token under the lock: its own, or, if it has none, another's (a thread that has just counted
+//! itself asleep, still awake, takes it without a park), whose sleeper is then put back on the
+//! list, so the next claim finds it while it wakes to find no token, and sleeps on. One whose
+//! wait times out takes a pending token before it gives up:
 //! ```text
 //!  counted asleep ──token taken──▶ woken
 //!        └──time-out, no token──▶ uncounted, gone
@@ -32,7 +33,7 @@ use crate::sync::Mutex;
 use crate::sync::thread::{self, Thread};
 
 /// What wakes a sleeping thread claimed by [`Tokens::claim`].
-pub(crate) trait Sleeper {
+pub(crate) trait Sleeper: Clone {
     /// Wakes the sleeper out of its `park` (see [`wait`]), or makes its next one return at once.
     fn wake(&self);
 }
@@ -55,15 +56,18 @@ pub(crate) struct Tokens<S = Thread> {
     /// thread is parked by now, while one that has just counted itself asleep is likely about to
     /// take the token itself, without a park.
     sleeping: VecDeque<(Ticket, S)>,
-    /// Claims not taken up yet. Any sleeper takes one: a claim's token is not its sleeper's, so
-    /// the thread it wakes may find none (another took it) and sleeps again.
-    tokens: usize,
+    /// The sleepers claimed whose token is not taken yet: one token each. Any sleeper takes one:
+    /// a claim's token is not its sleeper's. A sleeper that takes another's puts that one back
+    /// among the sleeping, so it stays claimable while it wakes and finds no token: the caller's
+    /// next claim reaches it (a claim made while it was on its way would otherwise find nobody,
+    /// and the work it was for would wait for a thread to come free).
+    claimed: VecDeque<(Ticket, S)>,
     next: usize,
 }
 
 impl<S: Sleeper> Tokens<S> {
     pub(crate) const fn new() -> Self {
-        Self { sleeping: VecDeque::new(), tokens: 0, next: 0 }
+        Self { sleeping: VecDeque::new(), claimed: VecDeque::new(), next: 0 }
     }
 
     /// Counts the calling thread asleep, woken by `sleeper`; it must then wait in [`wait`] with
@@ -78,8 +82,8 @@ impl<S: Sleeper> Tokens<S> {
     /// Claims a sleeper if there is one; the caller must then [`wake`](Sleeper::wake) what is
     /// returned, after its lock is released.
     pub(crate) fn claim(&mut self) -> Option<S> {
-        let (_, sleeper) = self.sleeping.pop_front()?;
-        self.tokens += 1;
+        let (ticket, sleeper) = self.sleeping.pop_front()?;
+        self.claimed.push_back((ticket, sleeper.clone()));
         Some(sleeper)
     }
 
@@ -90,28 +94,27 @@ impl<S: Sleeper> Tokens<S> {
 
     /// Whether a claimed sleeper is on its way: a token is not taken yet.
     pub(crate) fn pending(&self) -> bool {
-        self.tokens > 0
+        !self.claimed.is_empty()
     }
 
-    /// Takes a token, if one is pending, for `ticket`'s sleeper, which is then no sleeper.
+    /// Takes a token, if one is pending, for `ticket`'s sleeper, which is then no sleeper: its
+    /// own claim's if it was claimed, else the oldest claim's, whose sleeper is counted asleep
+    /// again, at the head of the sleeping (it is the longest asleep, and woken already).
     fn take(&mut self, ticket: Ticket) -> bool {
-        if self.tokens == 0 {
-            return false;
+        if let Some(i) = self.claimed.iter().position(|(t, _)| *t == ticket) {
+            self.claimed.remove(i);
+            return true;
         }
-        self.tokens -= 1;
+        let Some(other) = self.claimed.pop_front() else {
+            return false;
+        };
         self.leave(ticket);
+        self.sleeping.push_front(other);
         true
     }
 
-    /// Counts `ticket`'s sleeper asleep again, woken by what `sleeper` gives, if a claim picked
-    /// it (and another sleeper took the token).
-    fn stay(&mut self, ticket: Ticket, sleeper: impl FnOnce() -> S) {
-        if !self.sleeping.iter().any(|(t, _)| *t == ticket) {
-            self.sleeping.push_back((ticket, sleeper()));
-        }
-    }
-
-    /// Uncounts `ticket`'s sleeper, if no claim picked it.
+    /// Uncounts `ticket`'s sleeper, which no claim picked (with a claim pending, its
+    /// [`take`](Self::take) would have succeeded).
     fn leave(&mut self, ticket: Ticket) {
         if let Some(i) = self.sleeping.iter().position(|(t, _)| *t == ticket) {
             self.sleeping.remove(i);
@@ -126,25 +129,16 @@ impl<S: Sleeper> Tokens<S> {
 /// `park` parks the thread until it is woken or its time-out, whichever comes first, and returns
 /// `false` once the time-out has passed (without parking); a park that returns with no token to
 /// take (another sleeper took the claim's, or an unpark was meant for other code the thread ran)
-/// counts the thread asleep again, woken by what `sleeper` gives, and parks again.
+/// parks again: the thread is still counted asleep.
 pub(crate) fn wait<L, S: Sleeper>(
     lock: &Mutex<L>,
     tokens: impl Fn(&mut L) -> &mut Tokens<S>,
     ticket: Ticket,
-    sleeper: impl Fn() -> S,
     mut park: impl FnMut() -> bool,
     gone: impl FnOnce(&mut L),
 ) -> bool {
     loop {
-        let took = lock.with(|l| {
-            let t = tokens(l);
-            let took = t.take(ticket);
-            if !took {
-                t.stay(ticket, &sleeper);
-            }
-            took
-        });
-        if took {
+        if lock.with(|l| tokens(l).take(ticket)) {
             return true;
         }
         if !park() {

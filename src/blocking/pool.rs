@@ -3,9 +3,9 @@
 //!
 //! [`Pool::schedule`] queues a job, then wakes a sleeper if there is one, or asks its caller for a
 //! new thread while fewer than the bound live; otherwise the job waits for a busy thread. While
-//! a woken sleeper has not taken its token yet, it does neither: that thread, once it has a job
-//! and sees more queued, asks for the next one ([`Pool::next_job`]), so a burst wakes the
-//! sleepers one after another, as long as work is left for them. Waking uses tokens
+//! a claimed sleeper's token is not taken yet, it does neither: the thread that takes the token,
+//! once it has a job and sees more queued, asks for the next one ([`Pool::next_job`]), so a burst
+//! wakes the sleepers one after another, as long as work is left for them. Waking uses tokens
 //! (`tokens.rs`): `schedule` claims a sleeper under the lock before it unparks it, and a thread
 //! whose wait times out takes a pending token before it exits, so a time-out racing a schedule
 //! never strands the job.
@@ -165,14 +165,9 @@ impl<J, S: Sleeper> Pool<J, S> {
 
     /// Waits as a sleeper; returns `false` when the thread should exit (it is already uncounted).
     ///
-    /// `sleeper` gives what wakes the thread, as for `next_job`; `park` parks the thread until it
-    /// is woken or its time-out, and returns `false` once the time-out has passed (`tokens::wait`).
-    pub(crate) fn wait_for_work(
-        &self,
-        ticket: Ticket,
-        sleeper: impl Fn() -> S,
-        park: impl FnMut() -> bool,
-    ) -> bool {
-        tokens::wait(&self.ledger, |l| &mut l.tokens, ticket, sleeper, park, |l| l.threads -= 1)
+    /// `park` parks the thread until it is woken or its time-out, and returns `false` once the
+    /// time-out has passed (`tokens::wait`).
+    pub(crate) fn wait_for_work(&self, ticket: Ticket, park: impl FnMut() -> bool) -> bool {
+        tokens::wait(&self.ledger, |l| &mut l.tokens, ticket, park, |l| l.threads -= 1)
     }
 }

@@ -87,8 +87,8 @@ impl<S: Sleeper> Roster<S> {
     ///
     /// A recall wakes what `sleeper` gives (the spare's `Thread`); `park` parks the thread until it is woken
     /// or its time-out, and returns `false` once the time-out has passed (`tokens::wait`).
-    pub(crate) fn wait_as_spare(&self, sleeper: impl Fn() -> S, park: impl FnMut() -> bool) -> bool {
+    pub(crate) fn wait_as_spare(&self, sleeper: impl FnOnce() -> S, park: impl FnMut() -> bool) -> bool {
         let ticket = self.spares.with(|s| s.sleep(sleeper()));
-        tokens::wait(&self.spares, |s| s, ticket, sleeper, park, |_| {})
+        tokens::wait(&self.spares, |s| s, ticket, park, |_| {})
     }
 }
