@@ -103,7 +103,15 @@ impl Registry {
     }
 }
 
+#[cfg(not(loom))]
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry { source: None, timers: Slab::new(), armed: None });
+
+// loom's `Mutex::new` is not `const`, and each execution of a model needs a registry of its own.
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref REGISTRY: Mutex<Registry> =
+        Mutex::new(Registry { source: None, timers: Slab::new(), armed: None });
+}
 
 /// Installs the board's time source; do it once, before the first timer.
 ///

@@ -2,7 +2,7 @@
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --test loom` (`.ci/loom.sh`).
 //!
-//! The models compile the crate's real source files (`src/sync.rs`, `src/park.rs`,
+//! The models compile the crate's real source files (`src/sync.rs`, `src/park.rs`, `src/alarm.rs`,
 //! `src/task/`, `src/executor/`, `src/idle_loop.rs`, `src/global/roster.rs`, `src/blocking/pool.rs`,
 //! `src/reactor/seat.rs`, `src/reactor/waiter.rs`, `src/reactor/timers.rs`, `src/reactor/wait_end.rs`,
 //! `src/reactor/source.rs`, `src/scope/running.rs`) as modules of this test, so `crate::sync` resolves to loom's atomics,
@@ -40,6 +40,9 @@
 //!   and oneshot): data racing a failed read, a reader and a writer waiting at once where one
 //!   side becomes ready first, and `readable()` futures, one dropped while the other waits, are
 //!   never left waiting for an event that came;
+//! - the `no_std` timers of `alarm.rs` over a modelled board (a tick counter, a one-shot alarm
+//!   whose interrupt is a model thread): two timers awaited together both fire, none early,
+//!   whenever the interrupt comes between the polls, the arming and the re-arming;
 //! - a scope's count of its futures: the waiting caller is woken by the last one to finish,
 //!   whichever it is and whenever it finishes (also while another is being added), and sees
 //!   everything the futures wrote.
@@ -48,6 +51,8 @@
 
 extern crate alloc;
 
+#[path = "../src/alarm.rs"]
+mod alarm;
 #[path = "../src/executor/mod.rs"]
 mod executor;
 #[path = "../src/idle_loop.rs"]
@@ -1243,6 +1248,70 @@ fn blocking_pool_reaches_a_sleeper_whose_token_another_took() {
         for t in threads {
             t.join().unwrap();
         }
+    });
+}
+
+/// The board of the `alarm.rs` model: a tick counter and a one-shot alarm, whose interrupt is a
+/// thread of the model. Time passes only to the armed deadline (as a tickless board sleeps until
+/// its alarm), so a timer that nobody armed an alarm for is never reached: the model deadlocks.
+struct Board {
+    now: loom::sync::atomic::AtomicU64,
+    /// The alarm armed and not fired yet, and whether the model is done.
+    alarm: loom::sync::Mutex<(Option<u64>, bool)>,
+    rung: loom::sync::Condvar,
+}
+
+impl alarm::TimeSource for Board {
+    fn now(&self) -> u64 {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    fn set_alarm(&self, at: u64) {
+        self.alarm.lock().unwrap().0 = Some(at);
+        self.rung.notify_all();
+    }
+}
+
+loom::lazy_static! {
+    static ref BOARD: Board = Board {
+        now: loom::sync::atomic::AtomicU64::new(0),
+        alarm: loom::sync::Mutex::new((None, false)),
+        rung: loom::sync::Condvar::new(),
+    };
+}
+
+/// `alarm.rs`: two timers (due at ticks 1 and 2) awaited together by a `block_on` while the
+/// alarm's interrupt fires whenever loom lets it: the first alarm is armed by the first timer's
+/// poll or, if the interrupt for it comes between the two polls, again by the second's; the
+/// interrupt wakes the due timer and re-arms for the other. Both fire, each at or after its
+/// deadline, whatever the order of polls, alarms and wake-ups.
+#[test]
+fn alarm_timers_all_fire_whenever_the_interrupt_comes() {
+    loom::model(|| {
+        alarm::set_time_source(&*BOARD);
+        let interrupt = thread::spawn(|| {
+            loop {
+                let mut alarm = BOARD.alarm.lock().unwrap();
+                loop {
+                    if alarm.1 {
+                        return;
+                    }
+                    if let Some(at) = alarm.0.take() {
+                        // Time passes until the alarm, if it has not already.
+                        BOARD.now.fetch_max(at, Ordering::SeqCst);
+                        break;
+                    }
+                    alarm = BOARD.rung.wait(alarm).unwrap();
+                }
+                drop(alarm);
+                alarm::on_alarm();
+            }
+        });
+        let (first, second) = park_loop(futures_lite::future::zip(alarm::at(1), alarm::at(2)));
+        assert!(first >= 1 && second >= 2, "a timer fired early: {first}, {second}");
+        BOARD.alarm.lock().unwrap().1 = true;
+        BOARD.rung.notify_all();
+        interrupt.join().unwrap();
     });
 }
 
