@@ -136,24 +136,117 @@ fn fallback_driver_starts_only_when_needed_and_exits() {
     // Under `amphi::block_on` the calling thread drives: no fallback.
     amphi::block_on(Timer::after(Duration::from_millis(5)));
     assert_eq!(threads_named("amphi-reactor"), 0);
-    // A foreign executor: the fallback starts.
+    // A foreign executor: the fallback starts, and the runtime's metrics say so while it runs.
     let mut during = 0;
     futures::executor::block_on(async {
         Timer::after(Duration::from_millis(50)).await;
         during = threads_named("amphi-reactor");
+        assert!(amphi::metrics().fallback_driver, "the fallback driver runs, and is counted as running");
     });
     println!("amphi-reactor threads while a foreign executor waits: {during}");
     assert_eq!(during, 1);
+    // It lingers, then exits. It was last needed as its drive began, before the timer was
+    // registered (at most its check period of 0.5 s before the wait ended, `fallback.rs`), and
+    // stays 1.5 s after that: it leaves 1.0–1.5 s after the wait ended. The look below can only
+    // see the exit late, never early, so the lower bound holds on a loaded machine.
     let start = Instant::now();
     assert!(
-        eventually(Duration::from_secs(5), || threads_named("amphi-reactor") == 0),
+        eventually(Duration::from_secs(5), || !amphi::metrics().fallback_driver),
         "the fallback exits when unneeded"
     );
-    println!("amphi-reactor exited {:?} after it was last needed", start.elapsed());
+    let gone = start.elapsed();
+    println!("amphi-reactor exited {gone:?} after it was last needed");
+    assert!(gone >= Duration::from_millis(900), "the fallback left after {gone:?}, without lingering");
+    assert!(eventually(Duration::from_secs(5), || threads_named("amphi-reactor") == 0), "its thread ends");
     // And comes back when needed again.
     futures::executor::block_on(async {
         Timer::after(Duration::from_millis(10)).await;
         during = threads_named("amphi-reactor");
     });
     assert_eq!(during, 1);
+}
+
+/// How late a foreign wait may complete when the fallback driver drives: it is woken in time by
+/// its own wait in the poller, so the bound is the machine's scheduling delay (Windows: Wine's).
+const FALLBACK_LATE: Duration =
+    if cfg!(windows) { Duration::from_millis(250) } else { Duration::from_millis(100) };
+
+/// A foreign wait longer than the fallback driver's check period (0.5 s): the driver must go on
+/// driving after each check, not park as it does when it stood back for an `amphi` thread. (Parked
+/// for a check period after its first, it would fire a 600 ms timer 400 ms late.)
+#[test]
+fn a_foreign_wait_longer_than_the_fallback_s_check_period_ends_on_time() {
+    if !is_child() {
+        println!("{}", in_child("a_foreign_wait_longer_than_the_fallback_s_check_period_ends_on_time", &[]));
+        return;
+    }
+    for delay in [600, 1100] {
+        let delay = Duration::from_millis(delay);
+        let start = Instant::now();
+        futures::executor::block_on(Timer::after(delay));
+        let late = start.elapsed() - delay;
+        println!("a foreign wait of {delay:?} ended {late:?} late");
+        assert!(late < FALLBACK_LATE, "a foreign wait of {delay:?} ended {late:?} late");
+    }
+}
+
+/// The fallback driver exits after its linger even while work waits, once an `amphi` thread is
+/// idle to drive that work: it stood back for that thread and is not needed any more.
+#[test]
+fn the_fallback_driver_leaves_the_work_to_an_idle_amphi_thread() {
+    if !is_child() {
+        println!("{}", in_child("the_fallback_driver_leaves_the_work_to_an_idle_amphi_thread", &[]));
+        return;
+    }
+    futures::executor::block_on(Timer::after(Duration::from_millis(20)));
+    assert!(amphi::metrics().fallback_driver, "the foreign wait started the fallback driver");
+    // An `amphi` thread waits on a timer: work waits in the reactor, and that thread drives it.
+    let wait = Duration::from_secs(4);
+    let waiting = std::thread::spawn(move || amphi::block_on(Timer::after(wait)));
+    let start = Instant::now();
+    // The fallback leaves 1.5 s after it was last needed (`fallback.rs`), which was before the
+    // thread began to wait.
+    assert!(
+        eventually(Duration::from_secs(3), || !amphi::metrics().fallback_driver),
+        "the fallback driver stayed beside an idle amphi thread"
+    );
+    assert!(start.elapsed() < wait, "seen before the thread's wait ended");
+    println!("amphi-reactor exited {:?} after an amphi thread began to wait", start.elapsed());
+    waiting.join().unwrap();
+}
+
+/// Once the fallback driver has left with nothing waiting, the process is `amphi`'s alone again:
+/// a later moment when `amphi`'s own work waits unattended (its one worker held in a task, the
+/// thread that drove leaving `block_on`) starts no fallback driver; that work is driven when a
+/// worker is idle again, as in a program that never polled a foreign future.
+#[test]
+fn after_the_fallback_left_unattended_own_work_starts_no_fallback() {
+    if !is_child() {
+        println!(
+            "{}",
+            in_child(
+                "after_the_fallback_left_unattended_own_work_starts_no_fallback",
+                &[("AMPHI_THREADS", "1")]
+            )
+        );
+        return;
+    }
+    futures::executor::block_on(Timer::after(Duration::from_millis(20)));
+    assert!(amphi::metrics().fallback_driver, "the foreign wait started the fallback driver");
+    assert!(eventually(Duration::from_secs(5), || !amphi::metrics().fallback_driver), "the fallback exits");
+    // A task's timer waits while the one worker is held in another task.
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let timer = amphi::spawn(Timer::after(Duration::from_millis(400)));
+    let held = amphi::spawn(async move {
+        held_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+    });
+    held_rx.recv().unwrap();
+    // This thread drives meanwhile, then leaves the seat with the task's timer waiting.
+    amphi::block_on(Timer::after(Duration::from_millis(20)));
+    let fallback =
+        common::most_threads_named_during("amphi-reactor", || std::thread::sleep(Duration::from_millis(100)));
+    assert_eq!(fallback, 0, "a fallback driver started for amphi's own work");
+    amphi::block_on(held);
+    amphi::block_on(timer);
 }
