@@ -176,3 +176,99 @@ fn zero_workers_run_tasks_on_the_blocking_thread() {
     assert_eq!(ran_on, me, "with AMPHI_THREADS=0 the task runs inside block_on");
     assert_eq!(common::threads_named("amphi-worker"), 0);
 }
+
+/// A nested wait with a deadline (`wait_timeout`) in a task of an executor whose other runner is
+/// held in a busy task: the waiting thread keeps the executor's lookout, whose looks end its
+/// idle steps every 10 ms without a wake-up. None of those ends is the deadline: the wait lasts
+/// until its future is ready.
+#[test]
+fn a_nested_wait_with_a_deadline_outlasts_the_lookout_s_looks() {
+    let ex = Arc::new(Executor::new());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let stop_rx = futures::future::FutureExt::shared(stop_rx);
+    let runners: Vec<_> = (0..2)
+        .map(|_| {
+            let (ex, stop) = (ex.clone(), stop_rx.clone());
+            thread::spawn(move || block_on(ex.run(async { stop.await.ok() })))
+        })
+        .collect();
+    // Holds one runner for 600 ms: a runner that runs tasks, which the other's lookout watches.
+    let (held_tx, held_rx) = oneshot::channel::<()>();
+    let busy = ex.spawn(async move {
+        held_tx.send(()).unwrap();
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(600) {
+            std::hint::spin_loop();
+        }
+    });
+    block_on(held_rx).unwrap();
+    let waited = ex.spawn(async {
+        let start = std::time::Instant::now();
+        let delay = std::time::Duration::from_millis(200);
+        let ready =
+            amphi::dual(amphi::Timer::after(delay)).wait_timeout(std::time::Duration::from_secs(10)).is_ok();
+        (ready, start.elapsed(), delay)
+    });
+    let (ready, took, delay) = block_on(waited);
+    assert!(ready, "the nested wait gave up after {took:?}, long before its deadline");
+    assert!(took >= delay, "the nested wait ended after {took:?}, before its timer");
+    block_on(busy);
+    stop_tx.send(()).unwrap();
+    for r in runners {
+        r.join().unwrap();
+    }
+}
+
+/// Voluntary context switches of thread `tid` of this process so far.
+#[cfg(target_os = "linux")]
+fn switches(tid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("voluntary_ctxt_switches:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The lookout ends with the tasks it watched: while one runner of an executor runs a long task,
+/// the other looks at its queue every lookout period (10 ms); once nothing runs, both sleep until
+/// woken, with no look on a timer.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_executor_s_runners_stop_looking_once_nothing_runs() {
+    let ex = Arc::new(Executor::new());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let stop_rx = futures::future::FutureExt::shared(stop_rx);
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let runners: Vec<_> = (0..2)
+        .map(|_| {
+            let (ex, stop, tid_tx) = (ex.clone(), stop_rx.clone(), tid_tx.clone());
+            thread::spawn(move || {
+                // SAFETY: `gettid` has no preconditions.
+                tid_tx.send(unsafe { libc::gettid() }).unwrap();
+                block_on(ex.run(async { stop.await.ok() }))
+            })
+        })
+        .collect();
+    let tids: Vec<i32> = (0..2).map(|_| tid_rx.recv().unwrap()).collect();
+    // One runner holds a task for 200 ms, which first spawns another: that one, queued on the
+    // held runner's own queue, wakes the other runner, which steals it and then keeps the
+    // lookout while the first runs.
+    let ex2 = ex.clone();
+    block_on(ex.spawn(async move {
+        ex2.spawn(async {}).detach();
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(200) {
+            std::hint::spin_loop();
+        }
+    }));
+    // The lookout's next look, at most a period later, finds nothing running and ends it.
+    thread::sleep(std::time::Duration::from_millis(50));
+    let before: u64 = tids.iter().map(|&t| switches(t)).sum();
+    thread::sleep(std::time::Duration::from_millis(500));
+    let woke = tids.iter().map(|&t| switches(t)).sum::<u64>() - before;
+    println!("the idle runners were switched in {woke} times in 500 ms");
+    // A look every 10 ms would be 50.
+    assert!(woke <= 10, "the idle runners woke {woke} times in 500 ms");
+    stop_tx.send(()).unwrap();
+    for r in runners {
+        r.join().unwrap();
+    }
+}
