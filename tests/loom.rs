@@ -43,6 +43,8 @@
 //! - the `no_std` timers of `alarm.rs` over a modelled board (a tick counter, a one-shot alarm
 //!   whose interrupt is a model thread): two timers awaited together both fire, none early,
 //!   whenever the interrupt comes between the polls, the arming and the re-arming;
+//! - an executor dropped while another thread wakes its pending task: the future is dropped once,
+//!   before the drop returns, whether the wake-up queued it first or found the queue closed;
 //! - a scope's count of its futures: the waiting caller is woken by the last one to finish,
 //!   whichever it is and whenever it finishes (also while another is being added), and sees
 //!   everything the futures wrote.
@@ -471,6 +473,62 @@ fn a_full_bounded_executor_overflows_spawns_and_refuses_try_spawn() {
         // What the runner left (the third task, if it came after the runner's last look) runs here.
         while ex.try_tick() {}
         assert_eq!(ran.load(Ordering::Acquire), 2 + usize::from(third));
+    });
+}
+
+/// A pending task whose waker another thread calls while the executor is dropped: the wake-up
+/// either queues the task before the drop drains the queue, or finds the queue closed and drops
+/// the future itself, and the drop returns only once the future is gone (its destructor has run,
+/// once), whichever comes first.
+#[test]
+fn an_executor_dropped_while_another_thread_wakes_its_task_drops_the_future_once() {
+    /// Pending for ever; hands its waker to `slot` and counts its destructor in `dropped`.
+    struct Parked {
+        slot: Arc<loom::sync::Mutex<Option<Waker>>>,
+        dropped: Arc<AtomicUsize>,
+    }
+    impl Future for Parked {
+        type Output = ();
+        fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            *self.slot.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+    impl Drop for Parked {
+        fn drop(&mut self) {
+            self.dropped.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.max_branches = 20_000;
+    builder.check(|| {
+        let ex = Executor::new();
+        let slot = Arc::new(loom::sync::Mutex::new(None));
+        let dropped = Arc::new(AtomicUsize::new(0));
+        ex.spawn(Parked { slot: slot.clone(), dropped: dropped.clone() }).detach();
+        assert!(ex.try_tick(), "the task runs once and waits");
+        let waker = slot.lock().unwrap().take().expect("the task left its waker");
+        // async-task's own atomics are not loom's: the wake-up's end is marked with one of loom's,
+        // or loom takes the orders of the wake-up and the drop for equivalent and tries too few
+        // (six executions, which pass with the drop's drain or its wait taken out).
+        let woken = Arc::new(AtomicBool::new(false));
+        let waking = thread::spawn({
+            let woken = woken.clone();
+            move || {
+                waker.wake();
+                woken.store(true, Ordering::SeqCst);
+            }
+        });
+        let woken_before = woken.load(Ordering::SeqCst);
+        drop(ex);
+        assert_eq!(
+            dropped.load(Ordering::Acquire),
+            1,
+            "the drop returned with the future not dropped once (woken before the drop: {woken_before})"
+        );
+        waking.join().unwrap();
+        assert_eq!(dropped.load(Ordering::Acquire), 1);
     });
 }
 
