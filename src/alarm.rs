@@ -180,7 +180,8 @@ pub fn now() -> u64 {
 /// amphi::alarm::on_alarm();
 /// ```
 pub fn on_alarm() {
-    // One waker per lock, woken outside it: a wake may drop a task, whose timer then takes the lock.
+    // One waker per lock, woken outside it: a wake may drop a task, whose timer then takes the
+    // lock.
     loop {
         let due = REGISTRY.with(|r| {
             let now = r.source().now();

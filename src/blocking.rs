@@ -37,9 +37,9 @@ fn pool() -> &'static Pool<Runnable> {
 ///
 /// The closure runs on a thread named `amphi-blocking-N` (the prefix follows
 /// [`Builder::thread_name`](crate::Builder::thread_name)). The pool holds at most
-/// `AMPHI_MAX_BLOCKING_THREADS` (or [`Builder::max_blocking_threads`](crate::Builder::max_blocking_threads))
-/// threads; more work waits in a queue. Threads start on demand and exit after about a second
-/// without work.
+/// `AMPHI_MAX_BLOCKING_THREADS` (or
+/// [`Builder::max_blocking_threads`](crate::Builder::max_blocking_threads)) threads; more work
+/// waits in a queue. Threads start on demand and exit after about a second without work.
 ///
 /// Dropping the `Task` before the closure starts cancels it: the closure never runs. A panic in
 /// the closure resumes where the `Task` is awaited.
@@ -100,8 +100,8 @@ fn thread_main() {
                 if let Some(id) = start {
                     spawn_thread(id);
                 }
-                // A job's own panic is its task's; one that reaches here is of the awaiter's
-                // waker (reported by the panic hook): the pool thread, counted by the pool, goes on.
+                // A job's own panic is its task's; one that reaches here is of the awaiter's waker
+                // (reported by the panic hook): the pool thread, counted by the pool, goes on.
                 let _ =
                     std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| crate::task::run(runnable)));
             }

@@ -26,7 +26,8 @@ pub(crate) struct Config {
     pub(crate) worker_threads: usize,
     pub(crate) max_blocking_threads: usize,
     pub(crate) thread_name: String,
-    /// `AMPHI_POLLER=polling`: every wait of the reactor is polling's own (see `reactor/poller.rs`).
+    /// `AMPHI_POLLER=polling`: every wait of the reactor is polling's own (see
+    /// `reactor/poller.rs`).
     pub(crate) polling_wait: bool,
     /// `AMPHI_CHILD_WAIT=signal`: child processes are waited on through SIGCHLD even where the
     /// kernel offers pidfds (see `process/exit.rs`).
@@ -160,7 +161,8 @@ impl Builder {
         Self::default()
     }
 
-    /// Number of worker threads for [`spawn`](crate::spawn); `0` runs tasks inside `block_on` calls.
+    /// Number of worker threads for [`spawn`](crate::spawn); `0` runs tasks inside `block_on`
+    /// calls.
     ///
     /// At most 4096 (`AMPHI_THREADS` alike): [`install`](Builder::install) refuses more.
     ///

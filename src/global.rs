@@ -50,9 +50,9 @@ pub(crate) fn state() -> &'static State {
 
 /// Spawns a task on the global executor.
 ///
-/// The first call starts the worker threads (`AMPHI_THREADS`, or [`Builder::worker_threads`](crate::Builder::worker_threads);
-/// default: the number of cores). With zero workers, tasks run inside [`block_on`](crate::block_on)
-/// calls on any thread.
+/// The first call starts the worker threads (`AMPHI_THREADS`, or
+/// [`Builder::worker_threads`](crate::Builder::worker_threads); default: the number of cores). With
+/// zero workers, tasks run inside [`block_on`](crate::block_on) calls on any thread.
 ///
 /// # Panics
 ///

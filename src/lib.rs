@@ -60,8 +60,8 @@
 //!
 //! # Environment
 //!
-//! - `AMPHI_THREADS`: worker threads of the global runtime, 0 to 4096 (default: cores; `0`: tasks run inside
-//!   `block_on` calls).
+//! - `AMPHI_THREADS`: worker threads of the global runtime, 0 to 4096 (default: cores; `0`: tasks
+//!   run inside `block_on` calls).
 //! - `AMPHI_MAX_BLOCKING_THREADS`: bound of the blocking pool, 1 to 10,000 (default 64).
 //!
 //! A value outside its range, or not a number, panics at first use with the variable's name.

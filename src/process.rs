@@ -1,15 +1,15 @@
 //! `amphi::process`: child processes, as async-process 2 offers them, on this crate's reactor,
 //! with no thread of their own.
 //!
-//! On Unix a child's pipes are [`Async`](crate::Async) handles, and its exit is watched through
-//! the reactor too: a pidfd on Linux, SIGCHLD elsewhere on Unix (and where the kernel refuses
-//! pidfds, or with `AMPHI_CHILD_WAIT=signal`). On Windows its pipes go through the blocking pool
+//! On Unix a child's pipes are [`Async`](crate::Async) handles, and its exit is watched through the
+//! reactor too: a pidfd on Linux, SIGCHLD elsewhere on Unix (and where the kernel refuses pidfds,
+//! or with `AMPHI_CHILD_WAIT=signal`). On Windows its pipes go through the blocking pool
 //! ([`Unblock`](crate::Unblock)), as with async-process, and its exit through the process handle,
-//! which the system's wait threads watch (`RegisterWaitForSingleObject`). async-process needs its "async-process" thread (or
-//! a [`driver`] task) to reap children; here whoever waits drives, and a child dropped before it
-//! exited is reaped once it exits (with a pidfd: by whoever drives the reactor then; through
-//! SIGCHLD: at the next SIGCHLD read or the next spawn). [`driver`] is kept, as a future that
-//! never completes, so that code written for async-process builds unchanged.
+//! which the system's wait threads watch (`RegisterWaitForSingleObject`). async-process needs its
+//! "async-process" thread (or a [`driver`] task) to reap children; here whoever waits drives, and a
+//! child dropped before it exited is reaped once it exits (with a pidfd: by whoever drives the
+//! reactor then; through SIGCHLD: at the next SIGCHLD read or the next spawn). [`driver`] is kept,
+//! as a future that never completes, so that code written for async-process builds unchanged.
 //!
 //! # Examples
 //!

@@ -110,10 +110,10 @@ mod imp {
 
     impl Entered {
         /// Runs `wait` (a `block_on` about to block its thread) so that, on a worker of the
-        /// caller's multi-thread runtime, the worker's other tasks are handed to another thread first
-        /// (`tokio::task::block_in_place`): a task woken from here lands in this worker's queue,
-        /// which nobody would run while this thread waits. In the shared runtime's context, the
-        /// thread counts as a parked caller meanwhile, for whom the runtime is driven.
+        /// caller's multi-thread runtime, the worker's other tasks are handed to another thread
+        /// first (`tokio::task::block_in_place`): a task woken from here lands in this worker's
+        /// queue, which nobody would run while this thread waits. In the shared runtime's context,
+        /// the thread counts as a parked caller meanwhile, for whom the runtime is driven.
         pub(crate) fn block<R>(&self, wait: impl FnOnce() -> R) -> R {
             if self.in_multi_thread {
                 return tokio::task::block_in_place(wait);

@@ -89,7 +89,8 @@ impl State {
     pub(crate) fn new(capacity: Option<usize>) -> Self {
         Self {
             queue: match capacity {
-                // A bounded queue of capacity 0 cannot be built; such an executor never holds a task.
+                // A bounded queue of capacity 0 cannot be built; such an executor never holds a
+                // task.
                 Some(n) => Queue::bounded(n.max(1)),
                 None => Queue::unbounded(),
             },
@@ -142,8 +143,8 @@ impl State {
                 Ok(alone) => {
                     // The runner on this thread runs it once the running task returns. Waking
                     // another runner for it would move one of two tasks that pass messages to the
-                    // other thread on every hop; the lookout takes it over if the running task holds
-                    // the thread. A second task waiting is work to share.
+                    // other thread on every hop; the lookout takes it over if the running task
+                    // holds the thread. A second task waiting is work to share.
                     //
                     // One fence for both looks: it pairs with the one in `release_lookout` (either
                     // the lookout's next look sees the queued work, or this sees it released) and

@@ -85,8 +85,8 @@ impl<S: Sleeper> Roster<S> {
 
     /// Waits as a spare; returns `true` if recalled to duty (already counted by the recruit).
     ///
-    /// A recall wakes what `sleeper` gives (the spare's `Thread`); `park` parks the thread until it is woken
-    /// or its time-out, and returns `false` once the time-out has passed (`tokens::wait`).
+    /// A recall wakes what `sleeper` gives (the spare's `Thread`); `park` parks the thread until it
+    /// is woken or its time-out, and returns `false` once the time-out has passed (`tokens::wait`).
     pub(crate) fn wait_as_spare(&self, sleeper: impl FnOnce() -> S, park: impl FnMut() -> bool) -> bool {
         let ticket = self.spares.with(|s| s.sleep(sleeper()));
         tokens::wait(&self.spares, |s| s, ticket, park, |_| {})

@@ -12,8 +12,9 @@ mod sealed {
 
 /// Windows extensions to [`Command`] (sealed: implemented for it alone).
 pub trait CommandExt: sealed::Sealed {
-    /// Sets the [process creation flags](https://learn.microsoft.com/windows/win32/procthread/process-creation-flags)
-    /// given to `CreateProcess`.
+    /// Sets the [process creation
+    /// flags](https://learn.microsoft.com/windows/win32/procthread/process-creation-flags) given to
+    /// `CreateProcess`.
     fn creation_flags(&mut self, flags: u32) -> &mut Command;
 
     /// Appends `text_to_append_as_is` to the command line unquoted, as

@@ -1,14 +1,14 @@
 //! The reactor: one `polling::Poller` per process, with I/O sources and timers in one loop.
 //!
-//! There is no reactor thread. Whoever is idle drives: a thread whose `block_on` future is
-//! pending takes an idle step (`Waiter::idle`), which makes it *the driver* if nobody else is (it waits in the poller
-//! instead of parking, until its own future is woken or its deadline passes), or an idle
-//! *candidate* otherwise. A driver woken for its own work keeps the seat while it runs that
-//! work and comes back, since the next events most likely wake the tasks it runs; a driver that
-//! leaves for good while sources or timers still wait hands the seat to one candidate, and a
-//! keeper that does not come back (its task blocks the thread) loses the seat to the watcher
-//! within two watch periods (`waiter.rs`). A thread that runs no executor hands the seat to a waiting
-//! runner once its events only wake other threads.
+//! There is no reactor thread. Whoever is idle drives: a thread whose `block_on` future is pending
+//! takes an idle step (`Waiter::idle`), which makes it *the driver* if nobody else is (it waits in
+//! the poller instead of parking, until its own future is woken or its deadline passes), or an idle
+//! *candidate* otherwise. A driver woken for its own work keeps the seat while it runs that work
+//! and comes back, since the next events most likely wake the tasks it runs; a driver that leaves
+//! for good while sources or timers still wait hands the seat to one candidate, and a keeper that
+//! does not come back (its task blocks the thread) loses the seat to the watcher within two watch
+//! periods (`waiter.rs`). A thread that runs no executor hands the seat to a waiting runner once
+//! its events only wake other threads.
 //!
 //! Futures polled by a foreign executor (Tokio, `futures::executor`) may register while no
 //! `amphi` thread is there to drive; only then does a fallback thread (`amphi-reactor`) start, and

@@ -7,13 +7,13 @@
 //! call to a Tokio-bound client (tokio-postgres, redis, reqwest) is driven by the very thread
 //! that waits for it, the way the sync crates do it, with no thread hop per call.
 //!
-//! One thread, `amphi-tokio`, drives otherwise: while nobody waits (tasks spawned on the
-//! runtime and I/O awaited from this crate's tasks need it then), and while other threads wait
-//! beside a driver or after it (they park, [`Shared::park`], as a `block_on` does without the
-//! feature; many callers at once are served best by one thread that drives for all of them, not
-//! by the runtime's core handed from one to the next). It stands back when a caller claims the
-//! role, and takes the core again as soon as a parked caller needs it, else after [`GRACE`]
-//! in which the role was neither claimed nor given up, so a caller calling again and again finds the core free:
+//! One thread, `amphi-tokio`, drives otherwise: while nobody waits (tasks spawned on the runtime
+//! and I/O awaited from this crate's tasks need it then), and while other threads wait beside a
+//! driver or after it (they park, [`Shared::park`], as a `block_on` does without the feature; many
+//! callers at once are served best by one thread that drives for all of them, not by the runtime's
+//! core handed from one to the next). It stands back when a caller claims the role, and takes the
+//! core again as soon as a parked caller needs it, else after [`GRACE`] in which the role was
+//! neither claimed nor given up, so a caller calling again and again finds the core free:
 //! ```text
 //!  amphi-tokio drives ──claimed──▶ stands back ──a caller parks, or GRACE with no turn──▶ drives
 //! ```
