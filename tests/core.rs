@@ -695,3 +695,24 @@ fn handles_are_send_and_sync_where_their_data_allows() {
     send::<Dual<future::Ready<u8>>>();
     send::<amphi::SpawnError<future::Ready<u8>>>();
 }
+
+/// A thread that ran an executor and left while its runner slept (its `run` timed out) is no
+/// runner any more: a task of that executor spawned or woken from it afterwards wakes one of
+/// the executor's runners, instead of the one that left.
+#[test]
+fn a_runner_that_left_asleep_is_not_woken_for_later_tasks() {
+    let ex = Arc::new(Executor::new());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let runner = {
+        let ex = ex.clone();
+        thread::spawn(move || block_on(ex.run(async { stop_rx.await.ok() })))
+    };
+    // This thread runs `ex` for a moment and leaves asleep: the run times out.
+    assert!(dual(ex.run(future::pending::<()>())).wait_timeout(Duration::from_millis(20)).is_err());
+    let (tx, rx) = oneshot::channel::<u32>();
+    let task = ex.spawn(async move { rx.await.unwrap() + 1 });
+    tx.send(41).unwrap();
+    assert_eq!(dual(task).wait_timeout(Duration::from_secs(10)).ok(), Some(42), "the task never ran");
+    stop_tx.send(()).unwrap();
+    runner.join().unwrap();
+}
