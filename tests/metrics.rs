@@ -170,3 +170,21 @@ fn an_executor_s_tasks_and_queue() {
     let _a = local.spawn(async {});
     assert_eq!(local.metrics().tasks, 1);
 }
+
+/// With no worker threads every `block_on` runs the global executor while it waits, with a queue
+/// of its own: the queue is counted while the call runs and gone when it returns, also for a
+/// call that timed out or left after one batch.
+#[test]
+fn a_block_on_caller_s_runner_queue_goes_with_the_call() {
+    if !child("a_block_on_caller_s_runner_queue_goes_with_the_call", &[("AMPHI_THREADS", "0")]) {
+        return;
+    }
+    for _ in 0..10 {
+        let inside = block_on(spawn(async { metrics().worker_queues.len() }));
+        assert_eq!(inside, 1, "the waiting caller's queue, counted while it runs");
+        let timed_out =
+            amphi::dual(Timer::after(Duration::from_secs(10))).wait_timeout(Duration::from_millis(2));
+        assert!(timed_out.is_err());
+    }
+    assert_eq!(metrics().worker_queues, Vec::<usize>::new(), "every caller's queue went with its call");
+}
