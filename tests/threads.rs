@@ -241,3 +241,26 @@ fn bad_amphi_poller_is_a_clear_panic() {
     let out = in_child_failing("bad_amphi_poller_is_a_clear_panic", &[("AMPHI_POLLER", "kqueue")]);
     assert!(out.contains("AMPHI_POLLER must be `epoll` or `polling`, got \"kqueue\""), "{out}");
 }
+
+/// Nested `block_on`s in global tasks one after another: each hands its worker's duty off, the
+/// first to a new worker, every later one to the spare the one before left (a spare waits about
+/// two seconds to be recalled): the workers never number more than the target and the one
+/// waiting (3 here, measured on every run), plus one should a hand-off come before the worker
+/// over target stepped back (allowed, not seen). Recalling the spare and starting a thread as
+/// well would add a worker a round.
+#[test]
+fn nested_block_ons_one_after_another_recall_the_spare() {
+    if !child_or_run("nested_block_ons_one_after_another_recall_the_spare", &[("AMPHI_THREADS", "2")]) {
+        return;
+    }
+    assert_eq!(block_on(spawn(async { 1 })), 1);
+    let most = most_threads_named_during("amphi-worker", || {
+        for _ in 0..20 {
+            block_on(spawn(async { block_on(amphi::Timer::after(Duration::from_millis(2))) }));
+            // Time for the worker over target to step back as a spare.
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    });
+    println!("at most {most} workers for one nested block_on at a time");
+    assert!(most <= 4, "{most} workers for one nested block_on at a time: {:?}", thread_names());
+}
