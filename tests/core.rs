@@ -699,6 +699,7 @@ fn handles_are_send_and_sync_where_their_data_allows() {
 /// A thread that ran an executor and left while its runner slept (its `run` timed out) is no
 /// runner any more: a task of that executor spawned or woken from it afterwards wakes one of
 /// the executor's runners, instead of the one that left.
+#[cfg(feature = "std")] // `wait_timeout`, and a runner recorded per thread, are std's.
 #[test]
 fn a_runner_that_left_asleep_is_not_woken_for_later_tasks() {
     let ex = Arc::new(Executor::new());
