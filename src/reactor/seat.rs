@@ -301,6 +301,15 @@ impl Seat {
     /// Leaves the seat. With `keep`, the caller means to come back in a moment (it was woken for
     /// its own work), and must then come back or call [`unkeep`](Self::unkeep).
     pub(crate) fn release(&self, host: &impl Host, keep: bool) {
+        // Nobody else changes a driven seat, so a driver that finds it otherwise drove without
+        // taking it, beside whoever did (checked in the tests and the loom models).
+        if cfg!(any(debug_assertions, loom)) {
+            assert_eq!(
+                self.state.load(Ordering::Relaxed),
+                DRIVEN,
+                "the seat was released by a thread that did not take it"
+            );
+        }
         if keep {
             self.state.store(KEPT, Ordering::SeqCst);
             // Pairs with the fences in `watch_deeply` and after `resign`.
