@@ -1,0 +1,373 @@
+//! Who drives the reactor, seen from outside (`src/reactor/seat.rs`): a thread that waits for its
+//! own future leaves the driving to the worker whose tasks the events wake, and a thread that
+//! waits while another drives sleeps until it is needed, with no look on a timer.
+//!
+//! Linux only: the tests count a thread's voluntary context switches in `/proc`. Each runs in a
+//! child process of its own, so that no other test's thread takes the seat meanwhile.
+#![cfg(target_os = "linux")]
+
+#[macro_use]
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use amphi::{Timer, block_on};
+use common::{in_child, is_child};
+use futures::{AsyncReadExt, AsyncWriteExt};
+
+/// Voluntary context switches of the calling thread so far.
+fn switches() -> u64 {
+    // SAFETY: `gettid` has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("voluntary_ctxt_switches:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Round trips of the echo below.
+const ROUND_TRIPS: u64 = 2_000;
+
+/// A thread in `block_on` that only waits (here, for a task's result) and drives the reactor hands
+/// the seat over to the waiting worker once the events it drives wake that worker's task: the
+/// worker then receives its own events and runs the task without a thread switch per event, and
+/// the waiting thread sleeps. Kept driving, the waiting thread would be woken by every event of
+/// the echo, at least once per round trip.
+#[test]
+fn a_waiting_caller_leaves_the_driving_to_the_worker_whose_task_the_events_wake() {
+    if !is_child() {
+        let out = in_child(
+            "a_waiting_caller_leaves_the_driving_to_the_worker_whose_task_the_events_wake",
+            &[("AMPHI_THREADS", "1")],
+        );
+        println!("{out}");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0; 64];
+        while stream.read_exact(&mut buf).is_ok() {
+            stream.write_all(&buf).unwrap();
+        }
+    });
+    // The worker starts, and the reactor exists, before the count starts; nobody drives.
+    block_on(amphi::spawn(async {}));
+    block_on(Timer::after(Duration::from_millis(1)));
+    let before = switches();
+    let start = Instant::now();
+    block_on(async move {
+        let echo = amphi::spawn(async move {
+            // This thread is idle by then, and drives: it takes the free seat at once, where the
+            // worker had to be woken for the task.
+            Timer::after(Duration::from_millis(20)).await;
+            let mut stream = amphi::net::TcpStream::connect(addr).await.unwrap();
+            let mut buf = [0; 64];
+            for i in 0..ROUND_TRIPS {
+                let sent = [i as u8; 64];
+                stream.write_all(&sent).await.unwrap();
+                stream.read_exact(&mut buf).await.unwrap();
+                assert_eq!(buf, sent, "round trip {i} came back changed");
+            }
+        });
+        echo.await
+    });
+    let woke = switches() - before;
+    let took = start.elapsed();
+    println!("the waiting thread was switched out {woke} times in {ROUND_TRIPS} round trips ({took:?})");
+    // Measured 40-75 times in 60-90 ms: the watcher's looks while the worker keeps the seat, at
+    // most one a watch period (1 ms), and its wake-ups when a keeper leaves (at most one per two
+    // periods). Driving, the waiting thread sleeps in the poller about once a round trip (1,850
+    // times in 140 ms); the margin is for a loaded machine.
+    let bound = took.as_millis() as u64 * 3 / 2 + 20;
+    assert!(woke <= bound, "the waiting thread was switched out {woke} times in {took:?}");
+    server.join().unwrap();
+}
+
+/// A thread in `block_on` while another thread drives sleeps as a candidate for the seat; the
+/// first of them watches, and stops looking once it has seen the driver wait in the poller for a
+/// whole watch period: it sleeps until a driver that leaves the seat calls it.
+#[test]
+fn a_watcher_sleeps_until_called_while_another_thread_drives() {
+    if !is_child() {
+        println!("{}", in_child("a_watcher_sleeps_until_called_while_another_thread_drives", &[]));
+        return;
+    }
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    // Idle first, with a timer due in 1.5 s: this thread drives.
+    let driver = std::thread::spawn(move || {
+        block_on(async {
+            let timer = Timer::after(Duration::from_millis(1500));
+            started_tx.send(()).unwrap();
+            timer.await
+        })
+    });
+    let watcher = std::thread::spawn(move || {
+        // The driver waits in the poller by then.
+        started_rx.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        block_on(async {
+            // A moment to settle (the timer's registration cuts the driver's wait short, since it
+            // is due first) before the count starts.
+            Timer::after(Duration::from_millis(100)).await;
+            let before = switches();
+            Timer::after(Duration::from_millis(800)).await;
+            switches() - before
+        })
+    });
+    let woke = watcher.join().unwrap();
+    driver.join().unwrap();
+    println!("the watcher was switched out {woke} times in 800 ms");
+    // One look every watch period (1 ms) would be about 800.
+    assert!(woke <= 20, "the watcher was switched out {woke} times in 800 ms");
+}
+
+/// A worker keeps the seat and is then held in its task with nothing registered in the reactor;
+/// threads that wait meanwhile watch the kept seat and must not take it, with nothing to drive:
+/// they wait for their own wake-ups. (A thread that drove without taking the seat would trip the
+/// seat's own check when it leaves, in this debug build.) Two threads wait, one after the other:
+/// with the `tokio` feature the first waits by driving the shared Tokio runtime, which needs no
+/// seat, and the second waits in this crate's idle loop.
+#[test]
+fn a_watcher_leaves_a_kept_seat_alone_while_nothing_waits_in_the_reactor() {
+    if !is_child() {
+        let out = in_child(
+            "a_watcher_leaves_a_kept_seat_alone_while_nothing_waits_in_the_reactor",
+            &[("AMPHI_THREADS", "1")],
+        );
+        println!("{out}");
+        return;
+    }
+    // The reactor exists; nothing is registered in it.
+    block_on(Timer::after(Duration::from_millis(1)));
+    let (go_tx, go_rx) = futures::channel::oneshot::channel::<()>();
+    let held = amphi::spawn(async {
+        go_rx.await.unwrap();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(400) {
+            std::hint::spin_loop();
+        }
+    });
+    // The worker, idle, drives; woken for its task, it keeps the seat, and the task holds it.
+    std::thread::sleep(Duration::from_millis(50));
+    go_tx.send(()).unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    let waits: Vec<_> = (0..2)
+        .map(|i| {
+            std::thread::sleep(Duration::from_millis(20 * i));
+            let (tx, rx) = futures::channel::oneshot::channel();
+            let sender = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                tx.send(()).unwrap();
+            });
+            let waiter = std::thread::spawn(move || {
+                let start = Instant::now();
+                block_on(rx).unwrap();
+                start.elapsed()
+            });
+            (sender, waiter)
+        })
+        .collect();
+    for (sender, waiter) in waits {
+        sender.join().unwrap();
+        let took = waiter.join().expect("a waiting thread panicked");
+        assert!(took < Duration::from_millis(250), "a wait woken after 100 ms ended after {took:?}");
+    }
+    block_on(held);
+}
+
+/// Round trips of each UDP exchange below.
+const UDP_ROUND_TRIPS: u32 = 500;
+
+/// A thread in `block_on` drives its own socket: woken by an event for its own future, it keeps
+/// the seat, polls the future, and takes the kept seat straight back when the next receive waits;
+/// when the call returns, the seat is given up, and the next call takes it as free. Were the
+/// thread made to wait like any other candidate for a seat kept by itself or left kept by its
+/// last call, each round trip that waits would wait for the watch to take the seat over, a watch
+/// period (1 ms) or two. Both are measured against the same round trips made with blocking
+/// sockets, at the same moment on the same machine: one `block_on` for all round trips, then
+/// one `block_on` each, as a sync caller makes them.
+#[test]
+fn a_thread_takes_the_seat_it_kept_straight_back_and_gives_it_up_when_its_call_ends() {
+    if !is_child() {
+        let test = "a_thread_takes_the_seat_it_kept_straight_back_and_gives_it_up_when_its_call_ends";
+        println!("{}", in_child(test, &[]));
+        return;
+    }
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    let echo = std::thread::spawn(move || {
+        let mut buf = [0; 16];
+        for _ in 0..3 * UDP_ROUND_TRIPS {
+            let (n, from) = peer.recv_from(&mut buf).unwrap();
+            peer.send_to(&buf[..n], from).unwrap();
+        }
+    });
+    let blocking = {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.connect(peer_addr).unwrap();
+        let mut buf = [0; 16];
+        let start = Instant::now();
+        for i in 0..UDP_ROUND_TRIPS {
+            socket.send(&i.to_le_bytes()).unwrap();
+            let n = socket.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &i.to_le_bytes(), "round trip {i} came back changed");
+        }
+        start.elapsed()
+    };
+    let socket = block_on(async {
+        let socket = amphi::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        socket.connect(peer_addr).await.unwrap();
+        socket
+    });
+    let round_trip = |i: u32| {
+        let socket = &socket;
+        async move {
+            let mut buf = [0; 16];
+            socket.send(&i.to_le_bytes()).await.unwrap();
+            let n = socket.recv(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], &i.to_le_bytes(), "round trip {i} came back changed");
+        }
+    };
+    let start = Instant::now();
+    block_on(async {
+        for i in 0..UDP_ROUND_TRIPS {
+            round_trip(i).await;
+        }
+    });
+    let one_call = start.elapsed();
+    let start = Instant::now();
+    for i in 0..UDP_ROUND_TRIPS {
+        block_on(round_trip(i));
+    }
+    let calls = start.elapsed();
+    echo.join().unwrap();
+    println!(
+        "{UDP_ROUND_TRIPS} round trips: {one_call:?} in one block_on, {calls:?} in one each, {blocking:?} blocking"
+    );
+    // Measured 1.2-1.3 times the blocking exchange; waiting for the watch, 30-50 times.
+    let bound = blocking * 4 + Duration::from_millis(10);
+    assert!(one_call < bound, "in one block_on: {one_call:?}, against {blocking:?} blocking");
+    assert!(calls < bound, "in one block_on each: {calls:?}, against {blocking:?} blocking");
+}
+
+/// A thread drives while another sleeps beside it, deeply (it has seen the driver wait in the
+/// poller for a whole watch period). When the driver's own wait times out, it leaves the seat
+/// free with the other's timer still waiting, and must hand the seat to the sleeper: nobody else
+/// would drive that timer.
+#[test]
+fn a_driver_whose_wait_timed_out_hands_the_seat_to_the_thread_sleeping_beside_it() {
+    if !is_child() {
+        let test = "a_driver_whose_wait_timed_out_hands_the_seat_to_the_thread_sleeping_beside_it";
+        println!("{}", in_child(test, &[]));
+        return;
+    }
+    let (driving_tx, driving_rx) = std::sync::mpsc::channel();
+    let driver = std::thread::spawn(move || {
+        let timer = amphi::dual(async {
+            let timer = Timer::after(Duration::from_secs(2));
+            driving_tx.send(()).unwrap();
+            timer.await
+        });
+        assert!(timer.wait_timeout(Duration::from_millis(150)).is_err(), "a 2 s timer fired within 150 ms");
+    });
+    driving_rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let delay = Duration::from_millis(300);
+    let start = Instant::now();
+    let fired = amphi::dual(Timer::after(delay)).wait_timeout(Duration::from_secs(2));
+    let took = start.elapsed();
+    driver.join().unwrap();
+    assert!(fired.is_ok(), "the timer was never driven: the wait gave up after {took:?}");
+    assert!(took < delay + Duration::from_millis(100), "a {delay:?} timer fired after {took:?}");
+}
+
+/// A worker keeps the seat and is then held in its task; the threads waiting beside it sleep
+/// deeply (nothing was registered when it left). A timer registered meanwhile must wake the
+/// watcher, which takes the kept seat over and drives the timer on time, not when the worker is
+/// free again. (A first thread waits before the others: with the `tokio` feature it waits by
+/// driving the shared Tokio runtime, and the others in this crate's idle loop.)
+#[test]
+fn work_registered_beside_a_held_keeper_calls_the_watcher() {
+    if !is_child() {
+        let test = "work_registered_beside_a_held_keeper_calls_the_watcher";
+        println!("{}", in_child(test, &[("AMPHI_THREADS", "1")]));
+        return;
+    }
+    block_on(Timer::after(Duration::from_millis(1)));
+    let (go_tx, go_rx) = futures::channel::oneshot::channel::<()>();
+    let held = amphi::spawn(async {
+        go_rx.await.unwrap();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(500) {
+            std::hint::spin_loop();
+        }
+    });
+    let waiting: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            let (tx, rx) = futures::channel::oneshot::channel::<()>();
+            (tx, std::thread::spawn(move || block_on(rx).unwrap()))
+        })
+        .collect();
+    // They have seen the worker wait in the poller; it is then woken for its task, keeps the
+    // seat, and is held.
+    std::thread::sleep(Duration::from_millis(30));
+    go_tx.send(()).unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    let delay = Duration::from_millis(50);
+    let start = Instant::now();
+    block_on(Timer::after(delay));
+    let took = start.elapsed();
+    for (tx, thread) in waiting {
+        tx.send(()).unwrap();
+        thread.join().unwrap();
+    }
+    block_on(held);
+    // The watcher takes the seat over after two watch periods (2 ms) at most; the worker is held
+    // for 440 ms more.
+    assert!(took < delay + Duration::from_millis(100), "a {delay:?} timer fired after {took:?}");
+}
+
+/// A timer of a foreign executor's future (here `futures::executor::block_on`'s), registered while
+/// an `amphi` thread drives, is driven by that thread and starts no fallback driver; when that
+/// thread's own wait ends and it leaves the seat with the foreign timer still waiting and nobody
+/// beside it, it calls the fallback driver, which fires the timer on time.
+#[test]
+fn a_foreign_timer_is_driven_by_the_driver_then_by_the_fallback_it_calls_when_it_leaves() {
+    if !is_child() {
+        let test = "a_foreign_timer_is_driven_by_the_driver_then_by_the_fallback_it_calls_when_it_leaves";
+        println!("{}", in_child(test, &[]));
+        return;
+    }
+    let (driving_tx, driving_rx) = std::sync::mpsc::channel();
+    let driver = std::thread::spawn(move || {
+        block_on(async {
+            let timer = Timer::after(Duration::from_millis(150));
+            driving_tx.send(()).unwrap();
+            timer.await
+        })
+    });
+    driving_rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let foreign = |delay: Duration| {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            futures::executor::block_on(Timer::after(delay));
+            done_tx.send(start.elapsed()).unwrap();
+        });
+        let late = done_rx.recv_timeout(delay + Duration::from_secs(2)).map(|took| took - delay);
+        late.unwrap_or_else(|_| panic!("a foreign {delay:?} timer did not fire within 2 s of its time"))
+    };
+    // Due while the `amphi` thread drives: it fires it, and nobody starts the fallback.
+    let late = foreign(Duration::from_millis(50));
+    assert!(late < Duration::from_millis(100), "the foreign timer fired {late:?} late");
+    assert!(!amphi::metrics().fallback_driver, "the fallback driver started while an amphi thread drove");
+    // Due after the `amphi` thread has left: the fallback driver fires it.
+    let late = foreign(Duration::from_millis(300));
+    driver.join().unwrap();
+    assert!(late < Duration::from_millis(100), "the foreign timer fired {late:?} late");
+}
