@@ -284,18 +284,22 @@ fn a_driver_whose_wait_timed_out_hands_the_seat_to_the_thread_sleeping_beside_it
     assert!(took < delay + Duration::from_millis(100), "a {delay:?} timer fired after {took:?}");
 }
 
+/// When a timer that must not wait for a held keeper is registered (`keeper_held_for_timer`).
+#[derive(Clone, Copy, PartialEq)]
+enum Registered {
+    /// While the worker that will keep the seat drives: it calls the watcher as it keeps it.
+    Before,
+    /// Once the seat is kept: the registration calls the watcher.
+    After,
+}
+
 /// A worker keeps the seat and is then held in its task; the threads waiting beside it sleep
-/// deeply (nothing was registered when it left). A timer registered meanwhile must wake the
-/// watcher, which takes the kept seat over and drives the timer on time, not when the worker is
-/// free again. (A first thread waits before the others: with the `tokio` feature it waits by
-/// driving the shared Tokio runtime, and the others in this crate's idle loop.)
-#[test]
-fn work_registered_beside_a_held_keeper_calls_the_watcher() {
-    if !is_child() {
-        let test = "work_registered_beside_a_held_keeper_calls_the_watcher";
-        println!("{}", in_child(test, &[("AMPHI_THREADS", "1")]));
-        return;
-    }
+/// deeply (they have seen the worker wait in the poller). A timer registered before the seat was
+/// kept, or after, must reach the watcher, which takes the kept seat over and drives the timer on
+/// time, not when the worker is free again. (A first thread waits before the others: with the
+/// `tokio` feature it waits by driving the shared Tokio runtime, and the others in this crate's
+/// idle loop.)
+fn keeper_held_for_timer(registered: Registered) {
     block_on(Timer::after(Duration::from_millis(1)));
     let (go_tx, go_rx) = futures::channel::oneshot::channel::<()>();
     let held = amphi::spawn(async {
@@ -312,23 +316,60 @@ fn work_registered_beside_a_held_keeper_calls_the_watcher() {
             (tx, std::thread::spawn(move || block_on(rx).unwrap()))
         })
         .collect();
-    // They have seen the worker wait in the poller; it is then woken for its task, keeps the
-    // seat, and is held.
     std::thread::sleep(Duration::from_millis(30));
-    go_tx.send(()).unwrap();
-    std::thread::sleep(Duration::from_millis(30));
-    let delay = Duration::from_millis(50);
-    let start = Instant::now();
-    block_on(Timer::after(delay));
-    let took = start.elapsed();
+    let delay = Duration::from_millis(100);
+    let timer = |registered_tx: std::sync::mpsc::Sender<()>| {
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            block_on(async {
+                let timer = Timer::after(delay);
+                registered_tx.send(()).unwrap();
+                timer.await
+            });
+            start.elapsed()
+        })
+    };
+    let (registered_tx, registered_rx) = std::sync::mpsc::channel();
+    let timed = if registered == Registered::Before {
+        let timed = timer(registered_tx);
+        registered_rx.recv().unwrap();
+        // The worker is then woken for its task, keeps the seat, and is held.
+        go_tx.send(()).unwrap();
+        timed
+    } else {
+        go_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        timer(registered_tx)
+    };
+    let took = timed.join().unwrap();
     for (tx, thread) in waiting {
         tx.send(()).unwrap();
         thread.join().unwrap();
     }
     block_on(held);
     // The watcher takes the seat over after two watch periods (2 ms) at most; the worker is held
-    // for 440 ms more.
+    // for 500 ms.
     assert!(took < delay + Duration::from_millis(100), "a {delay:?} timer fired after {took:?}");
+}
+
+#[test]
+fn work_registered_before_a_held_keeper_kept_the_seat_reaches_the_watcher() {
+    if !is_child() {
+        let test = "work_registered_before_a_held_keeper_kept_the_seat_reaches_the_watcher";
+        println!("{}", in_child(test, &[("AMPHI_THREADS", "1")]));
+        return;
+    }
+    keeper_held_for_timer(Registered::Before);
+}
+
+#[test]
+fn work_registered_beside_a_held_keeper_calls_the_watcher() {
+    if !is_child() {
+        let test = "work_registered_beside_a_held_keeper_calls_the_watcher";
+        println!("{}", in_child(test, &[("AMPHI_THREADS", "1")]));
+        return;
+    }
+    keeper_held_for_timer(Registered::After);
 }
 
 /// A timer of a foreign executor's future (here `futures::executor::block_on`'s), registered while
