@@ -415,3 +415,38 @@ fn a_foreign_timer_is_driven_by_the_driver_then_by_the_fallback_it_calls_when_it
     driver.join().unwrap();
     assert!(late < Duration::from_millis(300), "the foreign timer fired {late:?} late");
 }
+
+/// A worker keeps the seat and is then held in its task, with no other `amphi` thread waiting.
+/// A foreign future's timer registered meanwhile finds nobody to call: it starts the fallback
+/// driver, which takes the kept seat over and fires the timer on time, not when the worker is
+/// free again.
+#[test]
+fn a_foreign_timer_beside_a_held_keeper_and_nobody_else_starts_the_fallback() {
+    if !is_child() {
+        let test = "a_foreign_timer_beside_a_held_keeper_and_nobody_else_starts_the_fallback";
+        println!("{}", in_child(test, &[("AMPHI_THREADS", "1")]));
+        return;
+    }
+    block_on(Timer::after(Duration::from_millis(1)));
+    let (go_tx, go_rx) = futures::channel::oneshot::channel::<()>();
+    let held = amphi::spawn(async {
+        go_rx.await.unwrap();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(800) {
+            std::hint::spin_loop();
+        }
+    });
+    // The worker, idle, drives; woken for its task, it keeps the seat, and the task holds it.
+    std::thread::sleep(Duration::from_millis(30));
+    go_tx.send(()).unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    let delay = Duration::from_millis(100);
+    let start = Instant::now();
+    futures::executor::block_on(Timer::after(delay));
+    let took = start.elapsed();
+    assert!(amphi::metrics().fallback_driver, "no fallback driver started");
+    block_on(held);
+    // Without the fallback the timer waits for the worker, held for 800 ms. The bound leaves room
+    // for an emulated CPU, whose waits run tens of milliseconds late.
+    assert!(took < delay + Duration::from_millis(300), "a {delay:?} timer fired after {took:?}");
+}
