@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier, mpsc};
 use std::time::{Duration, Instant};
 
 use amphi::{Timer, block_on, unblock};
-use common::{eventually, in_child, is_child, threads_named};
+use common::{eventually, ran_in_child, threads_named};
 use futures_lite::future;
 
 const MAX: usize = 4;
@@ -159,10 +159,7 @@ fn a_full_pool_queues_work() {
 
 #[test]
 fn pool_grows_under_load_and_shrinks_when_idle() {
-    if !is_child() {
-        let out =
-            in_child("pool_grows_under_load_and_shrinks_when_idle", &[("AMPHI_MAX_BLOCKING_THREADS", "64")]);
-        println!("{out}");
+    if ran_in_child("pool_grows_under_load_and_shrinks_when_idle", &[("AMPHI_MAX_BLOCKING_THREADS", "64")]) {
         return;
     }
     // Fresh process: the environment sets the bound (no `setup`).
@@ -194,11 +191,7 @@ fn pool_grows_under_load_and_shrinks_when_idle() {
 /// at a time.
 #[test]
 fn a_burst_on_sleeping_threads_runs_side_by_side() {
-    if !is_child() {
-        println!(
-            "{}",
-            in_child("a_burst_on_sleeping_threads_runs_side_by_side", &[("AMPHI_MAX_BLOCKING_THREADS", "8")])
-        );
+    if ran_in_child("a_burst_on_sleeping_threads_runs_side_by_side", &[("AMPHI_MAX_BLOCKING_THREADS", "8")]) {
         return;
     }
     // Eight pool threads, each made to start by a job that holds it until all eight run.

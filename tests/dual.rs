@@ -130,8 +130,7 @@ fn d_wait_inside_an_amphi_task() {
 
 #[test]
 fn d_wait_inside_an_amphi_task_with_one_worker() {
-    if !common::is_child() {
-        common::in_child("d_wait_inside_an_amphi_task_with_one_worker", &[("AMPHI_THREADS", "1")]);
+    if common::ran_in_child("d_wait_inside_an_amphi_task_with_one_worker", &[("AMPHI_THREADS", "1")]) {
         return;
     }
     d_wait_inside_an_amphi_task();

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use amphi::{Executor, LocalExecutor, block_on, spawn};
-use common::{DropCounter, Tracked, in_child, is_child, message};
+use common::{DropCounter, Tracked, is_child, message, ran_in_child};
 use futures_lite::future;
 
 /// Panics with `msg` when dropped, and counts the drop first.
@@ -203,11 +203,10 @@ fn a_destructor_that_panics_when_its_task_is_cancelled() {
 #[test]
 fn a_destructor_that_panics_on_a_global_task_leaves_the_runtime_serving() {
     // With one worker: if the panic took that worker down, nothing would run the tasks below.
-    if !is_child() {
-        in_child(
-            "a_destructor_that_panics_on_a_global_task_leaves_the_runtime_serving",
-            &[("AMPHI_THREADS", "1")],
-        );
+    if ran_in_child(
+        "a_destructor_that_panics_on_a_global_task_leaves_the_runtime_serving",
+        &[("AMPHI_THREADS", "1")],
+    ) {
         return;
     }
     let counter = DropCounter::default();

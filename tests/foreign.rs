@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use amphi::{Async, Timer};
-use common::{eventually, in_child, is_child, threads_named};
+use common::{eventually, ran_in_child, threads_named};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 /// An echo round trip and a timer, written against `amphi` only.
@@ -133,8 +133,7 @@ fn foreign_executors_in_parallel_keep_their_io_flowing() {
 
 #[test]
 fn fallback_driver_starts_only_when_needed_and_exits() {
-    if !is_child() {
-        println!("{}", in_child("fallback_driver_starts_only_when_needed_and_exits", &[]));
+    if ran_in_child("fallback_driver_starts_only_when_needed_and_exits", &[]) {
         return;
     }
     assert_eq!(threads_named("amphi-reactor"), 0);
@@ -181,8 +180,7 @@ const FALLBACK_LATE: Duration =
 /// for a check period after its first, it would fire a 600 ms timer 400 ms late.)
 #[test]
 fn a_foreign_wait_longer_than_the_fallback_s_check_period_ends_on_time() {
-    if !is_child() {
-        println!("{}", in_child("a_foreign_wait_longer_than_the_fallback_s_check_period_ends_on_time", &[]));
+    if ran_in_child("a_foreign_wait_longer_than_the_fallback_s_check_period_ends_on_time", &[]) {
         return;
     }
     for delay in [600, 1100] {
@@ -199,8 +197,7 @@ fn a_foreign_wait_longer_than_the_fallback_s_check_period_ends_on_time() {
 /// idle to drive that work: it stood back for that thread and is not needed any more.
 #[test]
 fn the_fallback_driver_leaves_the_work_to_an_idle_amphi_thread() {
-    if !is_child() {
-        println!("{}", in_child("the_fallback_driver_leaves_the_work_to_an_idle_amphi_thread", &[]));
+    if ran_in_child("the_fallback_driver_leaves_the_work_to_an_idle_amphi_thread", &[]) {
         return;
     }
     futures::executor::block_on(Timer::after(Duration::from_millis(20)));
@@ -226,14 +223,10 @@ fn the_fallback_driver_leaves_the_work_to_an_idle_amphi_thread() {
 /// worker is idle again, as in a program that never polled a foreign future.
 #[test]
 fn after_the_fallback_left_unattended_own_work_starts_no_fallback() {
-    if !is_child() {
-        println!(
-            "{}",
-            in_child(
-                "after_the_fallback_left_unattended_own_work_starts_no_fallback",
-                &[("AMPHI_THREADS", "1")]
-            )
-        );
+    if ran_in_child(
+        "after_the_fallback_left_unattended_own_work_starts_no_fallback",
+        &[("AMPHI_THREADS", "1")],
+    ) {
         return;
     }
     futures::executor::block_on(Timer::after(Duration::from_millis(20)));

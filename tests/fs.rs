@@ -227,8 +227,7 @@ fn unix_modes_symlinks_and_inodes() {
 /// child process, so that no other test's threads come and go meanwhile.
 #[test]
 fn files_use_the_blocking_pool_only() {
-    if !common::is_child() {
-        common::in_child("files_use_the_blocking_pool_only", &[]);
+    if common::ran_in_child("files_use_the_blocking_pool_only", &[]) {
         return;
     }
     let dir = TempDir::new("threads");

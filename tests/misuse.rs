@@ -8,7 +8,7 @@ mod common;
 #[cfg(unix)]
 use {
     amphi::{Async, Timer, block_on},
-    common::{in_child, is_child},
+    common::ran_in_child,
     std::fs::File,
     std::io,
     std::net::{TcpListener, TcpStream},
@@ -29,8 +29,7 @@ fn set_nofile_limit(soft: libc::rlim_t) {
 #[cfg(unix)]
 #[test]
 fn accept_reports_emfile_and_serves_again_when_descriptors_free_up() {
-    if !is_child() {
-        in_child("accept_reports_emfile_and_serves_again_when_descriptors_free_up", &[]);
+    if ran_in_child("accept_reports_emfile_and_serves_again_when_descriptors_free_up", &[]) {
         return;
     }
     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();

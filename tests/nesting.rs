@@ -167,8 +167,7 @@ fn block_on_from_many_threads_sharing_one_arc() {
 
 #[test]
 fn zero_workers_run_tasks_on_the_blocking_thread() {
-    if !common::is_child() {
-        common::in_child("zero_workers_run_tasks_on_the_blocking_thread", &[("AMPHI_THREADS", "0")]);
+    if common::ran_in_child("zero_workers_run_tasks_on_the_blocking_thread", &[("AMPHI_THREADS", "0")]) {
         return;
     }
     let me = thread::current().id();
@@ -219,14 +218,6 @@ fn a_nested_wait_with_a_deadline_outlasts_the_lookout_s_looks() {
     }
 }
 
-/// Voluntary context switches of thread `tid` of this process so far.
-#[cfg(target_os = "linux")]
-fn switches(tid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("voluntary_ctxt_switches:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// The lookout ends with the tasks it watched: while one runner of an executor runs a long task,
 /// the other looks at its queue every lookout period (10 ms); once nothing runs, both sleep until
 /// woken, with no look on a timer.
@@ -241,8 +232,7 @@ fn an_idle_executor_s_runners_stop_looking_once_nothing_runs() {
         .map(|_| {
             let (ex, stop, tid_tx) = (ex.clone(), stop_rx.clone(), tid_tx.clone());
             thread::spawn(move || {
-                // SAFETY: `gettid` has no preconditions.
-                tid_tx.send(unsafe { libc::gettid() }).unwrap();
+                tid_tx.send(common::tid()).unwrap();
                 block_on(ex.run(async { stop.await.ok() }))
             })
         })
@@ -261,9 +251,9 @@ fn an_idle_executor_s_runners_stop_looking_once_nothing_runs() {
     }));
     // The lookout's next look, at most a period later, finds nothing running and ends it.
     thread::sleep(std::time::Duration::from_millis(50));
-    let before: u64 = tids.iter().map(|&t| switches(t)).sum();
+    let before: u64 = tids.iter().map(|&t| common::voluntary_switches(t)).sum();
     thread::sleep(std::time::Duration::from_millis(500));
-    let woke = tids.iter().map(|&t| switches(t)).sum::<u64>() - before;
+    let woke = tids.iter().map(|&t| common::voluntary_switches(t)).sum::<u64>() - before;
     println!("the idle runners were switched in {woke} times in 500 ms");
     // A look every 10 ms would be 50.
     assert!(woke <= 10, "the idle runners woke {woke} times in 500 ms");

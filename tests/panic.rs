@@ -20,8 +20,7 @@ fn global_task_panic_reaches_the_awaiter() {
 /// duty to a spare for a while) changes the count.
 #[test]
 fn many_panics_do_not_take_workers_down() {
-    if !common::is_child() {
-        println!("{}", common::in_child("many_panics_do_not_take_workers_down", &[("AMPHI_THREADS", "2")]));
+    if common::ran_in_child("many_panics_do_not_take_workers_down", &[("AMPHI_THREADS", "2")]) {
         return;
     }
     let tasks: Vec<_> =

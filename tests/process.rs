@@ -166,8 +166,7 @@ fn a_missing_program_is_an_error() {
 #[cfg(target_os = "linux")]
 #[test]
 fn dropped_children_leave_no_zombie() {
-    if !common::is_child() {
-        common::in_child("dropped_children_leave_no_zombie", &[]);
+    if common::ran_in_child("dropped_children_leave_no_zombie", &[]) {
         return;
     }
     let gone = || common::eventually(Duration::from_secs(5), || children().is_empty());
@@ -206,8 +205,7 @@ fn dropped_children_leave_no_zombie() {
 #[cfg(target_os = "linux")]
 #[test]
 fn running_a_child_starts_no_thread() {
-    if !common::is_child() {
-        common::in_child("running_a_child_starts_no_thread", &[]);
+    if common::ran_in_child("running_a_child_starts_no_thread", &[]) {
         return;
     }
     // With the `tokio` feature, the first wait starts the shared Tokio runtime's thread: that one

@@ -14,16 +14,12 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use amphi::{Timer, block_on};
-use common::{in_child, is_child};
+use common::{ran_in_child, tid, voluntary_switches};
 use futures::{AsyncReadExt, AsyncWriteExt};
 
 /// Voluntary context switches of the calling thread so far.
 fn switches() -> u64 {
-    // SAFETY: `gettid` has no preconditions.
-    let tid = unsafe { libc::gettid() };
-    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("voluntary_ctxt_switches:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    voluntary_switches(tid())
 }
 
 /// Round trips of the echo below.
@@ -36,12 +32,10 @@ const ROUND_TRIPS: u64 = 2_000;
 /// the echo, at least once per round trip.
 #[test]
 fn a_waiting_caller_leaves_the_driving_to_the_worker_whose_task_the_events_wake() {
-    if !is_child() {
-        let out = in_child(
-            "a_waiting_caller_leaves_the_driving_to_the_worker_whose_task_the_events_wake",
-            &[("AMPHI_THREADS", "1")],
-        );
-        println!("{out}");
+    if ran_in_child(
+        "a_waiting_caller_leaves_the_driving_to_the_worker_whose_task_the_events_wake",
+        &[("AMPHI_THREADS", "1")],
+    ) {
         return;
     }
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -103,8 +97,7 @@ fn a_waiting_caller_leaves_the_driving_to_the_worker_whose_task_the_events_wake(
 /// whole watch period: it sleeps until a driver that leaves the seat calls it.
 #[test]
 fn a_watcher_sleeps_until_called_while_another_thread_drives() {
-    if !is_child() {
-        println!("{}", in_child("a_watcher_sleeps_until_called_while_another_thread_drives", &[]));
+    if ran_in_child("a_watcher_sleeps_until_called_while_another_thread_drives", &[]) {
         return;
     }
     let (started_tx, started_rx) = std::sync::mpsc::channel();
@@ -160,12 +153,10 @@ fn task_holding_the_worker(hold: Duration) -> (futures::channel::oneshot::Sender
 /// seat, and the second waits in this crate's idle loop.
 #[test]
 fn a_watcher_leaves_a_kept_seat_alone_while_nothing_waits_in_the_reactor() {
-    if !is_child() {
-        let out = in_child(
-            "a_watcher_leaves_a_kept_seat_alone_while_nothing_waits_in_the_reactor",
-            &[("AMPHI_THREADS", "1")],
-        );
-        println!("{out}");
+    if ran_in_child(
+        "a_watcher_leaves_a_kept_seat_alone_while_nothing_waits_in_the_reactor",
+        &[("AMPHI_THREADS", "1")],
+    ) {
         return;
     }
     let (go_tx, held) = task_holding_the_worker(Duration::from_millis(400));
@@ -210,9 +201,7 @@ const UDP_ROUND_TRIPS: u32 = 500;
 /// one `block_on` each, as a sync caller makes them.
 #[test]
 fn a_thread_takes_the_seat_it_kept_straight_back_and_gives_it_up_when_its_call_ends() {
-    if !is_child() {
-        let test = "a_thread_takes_the_seat_it_kept_straight_back_and_gives_it_up_when_its_call_ends";
-        println!("{}", in_child(test, &[]));
+    if ran_in_child("a_thread_takes_the_seat_it_kept_straight_back_and_gives_it_up_when_its_call_ends", &[]) {
         return;
     }
     let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -278,9 +267,7 @@ fn a_thread_takes_the_seat_it_kept_straight_back_and_gives_it_up_when_its_call_e
 /// would drive that timer.
 #[test]
 fn a_driver_whose_wait_timed_out_hands_the_seat_to_the_thread_sleeping_beside_it() {
-    if !is_child() {
-        let test = "a_driver_whose_wait_timed_out_hands_the_seat_to_the_thread_sleeping_beside_it";
-        println!("{}", in_child(test, &[]));
+    if ran_in_child("a_driver_whose_wait_timed_out_hands_the_seat_to_the_thread_sleeping_beside_it", &[]) {
         return;
     }
     let (driving_tx, driving_rx) = std::sync::mpsc::channel();
@@ -367,9 +354,10 @@ fn keeper_held_for_timer(registered: Registered) {
 
 #[test]
 fn work_registered_before_a_held_keeper_kept_the_seat_reaches_the_watcher() {
-    if !is_child() {
-        let test = "work_registered_before_a_held_keeper_kept_the_seat_reaches_the_watcher";
-        println!("{}", in_child(test, &[("AMPHI_THREADS", "1")]));
+    if ran_in_child(
+        "work_registered_before_a_held_keeper_kept_the_seat_reaches_the_watcher",
+        &[("AMPHI_THREADS", "1")],
+    ) {
         return;
     }
     keeper_held_for_timer(Registered::Before);
@@ -377,9 +365,7 @@ fn work_registered_before_a_held_keeper_kept_the_seat_reaches_the_watcher() {
 
 #[test]
 fn work_registered_beside_a_held_keeper_calls_the_watcher() {
-    if !is_child() {
-        let test = "work_registered_beside_a_held_keeper_calls_the_watcher";
-        println!("{}", in_child(test, &[("AMPHI_THREADS", "1")]));
+    if ran_in_child("work_registered_beside_a_held_keeper_calls_the_watcher", &[("AMPHI_THREADS", "1")]) {
         return;
     }
     keeper_held_for_timer(Registered::After);
@@ -391,9 +377,10 @@ fn work_registered_beside_a_held_keeper_calls_the_watcher() {
 /// beside it, it calls the fallback driver, which fires the timer on time.
 #[test]
 fn a_foreign_timer_is_driven_by_the_driver_then_by_the_fallback_it_calls_when_it_leaves() {
-    if !is_child() {
-        let test = "a_foreign_timer_is_driven_by_the_driver_then_by_the_fallback_it_calls_when_it_leaves";
-        println!("{}", in_child(test, &[]));
+    if ran_in_child(
+        "a_foreign_timer_is_driven_by_the_driver_then_by_the_fallback_it_calls_when_it_leaves",
+        &[],
+    ) {
         return;
     }
     let (driving_tx, driving_rx) = std::sync::mpsc::channel();
@@ -432,9 +419,10 @@ fn a_foreign_timer_is_driven_by_the_driver_then_by_the_fallback_it_calls_when_it
 /// free again.
 #[test]
 fn a_foreign_timer_beside_a_held_keeper_and_nobody_else_starts_the_fallback() {
-    if !is_child() {
-        let test = "a_foreign_timer_beside_a_held_keeper_and_nobody_else_starts_the_fallback";
-        println!("{}", in_child(test, &[("AMPHI_THREADS", "1")]));
+    if ran_in_child(
+        "a_foreign_timer_beside_a_held_keeper_and_nobody_else_starts_the_fallback",
+        &[("AMPHI_THREADS", "1")],
+    ) {
         return;
     }
     let (go_tx, held) = task_holding_the_worker(Duration::from_millis(800));

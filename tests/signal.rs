@@ -119,8 +119,7 @@ fn signals_that_cannot_be_handled_are_an_error() {
 /// process, so that no other test's threads come and go meanwhile.
 #[test]
 fn receiving_signals_starts_no_thread() {
-    if !common::is_child() {
-        common::in_child("receiving_signals_starts_no_thread", &[]);
+    if common::ran_in_child("receiving_signals_starts_no_thread", &[]) {
         return;
     }
     // With the `tokio` feature, the first wait starts the shared Tokio runtime's thread: that one

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use amphi::{Async, LocalExecutor, Timer, block_on};
-use common::{in_child, is_child};
+use common::ran_in_child;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 /// What the destructor did: the operation's result, and whether the crate's thread-locals were
@@ -135,8 +135,7 @@ fn socket() -> String {
 /// One case: in a child process, runs `work` at thread exit with the crate's thread-locals
 /// destroyed before the destructor and after it.
 fn case(name: &str, work: Work, expected: &str) {
-    if !is_child() {
-        println!("{}", in_child(name, &[]));
+    if ran_in_child(name, &[]) {
         return;
     }
     if cfg!(windows) {

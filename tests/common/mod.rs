@@ -49,6 +49,33 @@ pub fn in_child(test: &str, env: &[(&str, &str)]) -> String {
     out.1
 }
 
+/// In the test process: runs the test named `test` in a child process with extra environment
+/// variables (see [`in_child`]), prints its output, and returns `true`: the test is done. In that
+/// child: returns `false`, and the test goes on.
+pub fn ran_in_child(test: &str, env: &[(&str, &str)]) -> bool {
+    if is_child() {
+        return false;
+    }
+    println!("{}", in_child(test, env));
+    true
+}
+
+/// The calling thread's id, as `/proc/self/task` names it.
+#[cfg(target_os = "linux")]
+pub fn tid() -> i32 {
+    // SAFETY: `gettid` has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// How often the thread `tid` of this process gave up its CPU of its own accord (slept or waited)
+/// so far.
+#[cfg(target_os = "linux")]
+pub fn voluntary_switches(tid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("voluntary_ctxt_switches:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 /// Like [`in_child`], but the child is expected to fail; returns its output.
 pub fn in_child_failing(test: &str, env: &[(&str, &str)]) -> String {
     let out = run_child(test, env);
