@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use amphi::{Executor, block_on, yield_now};
+use amphi::{Executor, Timer, block_on, yield_now};
+use common::ran_in_child;
+
+mod common;
 
 /// The longest a task queued by a runner held in another task may wait. The lookout looks every
 /// 10 ms and takes the work over at the first look that finds the runner has started no task
@@ -284,4 +287,43 @@ fn a_yielding_task_is_polled_again_at_most_four_times_in_a_row() {
         shared.iter().filter(|&&n| n > 1).count() > shared.len() / 2,
         "a yielding task was not polled again at once: {runs:?}"
     );
+}
+
+/// A runner whose thread drove the reactor leaves (its `run` future is done) in the same wait that
+/// woke a task of its executor: that task was left to it, since it slept on the thread that woke
+/// it, and the runner leaving must hand it to one that stays, which nobody else wakes for it.
+#[test]
+fn a_runner_that_leaves_hands_the_task_left_to_it_to_a_runner_that_stays() {
+    // No global worker: the threads below are the only ones that drive.
+    if ran_in_child(
+        "a_runner_that_leaves_hands_the_task_left_to_it_to_a_runner_that_stays",
+        &[("AMPHI_THREADS", "0")],
+    ) {
+        return;
+    }
+    let ex = Arc::new(Executor::new());
+    // Both timers fire in one look at the timers, by the thread that drives: this one, which waits
+    // alone until the other runner starts, 100 ms later.
+    let at = Instant::now() + Duration::from_millis(300);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let staying = {
+        let ex = ex.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            runners(&ex, 1)
+        })
+    };
+    block_on(ex.run(async {
+        ex.spawn(async move {
+            Timer::at(at).await;
+            done_tx.send(thread::current().id()).unwrap();
+        })
+        .detach();
+        Timer::at(at).await;
+    }));
+    let ran_on = done_rx.recv_timeout(Duration::from_secs(5));
+    let (stopper, threads) = staying.join().unwrap();
+    stop(stopper, threads);
+    let ran_on = ran_on.expect("the task woken as its runner left ran on the runner that stays");
+    assert_ne!(ran_on, thread::current().id(), "it ran on the runner that left");
 }

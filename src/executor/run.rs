@@ -116,6 +116,9 @@ impl<F> Drop for Run<'_, F> {
         for (state, queue) in self.states.iter().zip(&self.queues) {
             state.remove_runner_queue(queue);
         }
+        for state in &self.states {
+            state.runner_leaves();
+        }
     }
 }
 

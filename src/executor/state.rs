@@ -245,6 +245,15 @@ impl State {
         }
     }
 
+    /// A runner of this executor leaves for good: wakes a sleeping runner if work waits. Its
+    /// thread may have queued tasks and left them to it (`current::wake_runner_sleeping_here`),
+    /// and nobody else was woken for them.
+    pub(crate) fn runner_leaves(&self) {
+        if self.has_work() {
+            self.notify_one();
+        }
+    }
+
     /// Listens for queued work; the caller must look at the queue again before it waits.
     pub(crate) fn listen(&self) -> Sleeper<'_> {
         let sleeper = Sleeper::new(&self.sleepers, self.event.listen());
