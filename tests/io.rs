@@ -10,6 +10,8 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
 #[cfg(unix)]
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use amphi::{Async, LocalExecutor, Timer, block_on};
@@ -410,4 +412,52 @@ fn unix_sockets_in_the_abstract_namespace() {
         io::Result::Ok(())
     })
     .unwrap();
+}
+
+/// A worker that always has a task to run (one yields in a loop) still takes the events that its
+/// other tasks wait for, between two batches: with one worker and no other thread of this crate
+/// idle to drive, those tasks would otherwise wait until the yielding stopped.
+#[test]
+fn a_worker_that_never_runs_dry_takes_the_events_between_its_batches() {
+    if ran_in_child(
+        "a_worker_that_never_runs_dry_takes_the_events_between_its_batches",
+        &[("AMPHI_THREADS", "1")],
+    ) {
+        return;
+    }
+    let yielding = Arc::new(AtomicBool::new(true));
+    let (flag, (socket_tx, socket_rx)) = (yielding.clone(), mpsc::channel());
+    amphi::spawn(async move {
+        while flag.load(Ordering::Relaxed) {
+            amphi::yield_now().await;
+        }
+    })
+    .detach();
+    amphi::spawn(async move {
+        let socket = amphi::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        socket_tx.send(socket.local_addr().unwrap()).unwrap();
+        let mut buf = [0; 16];
+        loop {
+            let (n, from) = socket.recv_from(&mut buf).await.unwrap();
+            socket.send_to(&buf[..n], from).await.unwrap();
+        }
+    })
+    .detach();
+    let echo = socket_rx.recv().unwrap();
+    // This thread waits in the OS, not in this crate: only the worker may drive.
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut slowest = Duration::ZERO;
+    let mut buf = [0; 16];
+    for i in 0..200u32 {
+        let start = Instant::now();
+        peer.send_to(&i.to_le_bytes(), echo).unwrap();
+        let n = peer.recv(&mut buf).expect("the echo, while the worker's other task yields");
+        assert_eq!(&buf[..n], &i.to_le_bytes(), "round trip {i} came back changed");
+        slowest = slowest.max(start.elapsed());
+    }
+    yielding.store(false, Ordering::Relaxed);
+    println!("200 round trips beside a yielding task, the slowest {slowest:?}");
+    // A batch of 64 polls of the yielding task lasts microseconds; room for an emulated CPU.
+    assert!(slowest < Duration::from_millis(100), "the slowest round trip took {slowest:?}");
 }

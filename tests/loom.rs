@@ -758,6 +758,10 @@ impl waiter::Driven for NoReactor {
         match *self {}
     }
 
+    fn has_sources(&self) -> bool {
+        match *self {}
+    }
+
     fn unattended(&self) {
         match *self {}
     }
@@ -1734,6 +1738,11 @@ impl waiter::Driven for Timers {
 
     fn has_work(&self) -> bool {
         Host::has_work(self)
+    }
+
+    /// Timers only: no events wait in the poller.
+    fn has_sources(&self) -> bool {
+        false
     }
 
     fn unattended(&self) {

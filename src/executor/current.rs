@@ -27,9 +27,10 @@ mod imp {
     struct Current {
         /// The queue of the runner running a batch on this thread; see [`enter_queue`].
         queue: Cell<*const RunnerQueue>,
-        /// The runner of an executor sleeping on this thread, and its waker; see
-        /// [`runner_sleeps_here`].
-        sleeping_runner: RefCell<Option<(*const State, Waker)>>,
+        /// The runner of an executor idle on this thread, and its waker if it sleeps (none if
+        /// it only pauses between two batches); see [`runner_sleeps_here`],
+        /// [`runner_pauses_here`].
+        idle_runner: RefCell<Option<(*const State, Option<Waker>)>>,
         /// The executors whose `run` is being polled on this thread, outermost first.
         executors: RefCell<Vec<*const State>>,
         /// Set by every poll of an executor's `run` on this thread; see [`take_ran_executor`].
@@ -47,7 +48,7 @@ mod imp {
     crate::sync::const_thread_local! {
         static CURRENT: Current = Current {
             queue: Cell::new(core::ptr::null()),
-            sleeping_runner: RefCell::new(None),
+            idle_runner: RefCell::new(None),
             executors: RefCell::new(Vec::new()),
             ran: Cell::new(false),
             catcher: RefCell::new(None),
@@ -211,29 +212,40 @@ mod imp {
     /// Records that this thread's runner of `state` is going to sleep, woken by `waker`.
     ///
     /// While recorded, a task of `state` scheduled *by this thread* (typically by the reactor
-    /// driver this idle thread became) is left to this runner: [`wake_runner_sleeping_here`] wakes
+    /// driver this idle thread became) is left to this runner: [`leave_to_runner_here`] wakes
     /// `waker` instead of another runner, which saves a thread switch.
     pub(crate) fn runner_sleeps_here(state: &State, waker: &Waker) {
         let _ = CURRENT
-            .try_with(|h| *h.sleeping_runner.borrow_mut() = Some((state as *const State, waker.clone())));
+            .try_with(|h| *h.idle_runner.borrow_mut() = Some((state as *const State, Some(waker.clone()))));
     }
 
-    /// Forgets this thread's sleeping runner of `state`, if it is the recorded one.
+    /// Records that this thread's runner of `state` ran a batch and is about to run the next:
+    /// awake, it needs no waking, and a task of `state` that this thread schedules meanwhile (the
+    /// events that its idle step takes from the reactor between two batches) is left to it as to
+    /// a sleeping runner. Unlike a sleeping runner, it keeps no lookout.
+    pub(crate) fn runner_pauses_here(state: &State) {
+        let _ = CURRENT.try_with(|h| *h.idle_runner.borrow_mut() = Some((state as *const State, None)));
+    }
+
+    /// Forgets this thread's idle runner of `state`, if it is the recorded one.
     pub(crate) fn runner_wakes_here(state: &State) {
         let _ = CURRENT.try_with(|h| {
-            let mut r = h.sleeping_runner.borrow_mut();
+            let mut r = h.idle_runner.borrow_mut();
             if r.as_ref().is_some_and(|(s, _)| core::ptr::eq(*s, state)) {
                 *r = None;
             }
         });
     }
 
-    /// If this thread's sleeping runner runs `state`, wakes it and returns `true`.
-    pub(crate) fn wake_runner_sleeping_here(state: &State) -> bool {
+    /// If this thread's idle runner runs `state`, leaves a task just queued to it (waking it if
+    /// it sleeps) and returns `true`.
+    pub(crate) fn leave_to_runner_here(state: &State) -> bool {
         CURRENT
-            .try_with(|h| match &*h.sleeping_runner.borrow() {
+            .try_with(|h| match &*h.idle_runner.borrow() {
                 Some((s, waker)) if core::ptr::eq(*s, state) => {
-                    waker.wake_by_ref();
+                    if let Some(waker) = waker {
+                        waker.wake_by_ref();
+                    }
                     true
                 }
                 _ => false,
@@ -246,7 +258,13 @@ mod imp {
     /// It outlives that runner's `Run`, which records it before it sleeps and clears it when it
     /// is polled again or dropped.
     pub(crate) fn sleeping_runner_state() -> Option<*const State> {
-        CURRENT.try_with(|h| h.sleeping_runner.borrow().as_ref().map(|(s, _)| *s)).ok().flatten()
+        CURRENT
+            .try_with(|h| match &*h.idle_runner.borrow() {
+                Some((s, Some(_))) => Some(*s),
+                _ => None,
+            })
+            .ok()
+            .flatten()
     }
 
     /// Marks the calling thread as running these executors' tasks until the guard drops.
@@ -330,9 +348,11 @@ mod imp {
 
     pub(crate) fn runner_sleeps_here(_: &State, _: &Waker) {}
 
+    pub(crate) fn runner_pauses_here(_: &State) {}
+
     pub(crate) fn runner_wakes_here(_: &State) {}
 
-    pub(crate) fn wake_runner_sleeping_here(_: &State) -> bool {
+    pub(crate) fn leave_to_runner_here(_: &State) -> bool {
         false
     }
 

@@ -66,8 +66,11 @@ impl<F: Future> Future for Run<'_, F> {
             let ran: usize =
                 this.states.iter().enumerate().map(|(i, s)| s.run_batch(queues.get(i).map(|q| &**q))).sum();
             if ran > 0 {
-                // Give the own future and the caller a turn before the next batch.
+                // Give the own future and the caller a turn before the next batch; what the
+                // caller's idle step wakes meanwhile is left to this runner (the next batch
+                // wakes another if more than it is queued).
                 cx.waker().wake_by_ref();
+                current::runner_pauses_here(this.states[0]);
                 return Poll::Pending;
             }
             // Listen, then look again: a task scheduled between the empty look and the listen is

@@ -160,9 +160,10 @@ impl State {
         if !self.push_shared(runnable) {
             return;
         }
-        // A runner of this executor sleeping on this very thread (which is now driving the
-        // reactor) runs the task when it wakes: no need to wake another thread for it.
-        if !current::wake_runner_sleeping_here(self) {
+        // A runner of this executor idle on this very thread (which is now driving the reactor,
+        // or taking its events between two batches) runs the task when it wakes or goes on: no
+        // need to wake another thread for it.
+        if !current::leave_to_runner_here(self) {
             self.notify_one();
         }
     }
@@ -246,7 +247,7 @@ impl State {
     }
 
     /// A runner of this executor leaves for good: wakes a sleeping runner if work waits. Its
-    /// thread may have queued tasks and left them to it (`current::wake_runner_sleeping_here`),
+    /// thread may have queued tasks and left them to it (`current::leave_to_runner_here`),
     /// and nobody else was woken for them.
     pub(crate) fn runner_leaves(&self) {
         if self.has_work() {

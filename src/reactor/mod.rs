@@ -297,7 +297,11 @@ impl Driven for Reactor {
     }
 
     fn has_work(&self) -> bool {
-        self.timers.has_any() || self.sources.with(|s| !s.is_empty())
+        self.timers.has_any() || self.has_sources()
+    }
+
+    fn has_sources(&self) -> bool {
+        self.sources.with(|s| !s.is_empty())
     }
 
     fn unattended(&self) {
