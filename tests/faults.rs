@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use amphi::{Executor, LocalExecutor, block_on, spawn};
-use common::{DropCounter, Tracked, is_child, message, ran_in_child};
+use common::{DropCounter, Tracked, message, ran_in_child};
 use futures_lite::future;
 
 /// Panics with `msg` when dropped, and counts the drop first.
@@ -321,7 +321,7 @@ fn a_destructor_that_spawns_when_its_task_is_cancelled() {
 fn without_worker_threads_tasks_still_complete_in_block_on() {
     // A child process whose thread limit is already used up: every worker thread fails to start,
     // and the global runtime must fall back to running tasks inside `block_on`.
-    if !is_child() {
+    if !common::is_child() {
         let out = in_child_with_nproc_limit("without_worker_threads_tasks_still_complete_in_block_on");
         assert!(out.contains("workers could not start"), "{out}");
         return;
