@@ -193,9 +193,11 @@ run_linux() {
         out="$(mktemp)"
         rc=0
         # `-E QEMU_LD_PREFIX` puts it in the guest's environment, so that the child processes a
-        # test starts (through binfmt_misc) find the target's libraries too.
+        # test starts (through binfmt_misc) find the target's libraries too; `AMPHI_TEST_EMULATED`
+        # tells a test that counts its threads' context switches that the emulator's own lock
+        # waits are among them.
         (cd "$ROOT" && env "CARGO_TARGET_${triple}_LINKER=$gnu-gcc" \
-            "CARGO_TARGET_${triple}_RUNNER=$qemu -L /usr/$gnu -E QEMU_LD_PREFIX=/usr/$gnu" \
+            "CARGO_TARGET_${triple}_RUNNER=$qemu -L /usr/$gnu -E QEMU_LD_PREFIX=/usr/$gnu -E AMPHI_TEST_EMULATED=1" \
             CARGO_TARGET_DIR="$TARGET_BASE/cross" \
             cargo test --no-fail-fast --target "$target" -- "${skip_args[@]}") 2>&1 | tee "$out" || rc=$?
         read -r p f < <(cargo_counts "$out")
