@@ -74,7 +74,7 @@ pub(crate) fn get() -> &'static Reactor {
 pub(crate) fn snapshot() -> Option<ReactorCounts> {
     let reactor = REACTOR.get()?;
     Some(ReactorCounts {
-        sources: reactor.sources.with(|s| s.len()),
+        sources: reactor.source_count.load(Ordering::Relaxed),
         timers: reactor.timers.len(),
         fallback_running: reactor.fallback.with(|f| f.running),
     })
@@ -120,6 +120,9 @@ pub(crate) struct Reactor {
     /// A source is in the slab, and registered with the poller, only while its file descriptor
     /// is open: `Async` removes it (under this lock) before it closes or gives back its I/O.
     sources: Mutex<Slab<Arc<Source>>>,
+    /// How many sources `sources` holds, kept beside it under its lock: read without the lock by
+    /// a runner between two batches (`Driven::has_sources`) and by `snapshot`.
+    source_count: AtomicUsize,
     /// The driver's event buffer, and its buffer of the wakers they call (kept, so that a batch
     /// of events allocates nothing); only the holder of the seat locks them.
     events: Mutex<(Events, Vec<Waker>)>,
@@ -156,6 +159,7 @@ impl Reactor {
             poller: Poller::new(config().polling_wait)?,
             ticker: AtomicUsize::new(0),
             sources: Mutex::new(Slab::new()),
+            source_count: AtomicUsize::new(0),
             events: Mutex::new((Events::new(), Vec::new())),
             timers: Timers::new(),
             seat: Seat::new(),
@@ -185,6 +189,7 @@ impl Reactor {
             // poller first.
             unsafe { self.poller.add(raw, entry.key())? };
             entry.insert(source.clone());
+            self.source_count.store(sources.len(), Ordering::Relaxed);
             Ok(source)
         })
     }
@@ -197,6 +202,7 @@ impl Reactor {
         }
         self.sources.with(|sources| {
             sources.try_remove(source.key);
+            self.source_count.store(sources.len(), Ordering::Relaxed);
             self.poller.delete(source.handle())
         })
     }
@@ -301,7 +307,7 @@ impl Driven for Reactor {
     }
 
     fn has_sources(&self) -> bool {
-        self.sources.with(|s| !s.is_empty())
+        self.source_count.load(Ordering::Relaxed) > 0
     }
 
     fn unattended(&self) {
