@@ -14,7 +14,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use amphi::{Timer, block_on};
-use common::{ran_in_child, tid, voluntary_switches};
+use common::{involuntary_switches, ran_in_child, tid, voluntary_switches};
 use futures::{AsyncReadExt, AsyncWriteExt};
 
 /// Voluntary context switches of the calling thread so far.
@@ -440,8 +440,9 @@ fn a_foreign_timer_beside_a_held_keeper_and_nobody_else_starts_the_fallback() {
     assert!(took < delay + Duration::from_millis(300), "a {delay:?} timer fired after {took:?}");
 }
 
-/// Voluntary context switches of the global runtime's worker threads so far.
-fn worker_switches() -> u64 {
+/// Context switches of the global runtime's worker threads so far: voluntary (the thread slept or
+/// waited) and involuntary (the kernel took its CPU for another thread).
+fn worker_switches() -> (u64, u64) {
     let tids = std::fs::read_dir("/proc/self/task")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok());
@@ -449,8 +450,8 @@ fn worker_switches() -> u64 {
         std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
             .is_ok_and(|n| n.starts_with("amphi-worker"))
     })
-    .map(voluntary_switches)
-    .sum()
+    .map(|tid| (voluntary_switches(tid), involuntary_switches(tid)))
+    .fold((0, 0), |(v, i), (tv, ti)| (v + tv, i + ti))
 }
 
 /// The moves of a task from one thread to another between two of its steps.
@@ -494,12 +495,12 @@ fn tasks_woken_by_the_worker_that_takes_their_events_stay_on_it() {
         }
         moves.count
     });
-    let (client_moves, switched) = block_on(amphi::spawn(async move {
+    let (client_moves, (switched, preempted)) = block_on(amphi::spawn(async move {
         let mut stream = amphi::net::TcpStream::connect(addr).await.unwrap();
         stream.set_nodelay(true).unwrap();
         let mut buf = [0; 8];
         let mut moves = Moves::default();
-        let mut before = 0;
+        let mut before = (0, 0);
         for i in 0..WARM_UP + ROUND_TRIPS {
             // Counted once the code has run: an emulator's first pass translates it, and its
             // threads wait on each other's translations.
@@ -511,25 +512,34 @@ fn tasks_woken_by_the_worker_that_takes_their_events_stay_on_it() {
             moves.step();
             assert_eq!(buf, i.to_le_bytes(), "round trip {i} came back changed");
         }
-        (moves.count, worker_switches() - before)
+        let after = worker_switches();
+        (moves.count, (after.0 - before.0, after.1 - before.1))
     }));
     let server_moves = block_on(server);
     let round_trips = WARM_UP + ROUND_TRIPS;
     println!(
         "{round_trips} round trips: the client moved {client_moves} times, the server {server_moves}; \
-         in the last {ROUND_TRIPS}, the workers switched {switched} times"
+         in the last {ROUND_TRIPS}, the workers switched {switched} times, preempted {preempted}"
     );
-    // Measured 0-7 moves (64-145 under qemu-user with both CPUs taken by two other processes,
-    // where the worker running the tasks is preempted), and 1,100-2,300 with the tasks handed to
-    // the other worker.
+    // Measured 0-7 moves (up to 44 beside a mutation run, 64-145 under qemu-user with both CPUs
+    // taken by two other processes: the worker running the tasks is preempted), and 1,100-2,300
+    // with the tasks handed to the other worker (46-246 beside a mutation run, where the other
+    // worker seldom gets a CPU to take them).
     assert!(
         client_moves + server_moves < round_trips / 10,
         "the tasks moved between threads {client_moves} + {server_moves} times in {round_trips} round trips"
     );
     // Measured 0-62 switches, and 1,100-2,200 with the tasks handed to the other worker. Under
     // qemu-user, a thread's switches count the emulator's own lock waits too (its translator's
-    // mutex, 1-750 in runs where the tasks did not move): there the moves alone are checked.
-    if std::env::var_os("AMPHI_TEST_EMULATED").is_none() {
+    // mutex, 1-750 in runs where the tasks did not move); and where the kernel takes the worker
+    // running the tasks off its CPU, the other one comes in each time (preempted 2-165 times in
+    // quiet runs, 40-350 beside a mutation run; switched about as often, up to 550). In both cases
+    // the moves alone are checked.
+    if std::env::var_os("AMPHI_TEST_EMULATED").is_some() {
+        println!("under an emulator: the switch count is not checked");
+    } else if preempted > ROUND_TRIPS / 40 {
+        println!("the workers were preempted {preempted} times: the switch count is not checked");
+    } else {
         assert!(
             switched < ROUND_TRIPS / 4,
             "the workers switched {switched} times in {ROUND_TRIPS} round trips"

@@ -71,8 +71,20 @@ pub fn tid() -> i32 {
 /// so far.
 #[cfg(target_os = "linux")]
 pub fn voluntary_switches(tid: i32) -> u64 {
+    switches(tid, "voluntary_ctxt_switches:")
+}
+
+/// How often the thread `tid` of this process was taken off its CPU while it could still run (the
+/// kernel gave the CPU to another thread) so far.
+#[cfg(target_os = "linux")]
+pub fn involuntary_switches(tid: i32) -> u64 {
+    switches(tid, "nonvoluntary_ctxt_switches:")
+}
+
+#[cfg(target_os = "linux")]
+fn switches(tid: i32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("voluntary_ctxt_switches:")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
