@@ -3,6 +3,8 @@
 //! (`readable()`/`writable()` futures, and `AsyncRead`/`AsyncWrite`); a cancelled wait gives its
 //! waker back.
 
+mod common;
+
 use std::io::{self, IoSliceMut, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::pin::pin;
@@ -661,4 +663,28 @@ fn vectored_reads_fill_the_buffers_and_a_short_one_makes_no_failed_attempt() {
     let n = read_when_woken(&mut reader.read_vectored(&mut bufs), &mut cx, &woken_rx);
     assert_eq!(n, 5);
     assert_eq!((a, &b[..3]), ([4, 5], &[6, 7, 8][..]));
+}
+
+/// Data that waits unread in a registered socket, with nobody waiting on it, costs no CPU: the
+/// registration reports it once (edge-triggered, or disarmed after its event), and the thread
+/// that drives the poller meanwhile sleeps until its timer. Reported at every wait instead, it
+/// would turn that sleep into a busy loop.
+#[cfg(unix)]
+#[test]
+fn unread_data_with_nobody_waiting_costs_no_cpu() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let mut ours = Async::new(listener.accept().unwrap().0).unwrap();
+    peer.write_all(b"first").unwrap();
+    let mut buf = [0u8; 5];
+    // Registered and read once, so that the socket is armed; then more data that nobody reads.
+    dual(ours.read_exact(&mut buf)).wait().unwrap();
+    peer.write_all(b"unread").unwrap();
+    thread::sleep(Duration::from_millis(20));
+    let before = common::process_cpu_time();
+    dual(amphi::Timer::after(Duration::from_millis(300))).wait();
+    let used = common::process_cpu_time() - before;
+    println!("300 ms of waiting beside unread data used {used:?} of CPU");
+    assert!(used < Duration::from_millis(60), "300 ms of waiting beside unread data used {used:?} of CPU");
+    drop(ours);
 }

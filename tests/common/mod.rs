@@ -88,6 +88,16 @@ fn switches(tid: i32, field: &str) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// CPU time this whole process has used so far, all threads together.
+#[cfg(unix)]
+pub fn process_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the OS knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime: {}", std::io::Error::last_os_error());
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// Like [`in_child`], but the child is expected to fail; returns its output.
 pub fn in_child_failing(test: &str, env: &[(&str, &str)]) -> String {
     let out = run_child(test, env);
