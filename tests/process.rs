@@ -236,25 +236,12 @@ fn running_a_child_starts_no_thread() {
     assert_eq!(amphi::metrics().io_sources, 0);
 }
 
-/// CPU time this thread has used so far.
-#[cfg(target_os = "linux")]
-fn thread_cpu() -> Duration {
-    // SAFETY: `getrusage` fills the zeroed struct it is given.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut usage), 0);
-        usage
-    };
-    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    time(usage.ru_utime) + time(usage.ru_stime)
-}
-
 /// Waiting costs no CPU while the child runs, also after another child's exit came and went
 /// (its SIGCHLD, on the signal side, must not keep the waiter awake).
 #[cfg(target_os = "linux")]
 #[test]
 fn a_wait_sleeps_while_the_child_runs() {
-    let before = thread_cpu();
+    let before = common::thread_cpu_time();
     let start = Instant::now();
     block_on(async {
         let mut slow = Command::new("sleep").arg("0.5").spawn().unwrap();
@@ -262,7 +249,7 @@ fn a_wait_sleeps_while_the_child_runs() {
         let (slow, quick) = future::zip(slow.status(), quick.status()).await;
         assert!(slow.unwrap().success() && quick.unwrap().success());
     });
-    let (cpu, wall) = (thread_cpu() - before, start.elapsed());
+    let (cpu, wall) = (common::thread_cpu_time() - before, start.elapsed());
     assert!(cpu < wall / 5, "{cpu:?} of CPU in {wall:?}");
 }
 

@@ -314,16 +314,6 @@ fn a_lone_timer_fires_within_a_fraction_of_a_millisecond() {
     panic!("median lateness of lone timers over 0.5 ms in three runs");
 }
 
-/// This thread's CPU time so far.
-#[cfg(unix)]
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the OS knows.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime: {}", std::io::Error::last_os_error());
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 /// A thread waiting for a timer sleeps in the poller: a wait cut to whole milliseconds that
 /// came out as zero, or any other wait that returns at once, would turn the 300 ms into a busy
 /// loop that the lateness tests cannot see.
@@ -331,20 +321,20 @@ fn thread_cpu_time() -> Duration {
 #[test]
 fn a_thread_waiting_for_a_timer_sleeps() {
     let _alone = ALONE.write().unwrap_or_else(|e| e.into_inner());
-    let before = thread_cpu_time();
+    let before = common::thread_cpu_time();
     bounded(Duration::from_secs(10), Timer::after(Duration::from_millis(300)));
-    let used = thread_cpu_time() - before;
+    let used = common::thread_cpu_time() - before;
     println!("a 300 ms timer wait used {used:?} of this thread's CPU");
     assert!(used < Duration::from_millis(100), "the wait spun: {used:?} of CPU in 300 ms");
 
     // Waits under a millisecond sleep too, but for their last 50 µs (`SHORT_WAIT`). Measured
     // against their wall time, which an instrumented build (ThreadSanitizer) stretches too: a
     // spinning wait uses all of it.
-    let (before, start) = (thread_cpu_time(), Instant::now());
+    let (before, start) = (common::thread_cpu_time(), Instant::now());
     for _ in 0..50 {
         bounded(Duration::from_secs(10), Timer::after(Duration::from_micros(900)));
     }
-    let (used, wall) = (thread_cpu_time() - before, start.elapsed());
+    let (used, wall) = (common::thread_cpu_time() - before, start.elapsed());
     println!("50 timer waits of 900 µs used {used:?} of this thread's CPU in {wall:?}");
     assert!(used.as_secs_f64() < 0.6 * wall.as_secs_f64(), "the waits spun: {used:?} of CPU in {wall:?}");
 }
