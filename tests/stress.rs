@@ -493,3 +493,87 @@ fn local_executors_dropped_with_tasks_queued_and_sleeping() {
         assert_eq!(counter.dropped(), 32);
     }
 }
+
+/// A connected TCP pair on loopback that closes with a reset (no `TIME_WAIT`, so that thousands
+/// of them use no ports up): the accepted side, to register, and its peer.
+fn resetting_pair(listener: &std::net::TcpListener) -> (std::net::TcpStream, std::net::TcpStream) {
+    let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (ours, _) = listener.accept().unwrap();
+    for s in [&ours, &peer] {
+        socket2::SockRef::from(s).set_linger(Some(Duration::ZERO)).unwrap();
+    }
+    (ours, peer)
+}
+
+/// A waker that counts its calls.
+struct Counting(AtomicUsize);
+
+impl std::task::Wake for Counting {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// An event of a socket deregistered after the driver took it from the poller, and before it
+/// handed the batch out, reaches no other socket: registrations reuse a freed place at once, and
+/// the socket registered there next (which nobody ever writes to) must not be woken as readable.
+/// Sockets with data are registered and dropped on two threads while four others register and
+/// drop quiet ones, each with a waiter; a thread in `block_on` drives throughout.
+#[test]
+fn an_event_of_a_dropped_socket_never_wakes_the_one_registered_after_it() {
+    let _dog = watchdog("stale_events", LIMIT);
+    const RUN: Duration = Duration::from_secs(2);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = Mutex::new(listener);
+    let pair = || resetting_pair(&listener.lock().unwrap());
+    let stop = AtomicBool::new(false);
+    let (spurious, quiet_waits) = thread::scope(|s| {
+        // The driver: idle in `block_on` for the whole run.
+        s.spawn(|| block_on(amphi::Timer::after(RUN + Duration::from_millis(200))));
+        for seed in 1..=2u32 {
+            let (stop, pair) = (&stop, &pair);
+            s.spawn(move || {
+                let mut spin = seed;
+                while !stop.load(Ordering::Relaxed) {
+                    let (ours, mut peer) = pair();
+                    let ours = amphi::Async::new(ours).unwrap();
+                    std::io::Write::write_all(&mut peer, &[1]).unwrap();
+                    // A varying moment, so that some drops land while the event is in a batch.
+                    spin = spin.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    for _ in 0..(spin >> 20) % 2_000 {
+                        std::hint::spin_loop();
+                    }
+                    drop(ours);
+                }
+            });
+        }
+        let checkers: Vec<_> = (0..4)
+            .map(|_| {
+                let (stop, pair) = (&stop, &pair);
+                s.spawn(move || {
+                    let counting = Arc::new(Counting(AtomicUsize::new(0)));
+                    let waker = Waker::from(counting.clone());
+                    let mut waits = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let (ours, _peer) = pair();
+                        let ours = amphi::Async::new(ours).unwrap();
+                        let mut readable = std::pin::pin!(ours.readable());
+                        let pending =
+                            readable.as_mut().poll(&mut std::task::Context::from_waker(&waker)).is_pending();
+                        assert!(pending, "a socket nobody wrote to is not readable");
+                        waits += 1;
+                        for _ in 0..1_000 {
+                            std::hint::spin_loop();
+                        }
+                    }
+                    (counting.0.load(Ordering::SeqCst), waits)
+                })
+            })
+            .collect();
+        thread::sleep(RUN);
+        stop.store(true, Ordering::Relaxed);
+        checkers.into_iter().map(|h| h.join().unwrap()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    });
+    assert!(quiet_waits > 1_000, "only {quiet_waits} quiet waits");
+    assert_eq!(spurious, 0, "{spurious} of {quiet_waits} quiet sockets woken by another's event");
+}

@@ -109,6 +109,35 @@ fn notify() {
 /// A thread's place in this process's reactor while its idle loop lasts (`waiter.rs`).
 pub(crate) type Waiter = waiter::Waiter<Reactor>;
 
+/// A source's key with the poller: its place in `Reactor::sources` in the low bits, and in the
+/// high bits the generation, the count of registrations before it. `sources` gives a freed place
+/// to the next registration at once, and the driver handles a batch of events after it took it
+/// from the poller: an event of a source deregistered in between carries the old generation, and
+/// reaches nobody, instead of waking the source registered in its place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key(usize);
+
+impl Key {
+    /// Bits of the place; the generation has the rest (on 32-bit targets, 12 bits: two sources
+    /// of one place have the same key only 4,096 registrations apart).
+    const INDEX_BITS: u32 = if usize::BITS >= 64 { 32 } else { 20 };
+    const INDEX_MASK: usize = (1 << Self::INDEX_BITS) - 1;
+
+    /// The key of place `index` for the `generation`th registration; an error beyond the places
+    /// a key holds. The two highest places are left out: their keys could be the poller's own
+    /// (`usize::MAX` and `usize::MAX - 1`, see `poller.rs`).
+    fn new(index: usize, generation: usize) -> io::Result<Self> {
+        if index >= Self::INDEX_MASK - 1 {
+            return Err(io::Error::other("amphi: too many registered I/O handles"));
+        }
+        Ok(Self(index | generation << Self::INDEX_BITS))
+    }
+
+    fn index(self) -> usize {
+        self.0 & Self::INDEX_MASK
+    }
+}
+
 /// The one reactor of the process.
 pub(crate) struct Reactor {
     poller: Poller,
@@ -123,6 +152,9 @@ pub(crate) struct Reactor {
     /// How many sources `sources` holds, kept beside it under its lock: read without the lock by
     /// a runner between two batches (`Driven::has_sources`) and by `snapshot`.
     source_count: AtomicUsize,
+    /// How many sources were ever registered: the generation part of the next one's key (see
+    /// [`Key`]). Changed under `sources`' lock.
+    registrations: AtomicUsize,
     /// The driver's event buffer, and its buffer of the wakers they call (kept, so that a batch
     /// of events allocates nothing); only the holder of the seat locks them.
     events: Mutex<(Events, Vec<Waker>)>,
@@ -160,6 +192,7 @@ impl Reactor {
             ticker: AtomicUsize::new(0),
             sources: Mutex::new(Slab::new()),
             source_count: AtomicUsize::new(0),
+            registrations: AtomicUsize::new(0),
             events: Mutex::new((Events::new(), Vec::new())),
             timers: Timers::new(),
             seat: Seat::new(),
@@ -184,10 +217,12 @@ impl Reactor {
     pub(crate) unsafe fn insert_io(&self, raw: sys::Raw) -> io::Result<Arc<Source>> {
         self.sources.with(|sources| {
             let entry = sources.vacant_entry();
-            let source = Arc::new(Source::new(raw, entry.key()));
+            let generation = self.registrations.fetch_add(1, Ordering::Relaxed);
+            let key = Key::new(entry.key(), generation)?;
+            let source = Arc::new(Source::new(raw, key.0));
             // SAFETY: the caller keeps `raw` open until `remove_io`, which deletes it from the
             // poller first.
-            unsafe { self.poller.add(raw, entry.key())? };
+            unsafe { self.poller.add(raw, key.0)? };
             entry.insert(source.clone());
             self.source_count.store(sources.len(), Ordering::Relaxed);
             Ok(source)
@@ -201,7 +236,7 @@ impl Reactor {
             return Ok(());
         }
         self.sources.with(|sources| {
-            sources.try_remove(source.key);
+            sources.try_remove(Key(source.key).index());
             self.source_count.store(sources.len(), Ordering::Relaxed);
             self.poller.delete(source.handle())
         })
@@ -240,7 +275,11 @@ impl Reactor {
         let tick = self.ticker.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
         self.sources.with(|sources| {
             for event in events.iter() {
-                if let Some(source) = sources.get(event.key) {
+                // An event taken from the poller before its source was deregistered (by another
+                // thread, while this one came here) is the old source's, not the one registered
+                // in its place since.
+                let key = Key(event.key);
+                if let Some(source) = sources.get(key.index()).filter(|s| s.key == key.0) {
                     source.react(self, event, tick, wakers);
                 }
             }

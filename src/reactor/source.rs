@@ -43,6 +43,8 @@ pub(crate) struct Source {
     /// # Invariant
     /// Open while the source is registered (see `Reactor::sources`).
     raw: sys::Raw,
+    /// Its key with the poller: its place in `Reactor::sources` and its generation (`mod.rs`'s
+    /// `Key`).
     pub(super) key: usize,
     state: Mutex<[Direction; 2]>,
     /// Per direction: the reactor's ticker before an I/O attempt that would block, while no
