@@ -338,3 +338,58 @@ fn a_thread_waiting_for_a_timer_sleeps() {
     println!("50 timer waits of 900 µs used {used:?} of this thread's CPU in {wall:?}");
     assert!(used.as_secs_f64() < 0.6 * wall.as_secs_f64(), "the waits spun: {used:?} of CPU in {wall:?}");
 }
+
+/// A thread woken while it waits in the poller for its timer (its own future woken from another
+/// thread, twice) sleeps again afterwards: each interruption is read back, so that it ends one
+/// wait, not every wait after it, and the next interruption is sent again. Measured on a second
+/// run, so that an emulator's first translation of the code is not counted.
+#[cfg(unix)]
+#[test]
+fn a_thread_interrupted_while_it_waits_for_a_timer_sleeps_again() {
+    let _alone = ALONE.write().unwrap_or_else(|e| e.into_inner());
+    for run in ["warm-up", "measured"] {
+        // Steps done by the other thread, and the waker of the future waiting for them.
+        let steps: std::sync::Arc<std::sync::Mutex<(usize, Option<std::task::Waker>)>> = Default::default();
+        let (before, start) = (common::thread_cpu_time(), Instant::now());
+        let interrupter = {
+            let steps = steps.clone();
+            std::thread::spawn(move || {
+                for _ in 0..2 {
+                    std::thread::sleep(Duration::from_millis(50));
+                    let mut s = steps.lock().unwrap();
+                    s.0 += 1;
+                    if let Some(w) = s.1.take() {
+                        w.wake();
+                    }
+                }
+            })
+        };
+        bounded(Duration::from_secs(10), async {
+            let timer = Timer::after(Duration::from_millis(300));
+            for step in 1..=2 {
+                future::poll_fn(|cx| {
+                    let mut s = steps.lock().unwrap();
+                    if s.0 >= step {
+                        return std::task::Poll::Ready(());
+                    }
+                    s.1 = Some(cx.waker().clone());
+                    std::task::Poll::Pending
+                })
+                .await;
+            }
+            timer.await
+        });
+        let (used, wall) = (common::thread_cpu_time() - before, start.elapsed());
+        interrupter.join().unwrap();
+        println!(
+            "{run}: a 300 ms timer wait interrupted twice used {used:?} of this thread's CPU in {wall:?}"
+        );
+        assert!(wall >= Duration::from_millis(300), "the timer fired early: {wall:?}");
+        if run == "measured" {
+            assert!(
+                used < Duration::from_millis(100),
+                "the wait spun after an interruption: {used:?} of CPU"
+            );
+        }
+    }
+}
