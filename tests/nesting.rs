@@ -262,3 +262,50 @@ fn an_idle_executor_s_runners_stop_looking_once_nothing_runs() {
         r.join().unwrap();
     }
 }
+
+/// A global task blocked in a nested `block_on` runs no other global task on its stack: its
+/// thread is off duty until the call returns, and a replacement worker runs the others, so that
+/// no task waits behind a blocked one on the same stack (nor holds it up once the blocked call
+/// could return).
+#[test]
+fn a_global_task_blocked_in_block_on_runs_no_other_global_task_on_its_stack() {
+    // Two workers, whatever the environment says: with none, `block_on` callers run the global
+    // executor, nested ones included.
+    let name = "a_global_task_blocked_in_block_on_runs_no_other_global_task_on_its_stack";
+    if common::ran_in_child(name, &[("AMPHI_THREADS", "2")]) {
+        return;
+    }
+    /// The thread of the blocked task while it is inside its `block_on`.
+    static BLOCKED_ON: std::sync::Mutex<Option<thread::ThreadId>> = std::sync::Mutex::new(None);
+    let (release_tx, release_rx) = oneshot::channel::<()>();
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+    let blocked = spawn(async move {
+        *BLOCKED_ON.lock().unwrap() = Some(thread::current().id());
+        entered_tx.send(()).unwrap();
+        block_on(release_rx).unwrap();
+        *BLOCKED_ON.lock().unwrap() = None;
+    });
+    entered_rx.recv().unwrap();
+    let nested = Arc::new(AtomicUsize::new(0));
+    let others: Vec<_> = (0..200)
+        .map(|_| {
+            let nested = nested.clone();
+            spawn(async move {
+                if *BLOCKED_ON.lock().unwrap() == Some(thread::current().id()) {
+                    nested.fetch_add(1, Ordering::SeqCst);
+                }
+                // Long enough that every runner there is gets some of them.
+                let start = std::time::Instant::now();
+                while start.elapsed() < std::time::Duration::from_micros(50) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    for task in others {
+        block_on(task);
+    }
+    release_tx.send(()).unwrap();
+    block_on(blocked);
+    assert_eq!(nested.load(Ordering::SeqCst), 0, "global tasks ran nested on the blocked task's stack");
+}
