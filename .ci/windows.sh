@@ -81,6 +81,10 @@ fi
 # keep its output open, so they are started here by a program writing to /dev/null: started by a
 # test binary, they would hold the pipe to tee open after cargo ends.
 step "Wine session"
+# A session left running in this prefix (a run killed before its end, or one started by hand) is
+# ended first: `wineserver -p` fails while another server runs.
+wineserver -k </dev/null >/dev/null 2>&1 || true
+wineserver -w </dev/null >/dev/null 2>&1 || true
 wineserver -p </dev/null >/dev/null 2>&1
 wine cmd.exe /c exit </dev/null >/dev/null 2>&1
 echo "wineserver stays until this script ends"
